@@ -1,0 +1,54 @@
+# The two commands of the README: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
+HOST ?= 127.0.0.1
+PORT ?= 8080
+PYTEST_ARGS ?=
+
+.PHONY: run test lint pytest services services-down services-status venv
+
+$(VENV_STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(VENV_STAMP)
+
+## Run the whole system on the embedded defaults (SQLite, in-process bus, read store and Redis).
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py generate_keys --if-missing
+	$(PY) manage.py seed
+	@echo "chatproject is serving at http://localhost:$(PORT)/  (log in as user1 / 123)"
+	$(PY) manage.py runserver --insecure $(HOST):$(PORT)
+
+## Provision and start the real services, then lint, type-check and run the full suite against them.
+test: venv services lint pytest
+
+services:
+	scripts/services up
+
+services-down:
+	scripts/services down
+
+services-status:
+	scripts/services status
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	$(PY) manage.py makemigrations --check --dry-run
+
+# pytest exits 5 when it collected nothing: that is a failure here, never a silent pass.
+pytest: venv
+	eval "$$(scripts/services env)"; \
+	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing." >&2; exit 1; fi; \
+	exit $$rc

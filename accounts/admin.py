@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from accounts.models import Customer
+
+
+@admin.register(Customer)
+class CustomerAdmin(UserAdmin):
+    list_display = ("customer_id", "username", "full_name", "email", "phone_number", "is_active", "is_staff")
+    list_filter = ("is_active", "is_staff", "is_superuser")
+    search_fields = ("username", "full_name", "email", "phone_number")
+    ordering = ("customer_id",)
+    readonly_fields = ("date_joined", "last_login")
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Profile", {"fields": ("full_name", "email", "phone_number", "avatar_color", "roles")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "full_name", "email", "password1", "password2")}),
+    )

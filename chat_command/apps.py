@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class ChatCommandConfig(AppConfig):
+    name = "chat_command"

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class ChatQueryConfig(AppConfig):
+    name = "chat_query"

@@ -1,0 +1,94 @@
+"""Adapters to the backing services, each with an embedded default when unconfigured.
+
+The rest of the project asks this module for a Mongo database, a Redis client or the Kafka
+configuration and never checks which kind it got: the same handlers run in both modes.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+import pymongo
+import redis
+from django.conf import settings
+from pymongo.database import Database
+
+# Client-side bounds so an unreachable backend fails a request instead of hanging it.
+MONGO_TIMEOUT_MS = 5000
+REDIS_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 2.0
+
+
+@functools.cache
+def mongo_client() -> Any:
+    """The process-wide MongoDB client: real when MONGO_URL is set, in-process otherwise."""
+    if settings.MONGO_URL:
+        return pymongo.MongoClient(
+            settings.MONGO_URL,
+            serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
+            connectTimeoutMS=MONGO_TIMEOUT_MS,
+            tz_aware=True,
+        )
+    import mongomock
+
+    return mongomock.MongoClient(tz_aware=True)
+
+
+def mongo_db(name: str | None = None) -> Database[Any]:
+    database: Database[Any] = mongo_client()[name or settings.MONGO_DB_NAME]
+    return database
+
+
+@functools.cache
+def redis_client() -> redis.Redis:
+    """The process-wide Redis client (decoded strings): real when REDIS_URL is set."""
+    if settings.REDIS_URL:
+        return redis.Redis.from_url(
+            settings.REDIS_URL,
+            decode_responses=True,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+            socket_timeout=REDIS_TIMEOUT_S,
+            health_check_interval=30,
+        )
+    import fakeredis
+
+    return fakeredis.FakeRedis(server=_embedded_redis_server(), decode_responses=True)
+
+
+@functools.cache
+def _embedded_redis_server() -> Any:
+    import fakeredis
+
+    return fakeredis.FakeServer()
+
+
+def kafka_config(**overrides: Any) -> dict[str, Any]:
+    """librdkafka configuration for the configured brokers; fails if Kafka is embedded."""
+    if not settings.KAFKA_BOOTSTRAP_SERVERS:
+        raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: the event bus is embedded.")
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, **overrides}
+
+
+_admin_lock = threading.Lock()
+_admin: Any = None
+
+
+def kafka_admin() -> Any:
+    global _admin
+    from confluent_kafka.admin import AdminClient
+
+    with _admin_lock:
+        if _admin is None:
+            _admin = AdminClient(kafka_config(**{"socket.timeout.ms": 2000}))
+        return _admin
+
+
+def reset_clients() -> None:
+    """Drop cached clients, for example after settings change in tests."""
+    global _admin
+    mongo_client.cache_clear()
+    redis_client.cache_clear()
+    with _admin_lock:
+        _admin = None

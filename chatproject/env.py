@@ -1,0 +1,115 @@
+"""Typed environment helpers that fail fast with a clear ImproperlyConfigured."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class Env:
+    """Read settings from a mapping (os.environ by default) with typed accessors."""
+
+    def __init__(self, source: Mapping[str, str] | None = None) -> None:
+        self._source = os.environ if source is None else source
+
+    def raw(self, name: str) -> str | None:
+        value = self._source.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def optional_text(self, name: str) -> str | None:
+        return self.raw(name)
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._source.get(name)
+        if value is None:
+            return default
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no/on/off, got {value!r}.")
+
+    def number(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}.") from None
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}.")
+        return number
+
+    def items(self, name: str, default: list[str]) -> list[str]:
+        value = self.raw(name)
+        if value is None:
+            return list(default)
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def path(self, name: str, default: Path) -> Path:
+        value = self.raw(name)
+        return Path(value).expanduser().resolve() if value else default
+
+    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+        """Return the URL in `name` if set, after checking its scheme and host."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in schemes:
+            allowed = ", ".join(f"{s}://" for s in schemes)
+            raise ImproperlyConfigured(f"{name} must start with one of {allowed}; got {value!r}.")
+        if not parts.hostname:
+            raise ImproperlyConfigured(f"{name} must name a host, got {value!r}.")
+        return value
+
+    def host_ports(self, name: str) -> str | None:
+        """Return a comma-separated host:port list (Kafka bootstrap servers) if set."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        for item in value.split(","):
+            host, sep, port = item.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ImproperlyConfigured(f"{name} must be a comma-separated list of host:port, got {value!r}.")
+        return value
+
+
+def database_from_url(url: str | None, sqlite_default: Path) -> dict[str, Any]:
+    """Translate DATABASE_URL (postgres:// or sqlite:///path) into a Django DATABASES entry."""
+    if url is None:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(sqlite_default)}
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if not path or path == "/":
+            raise ImproperlyConfigured(f"DATABASE_URL sqlite:// needs a file path, got {url!r}.")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+    if parts.scheme in ("postgres", "postgresql"):
+        name = unquote(parts.path.lstrip("/"))
+        if not name or not parts.hostname:
+            raise ImproperlyConfigured(f"DATABASE_URL must be postgres://user:password@host:port/name, got {url!r}.")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname,
+            "PORT": str(parts.port or 5432),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or sqlite:///, got {url!r}.")

@@ -1,0 +1,167 @@
+"""The one settings module. Every backend is chosen by environment; unset means embedded."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from chatproject.env import Env, database_from_url
+
+env = Env()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Where the embedded defaults keep their state: SQLite file, generated keys, secret key.
+STATE_DIR = env.path("CHAT_STATE_DIR", BASE_DIR / ".local" / "state")
+
+
+def _secret_key() -> str:
+    configured = env.optional_text("DJANGO_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = STATE_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env.flag("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env.items("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.items("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "accounts",
+    "customers",
+    "chat_command",
+    "chat_query",
+    "realtime",
+]
+
+MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
+    "chatproject.errors.JsonErrorMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatproject.urls"
+ASGI_APPLICATION = "chatproject.asgi.application"
+WSGI_APPLICATION = "chatproject.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Backends: each one real when its variable is set, embedded otherwise -------------
+DATABASE_URL = env.url("DATABASE_URL", ("postgres", "postgresql", "sqlite"))
+DATABASES = {"default": database_from_url(DATABASE_URL, STATE_DIR / "chat.sqlite3")}
+MONGO_URL = env.url("MONGO_URL", ("mongodb",))
+MONGO_DB_NAME = env.text("MONGO_DB_NAME", "chat_read_db")
+REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
+KAFKA_BOOTSTRAP_SERVERS = env.host_ports("KAFKA_BOOTSTRAP_SERVERS")
+# Background roles (relay, projector, pusher) run inside the web process when the event
+# bus is embedded; with Kafka they are separate `manage.py` commands.
+RUN_EMBEDDED_WORKERS = env.flag("CHAT_EMBEDDED_WORKERS", KAFKA_BOOTSTRAP_SERVERS is None)
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Auth -------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.Customer"
+JWT_PRIVATE_KEY_PATH = env.path("JWT_PRIVATE_KEY_PATH", STATE_DIR / "keys" / "private_key.pem")
+JWT_PUBLIC_KEY_PATH = env.path("JWT_PUBLIC_KEY_PATH", STATE_DIR / "keys" / "public_key.pem")
+JWT_LIFETIME_SECONDS = env.number("JWT_LIFETIME_SECONDS", 86400, minimum=60)
+# The reference browser client reads the token from document.cookie; secure default is HttpOnly.
+JWT_COOKIE_HTTPONLY = env.flag("JWT_COOKIE_HTTPONLY", True)
+JWT_COOKIE_SECURE = env.flag("JWT_COOKIE_SECURE", False)
+# Failed logins allowed per window before 429, counted per username and per client address.
+LOGIN_FAILURES_PER_USERNAME = env.number("LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env.number("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env.number("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
+# Proxies (nginx) whose X-Forwarded-For is trusted for the client address.
+TRUSTED_PROXIES = env.items("CHAT_TRUSTED_PROXIES", [])
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+# --- HTTP API ---------------------------------------------------------------------------
+CORS_ALLOWED_ORIGINS = env.items("CORS_ALLOWED_ORIGINS", ["http://localhost:5500", "http://127.0.0.1:5500"])
+CORS_ALLOW_CREDENTIALS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["chatproject.auth.JwtCookieAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "chatproject.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "chatproject API",
+    "DESCRIPTION": "Real-time chat backend: auth, customers, chat commands and queries.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Misc -------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOG_LEVEL = env.text("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

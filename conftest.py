@@ -1,0 +1,119 @@
+"""Shared fixtures: the real services started by `make test`, and the seeded personas."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+
+def _require(setting: str) -> str:
+    from django.conf import settings
+
+    value = getattr(settings, setting)
+    if not value:
+        pytest.fail(f"{setting} is not set: integration tests run against the real services (`make test`).")
+    return str(value)
+
+
+@pytest.fixture
+def kafka_bootstrap() -> str:
+    return _require("KAFKA_BOOTSTRAP_SERVERS")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return _require("REDIS_URL")
+
+
+@pytest.fixture
+def mongo_url() -> str:
+    return _require("MONGO_URL")
+
+
+@pytest.fixture
+def scratch_mongo_db(mongo_url):
+    """A MongoDB-wire database of its own for one test, dropped afterwards."""
+    import pymongo
+
+    client = pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=5000, tz_aware=True)
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield client[name]
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random token so tests can share databases, topics and keys."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """Password hashing cost is not what these tests measure."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jwt_keys(tmp_path_factory):
+    """A key pair for the whole run, generated the way `generate_keys` does it."""
+    from django.conf import settings
+
+    from accounts.keys import generate_key_pair
+
+    folder = tmp_path_factory.mktemp("keys")
+    settings.JWT_PRIVATE_KEY_PATH = folder / "private_key.pem"
+    settings.JWT_PUBLIC_KEY_PATH = folder / "public_key.pem"
+    generate_key_pair(settings.JWT_PRIVATE_KEY_PATH, settings.JWT_PUBLIC_KEY_PATH)
+    return folder
+
+
+@pytest.fixture
+def client():
+    """A test client from an address of its own, so per-address throttles do not leak across tests."""
+    import random
+
+    from django.test import Client
+
+    address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+    return Client(REMOTE_ADDR=address)
+
+
+@pytest.fixture
+def seeded(db):
+    """The reference's customers 1-3 (user1/123, user2/1234, user3/12345)."""
+    from accounts.seed import seed_customers
+
+    seed_customers()
+
+
+def login(client, username: str, password: str):
+    response = client.post("/auth/login", {"username": username, "password": password}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    return response
+
+
+@pytest.fixture
+def user1(client, seeded):
+    """A client logged in as user1 (customer 1)."""
+    login(client, "user1", "123")
+    return client
+
+
+@pytest.fixture
+def outsider(db, unique):
+    """A customer who shares no room with the seeded users, and a client logged in as them."""
+    from django.test import Client
+
+    from accounts.models import Customer
+
+    customer = Customer.objects.create_user(
+        f"outsider-{unique}", "outsider-pw", full_name=f"Outsider {unique}", email=f"outsider-{unique}@example.test"
+    )
+    other = Client(REMOTE_ADDR="127.0.0.99")
+    login(other, customer.username, "outsider-pw")
+    other.customer = customer
+    return other
