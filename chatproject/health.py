@@ -60,9 +60,6 @@ def _run(check: Check) -> dict[str, Any]:
         check.probe()
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported as text
         return {"ok": False, "backend": check.backend, "error": f"{type(exc).__name__}: {exc}"[:300]}
-    finally:
-        if check.name == "database":
-            connection.close_if_unusable_or_obsolete()
     latency = round((time.perf_counter() - started) * 1000, 2)
     return {"ok": True, "backend": check.backend, "latencyMs": latency}
 

@@ -45,4 +45,5 @@ def test_readyz_is_503_and_names_the_backend_that_is_down(client, redis_url):
         assert body["checks"]["database"]["ok"] is True
     finally:
         subprocess.run([str(SERVICES), "up", "redis"], check=True, capture_output=True)
-    assert client.get("/readyz").status_code == 200
+    after = client.get("/readyz")
+    assert after.status_code == 200, after.json()
