@@ -117,3 +117,21 @@ def outsider(db, unique):
     login(other, customer.username, "outsider-pw")
     other.customer = customer
     return other
+
+
+@pytest.fixture
+def user2(seeded):
+    """A second client, logged in as user2 (customer 2)."""
+    from django.test import Client
+
+    other = Client(REMOTE_ADDR="127.0.0.2")
+    login(other, "user2", "1234")
+    return other
+
+
+@pytest.fixture
+def room(seeded):
+    """A fresh room of customers 1 and 2, created through the command service."""
+    from chat_command.services import NewRoom, do_create_room
+
+    return do_create_room(1, NewRoom("Room of 1 and 2", [2]))

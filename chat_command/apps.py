@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class ChatCommandConfig(AppConfig):
     name = "chat_command"
+
+    def ready(self) -> None:
+        from chat_command import relay
+        from chatproject import workers
+
+        workers.register("relay", relay.embedded_relay)

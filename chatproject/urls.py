@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("auth/", include("accounts.urls")),
     path("customer/", include("customers.urls")),
+    path("command/", include("chat_command.urls")),
     # Everything else is answered as the reference's gateway answered unknown routes.
     re_path(r"^(?P<path>.*)$", gateway.route_not_found),
 ]

@@ -1,7 +1,7 @@
 import threading
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 
 from accounts.models import Customer
@@ -109,6 +109,7 @@ def test_concurrent_updates_to_one_email_give_one_winner_and_a_400(unique):
             barrier.wait()
             response = update(client, {**VALID, "email": email, "phoneNumber": phone})
             statuses.append((response.status_code, response.json()["message"]))
+            connection.close()
 
         threads = [
             threading.Thread(target=attempt, args=(clients[0], f"09{round_number}1111111")),

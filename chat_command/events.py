@@ -1,0 +1,47 @@
+"""Events the command side records in its outbox (topics and field names of the reference)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from chatproject.events import Event, event_type
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class MessageSent(Event):
+    TYPE = "MessageSent"
+    TOPIC = "chat-message-sent"
+
+    messageId: int
+    senderId: int
+    senderFullName: str
+    content: str
+    sentAt: str
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RoomCreated(Event):
+    TYPE = "RoomCreated"
+    TOPIC = "chat-room-created"
+
+    roomName: str
+    createdBy: int
+    createdAt: str
+    # [{"id": customerId, "fullName": str, "joinedAt": ISO}], targets in request order, then the creator.
+    participants: list[dict[str, Any]]
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class ReadMarkerUpdated(Event):
+    TYPE = "ReadMarkerUpdated"
+    TOPIC = "read-marker-updated"
+
+    customerId: int
+    lastReadMessageId: int
+
+
+COMMAND_TOPICS = (MessageSent.TOPIC, RoomCreated.TOPIC, ReadMarkerUpdated.TOPIC)

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Room(models.Model):
+    room_id = models.BigAutoField(primary_key=True)
+    room_name = models.CharField(max_length=100)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_column="created_by", related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "rooms"
+
+    def __str__(self) -> str:
+        return f"{self.room_name} ({self.room_id})"
+
+
+class RoomParticipant(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Position in the room's participant list: request order of targets, then the creator.
+    position = models.PositiveSmallIntegerField()
+    joined_at = models.DateTimeField()
+    last_read_message_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "room_participants"
+        constraints = [models.UniqueConstraint(fields=["room", "customer"], name="idx_room_customer")]
+        indexes = [models.Index(fields=["customer", "room"], name="participant_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} in room {self.room_id}"
+
+
+class Message(models.Model):
+    message_id = models.BigAutoField(primary_key=True)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_column="customer_id")
+    content = models.TextField()
+    sent_at = models.DateTimeField()
+    # The sender's idempotency key: a retried send with the same key returns the first message.
+    # NULL, not "", means "no key": the partial unique constraint below skips NULLs.
+    client_message_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+
+    class Meta:
+        db_table = "messages"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "client_message_id"],
+                condition=Q(client_message_id__isnull=False),
+                name="message_idempotency_key",
+            )
+        ]
+        indexes = [models.Index(fields=["room", "-message_id"], name="room_message_idx")]
+
+    def __str__(self) -> str:
+        return f"message {self.message_id} in room {self.room_id}"
+
+
+class OutboxEvent(models.Model):
+    """An event recorded in the transaction that caused it; published later by the relay.
+
+    Published rows stay: ordered by id, the table is the event log that rebuilds replay.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(unique=True)
+    topic = models.CharField(max_length=100)
+    key = models.CharField(max_length=100)
+    type = models.CharField(max_length=100)
+    version = models.PositiveSmallIntegerField()
+    payload = models.JSONField()
+    occurred_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "outbox_events"
+        indexes = [
+            models.Index(fields=["id"], condition=Q(published_at__isnull=True), name="outbox_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.id}"

@@ -1,0 +1,244 @@
+"""The outbox relay: publishes pending outbox rows in log order and marks them published.
+
+One relay is active per database (a PostgreSQL advisory lock; others wait as standbys). It
+wakes on LISTEN/NOTIFY (or an in-process event) when a transaction commits, so it adds
+milliseconds, not a polling interval. Rows are marked published only after the bus confirmed
+them; a relay killed in between publishes those rows again on restart (same eventId, so
+consumers drop the duplicates). While Kafka is down, rows stay pending and the producer keeps
+retrying in order; the commands that wrote them have already succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import connection
+
+from chat_command import outbox
+from chat_command.events import COMMAND_TOPICS
+from chatproject import bus
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+# Rows handed to the publisher but not yet confirmed; past this the relay waits for confirmations.
+MAX_IN_FLIGHT = 5000
+IDLE_WAIT_S = 1.0
+ADVISORY_LOCK_KEY = 0x0C4A7_0B0C  # "chat outbox"
+
+
+class Publisher(Protocol):
+    def send(self, row_id: int, topic: str, key: str, value: bytes) -> bool:
+        """Queue one record; False when the queue is full (try again after poll)."""
+
+    def poll(self, timeout: float) -> tuple[list[int], list[int]]:
+        """Serve delivery reports: (confirmed row ids, failed row ids)."""
+
+    def close(self) -> None: ...
+
+
+class KafkaPublisher:
+    """An idempotent producer (acks=all) that retries without a deadline, keeping order."""
+
+    def __init__(self, **overrides: Any) -> None:
+        from confluent_kafka import Producer
+
+        from chatproject.backends import kafka_config
+
+        self._confirmed: list[int] = []
+        self._failed: list[int] = []
+        self._producer = Producer(
+            kafka_config(
+                **{
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 1,
+                    "message.timeout.ms": 0,  # never give up: Kafka being down only delays
+                    "compression.type": "lz4",
+                    **overrides,
+                }
+            )
+        )
+
+    def send(self, row_id: int, topic: str, key: str, value: bytes) -> bool:
+        def report(error: Any, _message: Any) -> None:
+            (self._failed if error else self._confirmed).append(row_id)
+            if error:
+                logger.error("outbox row %s was not delivered: %s", row_id, error)
+
+        try:
+            self._producer.produce(topic, key=key.encode(), value=value, on_delivery=report)
+        except BufferError:
+            return False
+        return True
+
+    def poll(self, timeout: float) -> tuple[list[int], list[int]]:
+        self._producer.poll(timeout)
+        confirmed, failed = self._confirmed, self._failed
+        self._confirmed, self._failed = [], []
+        return confirmed, failed
+
+    def close(self) -> None:
+        self._producer.flush(5)
+
+
+class InProcessPublisher:
+    """The embedded bus: hands each record to the subscribed roles before confirming it."""
+
+    def __init__(self) -> None:
+        self._confirmed: list[int] = []
+
+    def send(self, row_id: int, topic: str, key: str, value: bytes) -> bool:
+        bus.dispatch(topic, value)
+        self._confirmed.append(row_id)
+        return True
+
+    def poll(self, timeout: float) -> tuple[list[int], list[int]]:
+        confirmed, self._confirmed = self._confirmed, []
+        return confirmed, []
+
+    def close(self) -> None:
+        pass
+
+
+class Coordinator(Protocol):
+    def acquire(self, stop: threading.Event) -> bool: ...
+    def wait(self, timeout: float) -> None: ...
+    def release(self) -> None: ...
+
+
+class PostgresCoordinator:
+    """Single active relay by advisory lock; wake-ups by LISTEN on the outbox channel."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        db = settings.DATABASES["default"]
+        self._conn = psycopg.connect(
+            dbname=db["NAME"],
+            user=db["USER"],
+            password=db["PASSWORD"],
+            host=db["HOST"],
+            port=db["PORT"],
+            autocommit=True,
+        )
+        self._conn.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
+
+    def acquire(self, stop: threading.Event) -> bool:
+        announced = False
+        while not stop.is_set():
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY]).fetchone()
+            if row and row[0]:
+                return True
+            if not announced:
+                logger.info("another relay is active; waiting as a standby")
+                announced = True
+            stop.wait(2.0)
+        return False
+
+    def wait(self, timeout: float) -> None:
+        for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+            pass
+
+    def release(self) -> None:
+        self._conn.close()
+
+
+class LocalCoordinator:
+    """One process, one relay: wake-ups come from on-commit hooks in this process."""
+
+    _lock = threading.Lock()
+
+    def acquire(self, stop: threading.Event) -> bool:
+        while not stop.is_set():
+            if self._lock.acquire(timeout=0.5):
+                return True
+        return False
+
+    def wait(self, timeout: float) -> None:
+        outbox.local_wakeup.wait(timeout)
+        outbox.local_wakeup.clear()
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def default_coordinator() -> Coordinator:
+    return PostgresCoordinator() if connection.vendor == "postgresql" else LocalCoordinator()
+
+
+def default_publisher() -> Publisher:
+    return KafkaPublisher() if settings.KAFKA_BOOTSTRAP_SERVERS else InProcessPublisher()
+
+
+def ensure_topics(topics: tuple[str, ...] = COMMAND_TOPICS) -> None:
+    """Create the project's topics explicitly (partitions keyed by roomId) if missing."""
+    from confluent_kafka.admin import NewTopic
+
+    from chatproject.backends import kafka_admin
+
+    admin = kafka_admin()
+    existing = set(admin.list_topics(timeout=10).topics)
+    missing = [t for t in topics if t not in existing]
+    if not missing:
+        return
+    futures = admin.create_topics(
+        [NewTopic(t, num_partitions=settings.KAFKA_TOPIC_PARTITIONS, replication_factor=1) for t in missing]
+    )
+    for future in futures.values():
+        try:
+            future.result(timeout=30)
+        except Exception as exc:  # a concurrent creator won the race: the topic exists
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+
+
+def run_relay(stop: threading.Event, publisher: Publisher, coordinator: Coordinator) -> None:
+    """Publish until `stop` is set; returns after handing over what it had confirmed."""
+    if not coordinator.acquire(stop):
+        return
+    logger.info("outbox relay active")
+    in_flight: set[int] = set()
+    try:
+        while not stop.is_set():
+            sent = _send_batch(publisher, in_flight)
+            confirmed, failed = publisher.poll(0 if sent else 0.005)
+            _settle(confirmed, failed, in_flight)
+            if not sent and not in_flight:
+                coordinator.wait(IDLE_WAIT_S)
+        publisher.close()
+        _settle(*publisher.poll(0), in_flight)
+    finally:
+        coordinator.release()
+        connection.close()  # this thread's connection; the relay may run in a thread of its own
+
+
+def _send_batch(publisher: Publisher, in_flight: set[int]) -> int:
+    if len(in_flight) >= MAX_IN_FLIGHT:
+        return 0
+    sent = 0
+    for row in outbox.pending(BATCH_SIZE, exclude=in_flight):
+        if not publisher.send(row.id, row.topic, row.key, outbox.envelope_of(row).to_bytes()):
+            break
+        in_flight.add(row.id)
+        sent += 1
+    return sent
+
+
+def _settle(confirmed: list[int], failed: list[int], in_flight: set[int]) -> None:
+    if confirmed:
+        outbox.mark_published(confirmed)
+        in_flight.difference_update(confirmed)
+    if failed:
+        # Leave them pending; the next batch sends them again.
+        in_flight.difference_update(failed)
+        time.sleep(0.5)
+
+
+def embedded_relay(stop: threading.Event) -> None:
+    """The relay role as run inside the web process (registered with chatproject.workers)."""
+    run_relay(stop, default_publisher(), default_coordinator())

@@ -1,0 +1,227 @@
+"""Write use cases: each validates fully, then makes one atomic change with its outbox events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from chat_command import outbox
+from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
+from chat_command.models import Message, Room, RoomParticipant
+from chatproject.errors import BadRequest, Forbidden
+from chatproject.timeutil import iso, now_ms
+from customers import api as customers
+
+ROOM_NAME_MAX = 100
+ROOM_PARTICIPANTS_MAX = 100
+CONTENT_MAX = 4000
+IDEMPOTENCY_KEY_MAX = 64
+
+
+def not_a_participant(customer_id: int, room_id: int) -> Forbidden:
+    return Forbidden(f"Forbidden: Access Denied: Customer {customer_id} is not a participant of Room {room_id}")
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _body(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.", code="invalid")
+    return body
+
+
+# --- Rooms ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewRoom:
+    name: str
+    target_ids: list[int]
+
+
+def check_new_room(body: Any, creator_id: int) -> NewRoom:
+    body = _body(body)
+    name, targets = body.get("roomName"), body.get("targetCustomerIds")
+    if not isinstance(name, str) or not name.strip() or targets is None:
+        raise BadRequest("roomName and targetCustomerIds cannot be empty.", code="required")
+    name = name.strip()
+    if len(name) > ROOM_NAME_MAX:
+        raise BadRequest(f"roomName must be at most {ROOM_NAME_MAX} characters.", code="too_long")
+    if not isinstance(targets, list) or not all(_is_id(t) for t in targets):
+        raise BadRequest("targetCustomerIds must be a list of customer ids.", code="invalid")
+    if creator_id in targets:
+        raise BadRequest("targetCustomerIds should not contain the creator's customerId.", code="invalid")
+    if not targets:
+        raise BadRequest("At least one target customer is required to create a room.", code="required")
+    duplicates = sorted({t for t in targets if targets.count(t) > 1})
+    if duplicates:
+        raise BadRequest(f"targetCustomerIds contains duplicate ids: {_ids(duplicates)}.", code="duplicate")
+    if len(targets) + 1 > ROOM_PARTICIPANTS_MAX:
+        raise BadRequest(f"A room can have at most {ROOM_PARTICIPANTS_MAX} participants.", code="too_many")
+    return NewRoom(name, list(targets))
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)
+
+
+def do_create_room(creator_id: int, new_room: NewRoom) -> Room:
+    """Create the room, its participants (targets in order, then the creator) and RoomCreated."""
+    member_ids = [*new_room.target_ids, creator_id]
+    names = customers.full_names(member_ids)
+    unknown = [i for i in new_room.target_ids if i not in names]
+    if unknown:
+        raise BadRequest(f"Unknown customer ids: {_ids(unknown)}.", code="unknown_customer")
+    created_at = now_ms()
+    try:
+        with transaction.atomic():
+            room = Room.objects.create(room_name=new_room.name, created_by_id=creator_id, created_at=created_at)
+            RoomParticipant.objects.bulk_create(
+                RoomParticipant(room=room, customer_id=cid, position=n, joined_at=created_at)
+                for n, cid in enumerate(member_ids)
+            )
+            participants = [{"id": cid, "fullName": names[cid], "joinedAt": iso(created_at)} for cid in member_ids]
+            outbox.record(
+                RoomCreated(
+                    roomId=room.room_id,
+                    roomName=room.room_name,
+                    createdBy=creator_id,
+                    createdAt=iso(created_at),
+                    participants=participants,
+                )
+            )
+    except IntegrityError:
+        # A participant was deleted between the name lookup and the insert.
+        raise BadRequest("A target customer no longer exists.", code="unknown_customer") from None
+    return room
+
+
+# --- Messages ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    room_id: int
+    content: str
+    client_message_id: str | None
+
+
+def check_new_message(body: Any, idempotency_header: str | None) -> NewMessage:
+    body = _body(body)
+    room_id, content = body.get("roomId"), body.get("content")
+    if room_id is None or content is None or content == "":
+        raise BadRequest("roomId and content cannot be empty.", code="required")
+    if not _is_id(room_id):
+        raise BadRequest("roomId must be a positive whole number.", code="invalid")
+    if not isinstance(content, str):
+        raise BadRequest("content must be a string.", code="invalid")
+    if not content.strip():
+        raise BadRequest("content cannot be blank.", code="blank")
+    if len(content) > CONTENT_MAX:
+        raise BadRequest(f"content must be at most {CONTENT_MAX} characters.", code="too_long")
+    return NewMessage(room_id, content, _idempotency_key(body.get("clientMessageId"), idempotency_header))
+
+
+def _idempotency_key(from_body: Any, from_header: str | None) -> str | None:
+    if from_body is not None and not isinstance(from_body, str):
+        raise BadRequest("clientMessageId must be a string.", code="invalid")
+    keys = {k.strip() for k in (from_body, from_header) if k and k.strip()}
+    if len(keys) > 1:
+        raise BadRequest("The Idempotency-Key header and clientMessageId differ.", code="invalid")
+    key = keys.pop() if keys else None
+    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
+        raise BadRequest(f"The idempotency key must be at most {IDEMPOTENCY_KEY_MAX} characters.", code="too_long")
+    return key
+
+
+def do_send_message(sender_id: int, new: NewMessage) -> Message:
+    """Store the message and MessageSent together; a repeated idempotency key returns the first."""
+    if new.client_message_id is not None:
+        earlier = _earlier_send(sender_id, new)
+        if earlier is not None:
+            return earlier
+    sender_name = customers.full_names([sender_id]).get(sender_id, "")
+    try:
+        with transaction.atomic():
+            # Locking the room serialises its sends, so message ids, outbox order and commit
+            # order agree within a room.
+            room = Room.objects.select_for_update().filter(room_id=new.room_id).first()
+            if room is None or not _is_member(new.room_id, sender_id):
+                raise not_a_participant(sender_id, new.room_id)
+            message = Message.objects.create(
+                room=room,
+                sender_id=sender_id,
+                content=new.content,
+                sent_at=now_ms(),
+                client_message_id=new.client_message_id,
+            )
+            outbox.record(
+                MessageSent(
+                    roomId=room.room_id,
+                    messageId=message.message_id,
+                    senderId=sender_id,
+                    senderFullName=sender_name,
+                    content=message.content,
+                    sentAt=iso(message.sent_at),
+                )
+            )
+    except IntegrityError:
+        # The same key raced in from a concurrent retry: the one that committed is the answer.
+        earlier = _earlier_send(sender_id, new) if new.client_message_id else None
+        if earlier is None:
+            raise
+        return earlier
+    return message
+
+
+def _earlier_send(sender_id: int, new: NewMessage) -> Message | None:
+    earlier = Message.objects.filter(sender_id=sender_id, client_message_id=new.client_message_id).first()
+    if earlier is not None and earlier.room_id != new.room_id:
+        raise BadRequest("This idempotency key was already used for another room.", code="idempotency_conflict")
+    return earlier
+
+
+def _is_member(room_id: int, customer_id: int) -> bool:
+    return RoomParticipant.objects.filter(room_id=room_id, customer_id=customer_id).exists()
+
+
+# --- Read markers -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadMarker:
+    room_id: int
+    message_id: int
+
+
+def check_read_marker(body: Any) -> ReadMarker:
+    body = _body(body)
+    room_id, message_id = body.get("roomId"), body.get("messageId")
+    if room_id is None or message_id is None:
+        raise BadRequest("roomId and messageId cannot be empty.", code="required")
+    if not _is_id(room_id) or not _is_id(message_id):
+        raise BadRequest("roomId and messageId must be positive whole numbers.", code="invalid")
+    return ReadMarker(room_id, message_id)
+
+
+def do_mark_read(customer_id: int, marker: ReadMarker) -> bool:
+    """Move the caller's read marker forward; return False (and record nothing) otherwise."""
+    if not _is_member(marker.room_id, customer_id):
+        raise not_a_participant(customer_id, marker.room_id)
+    if not Message.objects.filter(message_id=marker.message_id, room_id=marker.room_id).exists():
+        raise BadRequest(f"Message {marker.message_id} is not a message of Room {marker.room_id}.", code="invalid")
+    with transaction.atomic():
+        moved = (
+            RoomParticipant.objects.filter(room_id=marker.room_id, customer_id=customer_id)
+            .exclude(last_read_message_id__gte=marker.message_id)
+            .update(last_read_message_id=marker.message_id)
+        )
+        if moved:
+            outbox.record(
+                ReadMarkerUpdated(roomId=marker.room_id, customerId=customer_id, lastReadMessageId=marker.message_id)
+            )
+    return bool(moved)

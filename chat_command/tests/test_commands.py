@@ -1,0 +1,260 @@
+import pytest
+
+from chat_command.models import Message, OutboxEvent, Room, RoomParticipant
+
+ROOM_OK = "Room command (Write) processed and event published successfully."
+MESSAGE_OK = "Message command (Write) processed and event published successfully."
+READ_OK = "Read Marker command (Write) processed and event published successfully."
+
+
+def post(client, url, body, **headers):
+    return client.post(url, body, content_type="application/json", **headers)
+
+
+def events(type_name):
+    return list(OutboxEvent.objects.filter(type=type_name).order_by("id"))
+
+
+def test_creating_a_room_records_participants_and_one_room_created_event(user1, seeded):
+    response = post(user1, "/command/room", {"roomName": " Team ", "targetCustomerIds": [3, 2]})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["success"], body["message"]) == (True, ROOM_OK)
+    room = Room.objects.get(room_id=body["data"])
+    assert room.room_name == "Team"
+    members = RoomParticipant.objects.filter(room=room).order_by("position")
+    assert [m.customer_id for m in members] == [3, 2, 1]
+    [event] = events("RoomCreated")
+    assert event.topic == "chat-room-created"
+    assert event.key == str(room.room_id)
+    assert event.payload["roomName"] == "Team"
+    assert event.payload["createdBy"] == 1
+    assert [(p["id"], p["fullName"]) for p in event.payload["participants"]] == [
+        (3, "Nguyễn Anh Quốc"),
+        (2, "Huỳnh Đặng Tấn Phát"),
+        (1, "Vũ Thanh Hải"),
+    ]
+    assert event.payload["createdAt"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"targetCustomerIds": [2]}, "roomName and targetCustomerIds cannot be empty."),
+        ({"roomName": "   ", "targetCustomerIds": [2]}, "roomName and targetCustomerIds cannot be empty."),
+        ({"roomName": "R"}, "roomName and targetCustomerIds cannot be empty."),
+        (
+            {"roomName": "R", "targetCustomerIds": [1, 2]},
+            "targetCustomerIds should not contain the creator's customerId.",
+        ),
+        ({"roomName": "R", "targetCustomerIds": []}, "At least one target customer is required to create a room."),
+        ({"roomName": "R", "targetCustomerIds": [2, 3, 2]}, "targetCustomerIds contains duplicate ids: 2."),
+        ({"roomName": "R", "targetCustomerIds": [2, 999999]}, "Unknown customer ids: 999999."),
+        ({"roomName": "R", "targetCustomerIds": ["2"]}, "targetCustomerIds must be a list of customer ids."),
+        ({"roomName": "R", "targetCustomerIds": 2}, "targetCustomerIds must be a list of customer ids."),
+        ({"roomName": "x" * 101, "targetCustomerIds": [2]}, "roomName must be at most 100 characters."),
+        ({"roomName": "R", "targetCustomerIds": list(range(2, 102))}, "A room can have at most 100 participants."),
+    ],
+)
+def test_bad_room_requests_are_400_and_create_nothing(user1, seeded, body, message):
+    rooms_before = Room.objects.count()
+    response = post(user1, "/command/room", body)
+    assert response.status_code == 400
+    assert response.json() == {"success": False, "message": message, "data": None}
+    assert Room.objects.count() == rooms_before
+    assert not events("RoomCreated")
+
+
+def test_sending_a_message_returns_its_id_and_records_message_sent(user1, room):
+    response = post(user1, "/command/message", {"roomId": room.room_id, "content": "  hello  "})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["message"] == MESSAGE_OK
+    message = Message.objects.get(message_id=body["data"]["messageId"])
+    assert message.content == "  hello  "
+    assert body["data"]["sentAt"].endswith("Z")
+    [event] = events("MessageSent")
+    assert (event.topic, event.key) == ("chat-message-sent", str(room.room_id))
+    assert event.payload == {
+        "roomId": room.room_id,
+        "messageId": message.message_id,
+        "senderId": 1,
+        "senderFullName": "Vũ Thanh Hải",
+        "content": "  hello  ",
+        "sentAt": body["data"]["sentAt"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"content": "hi"}, "roomId and content cannot be empty."),
+        ({"roomId": 1}, "roomId and content cannot be empty."),
+        ({"roomId": 1, "content": ""}, "roomId and content cannot be empty."),
+        ({"roomId": 1, "content": " \n\t "}, "content cannot be blank."),
+        ({"roomId": 1, "content": "x" * 4001}, "content must be at most 4000 characters."),
+        ({"roomId": "1", "content": "hi"}, "roomId must be a positive whole number."),
+        ({"roomId": 1, "content": 5}, "content must be a string."),
+        (
+            {"roomId": 1, "content": "hi", "clientMessageId": "k" * 65},
+            "The idempotency key must be at most 64 characters.",
+        ),
+    ],
+)
+def test_bad_messages_are_400_and_store_nothing(user1, room, body, message):
+    response = post(user1, "/command/message", body)
+    assert response.status_code == 400
+    assert response.json()["message"] == message
+    assert not Message.objects.exists()
+    assert not events("MessageSent")
+
+
+def test_a_message_of_exactly_4000_characters_is_accepted(user1, room):
+    assert post(user1, "/command/message", {"roomId": room.room_id, "content": "x" * 4000}).status_code == 200
+
+
+def test_a_non_participant_cannot_send_and_the_room_is_untouched(outsider, room):
+    response = post(outsider, "/command/message", {"roomId": room.room_id, "content": "intrusion"})
+    assert response.status_code == 403
+    cid = outsider.customer.customer_id
+    assert response.json() == {
+        "success": False,
+        "message": f"Forbidden: Access Denied: Customer {cid} is not a participant of Room {room.room_id}",
+        "data": None,
+    }
+    assert not Message.objects.exists()
+
+
+def test_an_unknown_room_is_403_like_a_foreign_one(user1, seeded):
+    response = post(user1, "/command/message", {"roomId": 987654, "content": "hi"})
+    assert response.status_code == 403
+    assert "is not a participant of Room 987654" in response.json()["message"]
+
+
+@pytest.mark.parametrize("where", ["header", "body", "both"])
+def test_a_retried_send_with_the_same_idempotency_key_returns_the_first_message(user1, room, where):
+    body = {"roomId": room.room_id, "content": "once"}
+    headers = {}
+    if where in ("body", "both"):
+        body["clientMessageId"] = "key-123"
+    if where in ("header", "both"):
+        headers["HTTP_IDEMPOTENCY_KEY"] = "key-123"
+    first = post(user1, "/command/message", body, **headers).json()["data"]
+    second = post(user1, "/command/message", body, **headers).json()["data"]
+    assert first == second
+    assert Message.objects.count() == 1
+    assert len(events("MessageSent")) == 1
+
+
+def test_differing_idempotency_keys_in_header_and_body_are_refused(user1, room):
+    response = post(
+        user1,
+        "/command/message",
+        {"roomId": room.room_id, "content": "x", "clientMessageId": "a"},
+        HTTP_IDEMPOTENCY_KEY="b",
+    )
+    assert response.status_code == 400
+    assert response.json()["message"] == "The Idempotency-Key header and clientMessageId differ."
+
+
+def test_an_idempotency_key_reused_for_another_room_is_refused(user1, room):
+    from chat_command.services import NewRoom, do_create_room
+
+    other = do_create_room(1, NewRoom("Other", [3]))
+    post(user1, "/command/message", {"roomId": room.room_id, "content": "x", "clientMessageId": "k"})
+    response = post(user1, "/command/message", {"roomId": other.room_id, "content": "x", "clientMessageId": "k"})
+    assert response.status_code == 400
+    assert response.json()["message"] == "This idempotency key was already used for another room."
+
+
+def test_different_senders_may_use_the_same_key(user1, user2, room):
+    for client in (user1, user2):
+        post(client, "/command/message", {"roomId": room.room_id, "content": "x", "clientMessageId": "same"})
+    assert Message.objects.count() == 2
+
+
+def _send(client, room, content="m"):
+    return post(client, "/command/message", {"roomId": room.room_id, "content": content}).json()["data"]["messageId"]
+
+
+def test_a_read_marker_moves_forward_once_and_records_one_event(user2, room, user1):
+    first, second = _send(user1, room), _send(user1, room)
+    response = post(user2, "/command/read", {"roomId": room.room_id, "messageId": second})
+    assert response.json() == {"success": True, "message": READ_OK, "data": None}
+    marker = RoomParticipant.objects.get(room=room, customer_id=2)
+    assert marker.last_read_message_id == second
+    assert post(user2, "/command/read", {"roomId": room.room_id, "messageId": first}).status_code == 200
+    assert post(user2, "/command/read", {"roomId": room.room_id, "messageId": second}).status_code == 200
+    marker.refresh_from_db()
+    assert marker.last_read_message_id == second, "markers never move backwards"
+    assert marker.joined_at == room.created_at, "a read marker does not overwrite joined_at"
+    [event] = events("ReadMarkerUpdated")
+    assert event.payload == {"roomId": room.room_id, "customerId": 2, "lastReadMessageId": second}
+    assert event.key == str(room.room_id)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"roomId": 1}, 400, "roomId and messageId cannot be empty."),
+        ({"messageId": 1}, 400, "roomId and messageId cannot be empty."),
+        ({"roomId": -1, "messageId": 1}, 400, "roomId and messageId must be positive whole numbers."),
+    ],
+)
+def test_bad_read_markers_are_refused(user2, room, body, status, message):
+    response = post(user2, "/command/read", body)
+    assert (response.status_code, response.json()["message"]) == (status, message)
+
+
+def test_a_read_marker_must_name_a_message_of_that_room(user1, user2, room):
+    from chat_command.services import NewRoom, do_create_room
+
+    elsewhere = do_create_room(1, NewRoom("Elsewhere", [2]))
+    foreign = _send(user1, elsewhere)
+    response = post(user2, "/command/read", {"roomId": room.room_id, "messageId": foreign})
+    assert response.status_code == 400
+    assert response.json()["message"] == f"Message {foreign} is not a message of Room {room.room_id}."
+    assert not events("ReadMarkerUpdated")
+
+
+def test_a_non_participant_cannot_move_a_read_marker(outsider, user1, room):
+    message_id = _send(user1, room)
+    response = post(outsider, "/command/read", {"roomId": room.room_id, "messageId": message_id})
+    assert response.status_code == 403
+
+
+def test_a_command_that_fails_after_recording_its_event_leaves_neither_state_nor_event(user1, room, monkeypatch):
+    from chat_command import outbox, services
+
+    real_record = outbox.record
+
+    def record_then_fail(*events_):
+        real_record(*events_)
+        raise RuntimeError("crash after the event was recorded")
+
+    monkeypatch.setattr(services.outbox, "record", record_then_fail)
+    user1.raise_request_exception = False
+    response = post(user1, "/command/message", {"roomId": room.room_id, "content": "doomed"})
+    assert response.status_code == 500
+    assert response.json()["message"] == "An internal error occurred."
+    assert not Message.objects.exists()
+    assert not events("MessageSent")
+
+
+def test_record_refuses_to_run_outside_a_transaction(transactional_db):
+    from chat_command import outbox
+    from chat_command.events import ReadMarkerUpdated
+
+    with pytest.raises(RuntimeError, match=r"inside transaction\.atomic"):
+        outbox.record(ReadMarkerUpdated(roomId=1, customerId=1, lastReadMessageId=1))
+
+
+def test_seeding_creates_room_one_for_users_one_and_two_once(seeded):
+    from chat_command.seed import seed_rooms
+
+    assert seed_rooms() == ["Direct Chat 1-2"]
+    assert seed_rooms() == []
+    room = Room.objects.get()
+    assert room.room_name == "Direct Chat 1-2"
+    assert sorted(RoomParticipant.objects.filter(room=room).values_list("customer_id", flat=True)) == [1, 2]
+    assert len(events("RoomCreated")) == 1

@@ -1,0 +1,43 @@
+"""POST /command/room, /command/message and /command/read: decode, call one service, encode."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from chat_command import services
+from chatproject.auth import caller
+from chatproject.responses import ok
+from chatproject.timeutil import iso
+
+
+@extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def create_room(request: Request) -> Response:
+    me = caller(request).customer_id
+    room = services.do_create_room(me, services.check_new_room(request.data, me))
+    return ok("Room command (Write) processed and event published successfully.", room.room_id)
+
+
+@extend_schema(
+    request=OpenApiTypes.OBJECT,
+    responses=OpenApiTypes.OBJECT,
+    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+)
+@api_view(["POST"])
+def send_message(request: Request) -> Response:
+    new = services.check_new_message(request.data, request.headers.get("Idempotency-Key"))
+    message = services.do_send_message(caller(request).customer_id, new)
+    return ok(
+        "Message command (Write) processed and event published successfully.",
+        {"messageId": message.message_id, "sentAt": iso(message.sent_at)},
+    )
+
+
+@extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def mark_read(request: Request) -> Response:
+    services.do_mark_read(caller(request).customer_id, services.check_read_marker(request.data))
+    return ok("Read Marker command (Write) processed and event published successfully.")

@@ -1,0 +1,135 @@
+"""Typed event schemas, their registry, and the envelope they travel in.
+
+Every record on the bus is `{"eventId", "type", "version", "occurredAt", "payload"}` where the
+payload keeps the reference's field names. Apps declare their events with `@event_type`;
+`decode` refuses, by name, anything whose type is unknown or whose payload does not match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+import uuid
+from typing import Any, ClassVar, TypeVar
+
+from chatproject.timeutil import iso, now_ms
+
+
+class MalformedEvent(ValueError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    TYPE: ClassVar[str]
+    TOPIC: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+    roomId: int
+
+    def key(self) -> str:
+        """Every record is keyed by its room, so one room's events keep their order."""
+        return str(self.roomId)
+
+    def payload(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_registry: dict[str, type[Event]] = {}
+E = TypeVar("E", bound=type[Event])
+
+
+def event_type(cls: E) -> E:
+    if cls.TYPE in _registry and _registry[cls.TYPE] is not cls:
+        raise RuntimeError(f"event type {cls.TYPE} is declared twice")
+    _registry[cls.TYPE] = cls
+    return cls
+
+
+def registered_types() -> dict[str, type[Event]]:
+    return dict(_registry)
+
+
+@dataclasses.dataclass(frozen=True)
+class Envelope:
+    event_id: str
+    type: str
+    version: int
+    occurred_at: str
+    payload: dict[str, Any]
+
+    @classmethod
+    def wrap(cls, event: Event) -> Envelope:
+        return cls(str(uuid.uuid4()), event.TYPE, event.VERSION, iso(now_ms()), event.payload())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "eventId": self.event_id,
+            "type": self.type,
+            "version": self.version,
+            "occurredAt": self.occurred_at,
+            "payload": self.payload,
+        }
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+    def event(self) -> Event:
+        return _event_from(self.type, self.version, self.payload)
+
+
+_SIMPLE: dict[Any, Any] = {int: int, str: str, bool: bool, float: (int, float)}
+
+
+def _check_field(event_name: str, name: str, expected: Any, value: Any) -> None:
+    origin = typing.get_origin(expected) or expected
+    if expected in _SIMPLE:
+        ok = isinstance(value, _SIMPLE[expected]) and not (expected is int and isinstance(value, bool))
+    elif origin is typing.Union or str(origin) == "types.UnionType":
+        ok = any(value is None if arg is type(None) else isinstance(value, arg) for arg in typing.get_args(expected))
+    else:
+        ok = isinstance(value, origin)
+    if not ok:
+        raise MalformedEvent(f"{event_name}.{name} must be {expected}, got {type(value).__name__}")
+
+
+def _event_from(type_name: str, version: int, payload: Any) -> Event:
+    cls = _registry.get(type_name)
+    if cls is None:
+        raise MalformedEvent(f"unknown event type {type_name!r}")
+    if version != cls.VERSION:
+        raise MalformedEvent(f"{type_name} version {version} is not supported (expected {cls.VERSION})")
+    if not isinstance(payload, dict):
+        raise MalformedEvent(f"{type_name} payload must be an object")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    missing, extra = fields - payload.keys(), payload.keys() - fields
+    if missing or extra:
+        raise MalformedEvent(
+            f"{type_name} payload fields differ: missing {sorted(missing)}, unexpected {sorted(extra)}"
+        )
+    for name in fields:
+        _check_field(type_name, name, hints[name], payload[name])
+    return cls(**payload)
+
+
+def decode(raw: bytes | str) -> tuple[Envelope, Event]:
+    """Parse and validate one record; raise MalformedEvent naming what is wrong."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedEvent(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedEvent("an event must be a JSON object")
+    try:
+        envelope = Envelope(
+            event_id=str(data["eventId"]),
+            type=str(data["type"]),
+            version=int(data["version"]),
+            occurred_at=str(data["occurredAt"]),
+            payload=data["payload"],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedEvent(f"envelope field missing or invalid: {exc}") from None
+    return envelope, envelope.event()
