@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: run test lint pytest services services-down services-status venv
+.PHONY: run test lint pytest services services-down services-status venv bench
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,3 +52,8 @@ pytest: venv
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing." >&2; exit 1; fi; \
 	exit $$rc
+
+## Benchmarks against the real services; each prints its figures against the targets.
+bench: venv services
+	eval "$$(scripts/services env)"; \
+	for bench in benchmarks/command_write.py; do $(PY) $$bench || exit 1; done

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterable
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -17,46 +21,84 @@ NOTIFY_CHANNEL = "chat_outbox"
 local_wakeup = threading.Event()
 
 
+_INSERT_SQL = (
+    "INSERT INTO outbox_events (event_id, topic, key, type, version, payload, occurred_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
+
+
 def record(*events: Event) -> list[Envelope]:
     """Add events to the current transaction; they exist if and only if it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox.record must run inside transaction.atomic()")
     envelopes = [Envelope.wrap(event) for event in events]
-    OutboxEvent.objects.bulk_create(
-        OutboxEvent(
-            event_id=envelope.event_id,
-            topic=event.TOPIC,
-            key=event.key(),
-            type=envelope.type,
-            version=envelope.version,
-            payload=envelope.payload,
-            occurred_at=parse_iso(envelope.occurred_at),
+    rows = [
+        (
+            envelope.event_id,
+            event.TOPIC,
+            event.key(),
+            envelope.type,
+            envelope.version,
+            json.dumps(envelope.payload, ensure_ascii=False),
+            parse_iso(envelope.occurred_at),
         )
         for envelope, event in zip(envelopes, events, strict=True)
-    )
-    if connection.vendor == "postgresql":
-        # Delivered to listening relays when (and only if) the transaction commits.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+    ]
+    # Plain SQL: this runs inside every command. On PostgreSQL a statement trigger NOTIFYs
+    # listening relays at commit (migration 0002); this process's relay is woken directly.
+    with connection.cursor() as cursor:
+        cursor.executemany(_INSERT_SQL, rows)
     transaction.on_commit(local_wakeup.set)
     return envelopes
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    id: int
+    topic: str
+    key: str
+    value: bytes
 
 
 def envelope_of(row: OutboxEvent) -> Envelope:
     return Envelope(str(row.event_id), row.type, row.version, iso(row.occurred_at), row.payload)
 
 
-def pending(limit: int, exclude: Iterable[int] = ()) -> list[OutboxEvent]:
-    """Unpublished rows in log order, leaving out those already handed to the publisher."""
-    query = OutboxEvent.objects.filter(published_at__isnull=True)
-    excluded = list(exclude)
-    if excluded:
-        query = query.exclude(id__in=excluded)
-    return list(query.order_by("id")[:limit])
+def pending(limit: int, exclude: Collection[int] = ()) -> list[PendingRow]:
+    """Unpublished rows in log order, encoded for the bus, minus those already handed over."""
+    sql = "SELECT id, event_id, topic, key, type, version, payload, occurred_at FROM outbox_events"
+    sql += " WHERE published_at IS NULL"
+    params: list[Any] = list(exclude)
+    if params:
+        sql += f" AND id NOT IN ({', '.join(['%s'] * len(params))})"
+    sql += " ORDER BY id LIMIT %s"
+    params.append(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [_encoded(*row) for row in rows]
 
 
-def mark_published(ids: Iterable[int]) -> int:
-    return OutboxEvent.objects.filter(id__in=list(ids), published_at__isnull=True).update(published_at=timezone.now())
+def _encoded(
+    row_id: int, event_id: Any, topic: str, key: str, type_: str, version: int, payload: Any, occurred_at: Any
+) -> PendingRow:
+    if isinstance(payload, str):  # SQLite hands JSON back as text
+        payload = json.loads(payload)
+    if isinstance(occurred_at, str):
+        occurred_at = parse_iso(occurred_at)
+    envelope = Envelope(str(uuid.UUID(str(event_id))), type_, version, iso(occurred_at), payload)
+    return PendingRow(row_id, topic, key, envelope.to_bytes())
+
+
+def mark_published(ids: Collection[int]) -> None:
+    if not ids:
+        return
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE outbox_events SET published_at = %s WHERE id IN ({placeholders}) AND published_at IS NULL",
+            [timezone.now(), *ids],
+        )
 
 
 def pending_stats() -> tuple[int, float | None]:

@@ -222,7 +222,7 @@ def _send_batch(publisher: Publisher, in_flight: set[int]) -> int:
         return 0
     sent = 0
     for row in outbox.pending(BATCH_SIZE, exclude=in_flight):
-        if not publisher.send(row.id, row.topic, row.key, outbox.envelope_of(row).to_bytes()):
+        if not publisher.send(row.id, row.topic, row.key, row.value):
             break
         in_flight.add(row.id)
         sent += 1

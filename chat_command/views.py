@@ -29,10 +29,10 @@ def create_room(request: Request) -> Response:
 @api_view(["POST"])
 def send_message(request: Request) -> Response:
     new = services.check_new_message(request.data, request.headers.get("Idempotency-Key"))
-    message = services.do_send_message(caller(request).customer_id, new)
+    sent = services.do_send_message(caller(request).customer_id, new)
     return ok(
         "Message command (Write) processed and event published successfully.",
-        {"messageId": message.message_id, "sentAt": iso(message.sent_at)},
+        {"messageId": sent.message_id, "sentAt": iso(sent.sent_at)},
     )
 
 

@@ -1,0 +1,207 @@
+"""Write path: POST /command/message with concurrent clients, and commit-to-Kafka delay.
+
+Runs the web role (gunicorn, 3 workers) and the outbox relay against the real services, in a
+database of its own, with 100 rooms. Phase 1 drives the endpoint as hard as 8 connections can
+(wrk); phase 2 sends an open-loop 200 commands/s while a consumer reads every event back from
+Kafka and measures how long after its commit it became readable.
+
+    eval "$(scripts/services env)"; .venv/bin/python benchmarks/command_write.py
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import OUT_DIR, Figure, Processes, bench_environment, free_port, manage, percentile, report
+
+DB_NAME = "chat_bench_write"
+ROOMS = 100
+THROUGHPUT_SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
+RATE = 200
+
+
+def prepare(env: dict[str, str]) -> list[int]:
+    manage(env, "migrate", "--noinput")
+    manage(env, "generate_keys", "--if-missing")
+    manage(env, "seed")
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
+    import django
+
+    django.setup()
+    from chat_command.models import RoomParticipant
+    from chat_command.services import NewRoom, do_create_room
+
+    rooms = list(RoomParticipant.objects.filter(customer_id=1).values_list("room_id", flat=True))
+    while len(rooms) < ROOMS:
+        rooms.append(do_create_room(1, NewRoom(f"bench room {len(rooms)}", [2])).room_id)
+    return rooms[:ROOMS]
+
+
+def login(port: int) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request(
+        "POST",
+        "/auth/login",
+        json.dumps({"username": "user1", "password": "123"}),
+        {"Content-Type": "application/json"},
+    )
+    response = conn.getresponse()
+    response.read()
+    match = re.search(r"jwt_token=([^;]+)", response.getheader("Set-Cookie") or "")
+    if response.status != 200 or not match:
+        raise RuntimeError(f"login failed: {response.status}")
+    return match.group(1)
+
+
+def throughput(port: int, token: str, rooms: list[int]) -> tuple[float, float, float, int]:
+    """Requests/s, p50 and p99 latency (ms) and non-2xx count from wrk at 8 connections."""
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed (apt-get install wrk)")
+    script = OUT_DIR / "post_message.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Cookie"] = "jwt_token={token}"\n'
+        f"local rooms = {{{', '.join(map(str, rooms))}}}\n"
+        "request = function()\n"
+        '  local body = \'{"roomId": \' .. rooms[math.random(#rooms)] .. \', "content": "bench"}\'\n'
+        "  return wrk.format(nil, nil, nil, body)\n"
+        "end\n"
+    )
+    url = f"http://127.0.0.1:{port}/command/message"
+    subprocess.run(["wrk", "-t2", "-c8", "-d3s", "-s", str(script), url], check=True, capture_output=True)
+    out = subprocess.run(
+        ["wrk", "-t2", "-c8", f"-d{THROUGHPUT_SECONDS}s", "--latency", "-s", str(script), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rate, _wrk_latency(out, "50%"), _wrk_latency(out, "99%"), int(errors.group(1)) if errors else 0
+
+
+def _wrk_latency(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+class KafkaDelays(threading.Thread):
+    """Reads chat-message-sent from its current end and records now minus each event's time."""
+
+    def __init__(self, bootstrap: str, rooms: set[int]) -> None:
+        super().__init__(daemon=True)
+        from confluent_kafka import Consumer, TopicPartition
+
+        self.rooms, self.stop = rooms, threading.Event()
+        self.delays_ms: list[float] = []
+        self.since = time.time()
+        self.consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": f"bench-{time.time()}", "fetch.wait.max.ms": 1}
+        )
+        metadata = self.consumer.list_topics("chat-message-sent", timeout=10)
+        assignment = []
+        for partition in metadata.topics["chat-message-sent"].partitions:
+            _, high = self.consumer.get_watermark_offsets(TopicPartition("chat-message-sent", partition), timeout=10)
+            assignment.append(TopicPartition("chat-message-sent", partition, high))
+        self.consumer.assign(assignment)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            message = self.consumer.poll(0.05)
+            if message is None or message.error():
+                continue
+            arrived = time.time()
+            record = json.loads(message.value() or b"{}")
+            committed = datetime.fromisoformat(record["occurredAt"].replace("Z", "+00:00")).timestamp()
+            if record["payload"]["roomId"] in self.rooms and committed >= self.since:
+                self.delays_ms.append((arrived - committed) * 1000)
+        self.consumer.close()
+
+
+def fixed_rate(port: int, token: str, rooms: list[int], seconds: int) -> tuple[list[float], int]:
+    """Open-loop sends at RATE per second; latencies in ms and the count of failures."""
+    total = RATE * seconds
+    start = time.monotonic() + 0.5
+    counter = iter(range(total))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    failures = [0]
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        headers = {"Content-Type": "application/json", "Cookie": f"jwt_token={token}"}
+        while True:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                return
+            delay = start + index / RATE - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            body = json.dumps({"roomId": rooms[index % len(rooms)], "content": f"rate {index}"})
+            sent = time.perf_counter()
+            conn.request("POST", "/command/message", body, headers)
+            response = conn.getresponse()
+            response.read()
+            elapsed = (time.perf_counter() - sent) * 1000
+            with lock:
+                latencies.append(elapsed)
+                failures[0] += response.status != 200
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, failures[0]
+
+
+def main() -> None:
+    env = bench_environment(DB_NAME)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    rooms = prepare(env)
+    port = free_port()
+    with Processes(env) as processes:
+        processes.start(sys.executable, "manage.py", "relay_outbox")
+        processes.web(port)
+        token = login(port)
+        rate, p50, p99, errors = throughput(port, token, rooms)
+        delays = KafkaDelays(env["KAFKA_BOOTSTRAP_SERVERS"], set(rooms))
+        delays.start()
+        latencies, failures = fixed_rate(port, token, rooms, THROUGHPUT_SECONDS)
+        time.sleep(2)
+        delays.stop.set()
+        delays.join(10)
+    report(
+        "command_write",
+        [
+            Figure("commands/s at 8 connections (wrk)", rate, "/s", 1000),
+            Figure("  p50 latency at 8 connections", p50, "ms"),
+            Figure("  p99 latency at 8 connections", p99, "ms"),
+            Figure("  failed commands at 8 connections", errors, "", 1, higher_is_better=False),
+            Figure(f"p50 command latency at {RATE}/s", percentile(latencies, 50), "ms"),
+            Figure(f"p99 command latency at {RATE}/s", percentile(latencies, 99), "ms", 25, higher_is_better=False),
+            Figure(f"  failed commands at {RATE}/s", failures, "", 1, higher_is_better=False),
+            Figure("p50 commit-to-Kafka delay", percentile(delays.delays_ms, 50), "ms"),
+            Figure("p99 commit-to-Kafka delay", percentile(delays.delays_ms, 99), "ms", 20, higher_is_better=False),
+            Figure("  events read back from Kafka", len(delays.delays_ms), "", len(latencies)),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Shared pieces of the benchmarks: a bench database, the project's processes, reporting."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = ROOT / ".local" / "bench"
+PYTHON = sys.executable
+
+
+def require_services() -> dict[str, str]:
+    """The environment of the real services (`scripts/services env`), failing clearly without it."""
+    missing = [
+        v for v in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MONGO_URL") if not os.environ.get(v)
+    ]
+    if missing:
+        sys.exit(f'benchmarks run against the real services: eval "$(scripts/services env)" first ({missing}).')
+    return dict(os.environ)
+
+
+def bench_environment(name: str) -> dict[str, str]:
+    """Environment for the project's processes, pointed at a database of the benchmark's own."""
+    env = require_services()
+    parts = urlsplit(env["DATABASE_URL"])
+    env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
+    env["MONGO_DB_NAME"] = name
+    env["CHAT_STATE_DIR"] = str(OUT_DIR / name)
+    env["LOG_LEVEL"] = "WARNING"
+    _create_database(parts, name)
+    return env
+
+
+def _create_database(parts, name: str) -> None:
+    import psycopg
+
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Processes:
+    """Child processes of one benchmark, all stopped on exit."""
+
+    env: dict[str, str]
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, *command: str) -> subprocess.Popen[bytes]:
+        log = open(OUT_DIR / f"{Path(command[0]).name}-{len(self.children)}.log", "wb")  # noqa: SIM115
+        child = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.children.append(child)
+        return child
+
+    def web(self, port: int, workers: int = 3) -> None:
+        self.start(
+            str(Path(PYTHON).parent / "gunicorn"), "chatproject.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}"
+        )
+        wait_for_port(port)
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    target: float | None = None
+    higher_is_better: bool = True
+
+    @property
+    def met(self) -> bool | None:
+        if self.target is None:
+            return None
+        return self.value >= self.target if self.higher_is_better else self.value < self.target
+
+
+def report(benchmark: str, figures: list[Figure]) -> None:
+    """Print the figures against their targets and write them as JSON under .local/bench/."""
+    print(f"\n{benchmark}")
+    print(f"{'figure':<52} {'value':>12} {'target':>14}  met")
+    for f in figures:
+        target = "" if f.target is None else f"{'>=' if f.higher_is_better else '<'} {f.target:g} {f.unit}"
+        met = {True: "yes", False: "NO", None: "-"}[f.met]
+        print(f"{f.name:<52} {f.value:>9.1f} {f.unit:<3}{target:>14}  {met}")
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"{benchmark}.json"
+    path.write_text(
+        json.dumps(
+            [{**f.__dict__, "met": f.met} for f in figures],
+            indent=2,
+        )
+    )
+    print(f"(written to {path.relative_to(ROOT)})")
