@@ -50,6 +50,18 @@ def unique() -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def read_store_of_its_own():
+    """Each test run projects into a MongoDB database of its own, dropped at the end."""
+    from django.conf import settings
+
+    from chatproject import backends
+
+    settings.MONGO_DB_NAME = f"test_read_{uuid.uuid4().hex[:8]}"
+    yield settings.MONGO_DB_NAME
+    backends.mongo_client().drop_database(settings.MONGO_DB_NAME)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def fast_password_hashing():
     """Password hashing cost is not what these tests measure."""
     from django.conf import settings

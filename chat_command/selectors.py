@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chat_command.models import RoomParticipant
+from typing import Any
+
+from chat_command.models import Message, Room, RoomParticipant
 
 
 def is_participant(room_id: int, customer_id: int) -> bool:
@@ -16,3 +18,61 @@ def participant_ids(room_id: int) -> list[int]:
 
 def room_ids_of(customer_id: int) -> list[int]:
     return list(RoomParticipant.objects.filter(customer_id=customer_id).values_list("room_id", flat=True))
+
+
+# --- Read-your-writes: what the read model shows when its projection has not caught up ------
+
+
+def newest_message_id(room_id: int, before: int | None = None) -> int | None:
+    query = Message.objects.filter(room_id=room_id)
+    if before is not None:
+        query = query.filter(message_id__lt=before)
+    return query.order_by("-message_id").values_list("message_id", flat=True).first()
+
+
+def message_page(room_id: int, before: int | None, size: int) -> list[dict[str, Any]]:
+    """A page straight from the source of truth, in the read model's document shape."""
+    query = Message.objects.filter(room_id=room_id).select_related("sender")
+    if before is not None:
+        query = query.filter(message_id__lt=before)
+    return [
+        {
+            "_id": m.message_id,
+            "roomId": m.room_id,
+            "senderId": m.sender_id,
+            "senderFullName": m.sender.full_name,
+            "content": m.content,
+            "sentAt": m.sent_at,
+        }
+        for m in query.order_by("-message_id")[:size]
+    ]
+
+
+def room_documents(room_ids: list[int]) -> list[dict[str, Any]]:
+    """Rooms straight from the source of truth, in the read model's view-document shape."""
+    documents = []
+    for room in Room.objects.filter(room_id__in=room_ids).prefetch_related("participants"):
+        members = sorted(room.participants.all(), key=lambda p: p.position)
+        last = Message.objects.filter(room=room).order_by("-message_id").first()
+        document: dict[str, Any] = {
+            "_id": room.room_id,
+            "roomName": room.room_name,
+            "participantIds": [m.customer_id for m in members],
+            "createdAt": room.created_at,
+            "updatedAt": max(room.created_at, last.sent_at) if last else room.created_at,
+            "readUpTo": {str(m.customer_id): m.last_read_message_id or 0 for m in members},
+        }
+        if last is not None:
+            document["lastMessage"] = {
+                "messageId": last.message_id,
+                "senderId": last.sender_id,
+                "content": last.content,
+                "sentAt": last.sent_at,
+            }
+        documents.append(document)
+    return documents
+
+
+def read_markers(room_id: int) -> dict[int, int]:
+    rows = RoomParticipant.objects.filter(room_id=room_id, last_read_message_id__isnull=False)
+    return {customer: int(marker or 0) for customer, marker in rows.values_list("customer_id", "last_read_message_id")}

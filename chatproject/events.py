@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 import uuid
 from typing import Any, ClassVar, TypeVar
@@ -82,15 +83,21 @@ class Envelope:
 _SIMPLE: dict[Any, Any] = {int: int, str: str, bool: bool, float: (int, float)}
 
 
-def _check_field(event_name: str, name: str, expected: Any, value: Any) -> None:
-    origin = typing.get_origin(expected) or expected
+def _matches(expected: Any, value: Any) -> bool:
+    if expected is Any:
+        return True
+    if expected is type(None):
+        return value is None
+    origin = typing.get_origin(expected)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_matches(arg, value) for arg in typing.get_args(expected))
     if expected in _SIMPLE:
-        ok = isinstance(value, _SIMPLE[expected]) and not (expected is int and isinstance(value, bool))
-    elif origin is typing.Union or str(origin) == "types.UnionType":
-        ok = any(value is None if arg is type(None) else isinstance(value, arg) for arg in typing.get_args(expected))
-    else:
-        ok = isinstance(value, origin)
-    if not ok:
+        return isinstance(value, _SIMPLE[expected]) and not (expected is int and isinstance(value, bool))
+    return isinstance(value, origin or expected)
+
+
+def _check_field(event_name: str, name: str, expected: Any, value: Any) -> None:
+    if not _matches(expected, value):
         raise MalformedEvent(f"{event_name}.{name} must be {expected}, got {type(value).__name__}")
 
 

@@ -91,6 +91,9 @@ MONGO_DB_NAME = env.text("MONGO_DB_NAME", "chat_read_db")
 REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
 KAFKA_BOOTSTRAP_SERVERS = env.host_ports("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_PARTITIONS = env.number("KAFKA_TOPIC_PARTITIONS", 3, minimum=1)
+# Consumer groups are "<prefix>-<role>"; where a new group starts reading: earliest or latest.
+KAFKA_GROUP_PREFIX = env.text("KAFKA_GROUP_PREFIX", "chat")
+KAFKA_AUTO_OFFSET_RESET = env.text("KAFKA_AUTO_OFFSET_RESET", "earliest")
 # Background roles (relay, projector, pusher) run inside the web process when the event
 # bus is embedded; with Kafka they are separate `manage.py` commands.
 RUN_EMBEDDED_WORKERS = env.flag("CHAT_EMBEDDED_WORKERS", KAFKA_BOOTSTRAP_SERVERS is None)

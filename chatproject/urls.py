@@ -13,6 +13,7 @@ urlpatterns = [
     path("auth/", include("accounts.urls")),
     path("customer/", include("customers.urls")),
     path("command/", include("chat_command.urls")),
+    path("query/", include("chat_query.urls")),
     # Everything else is answered as the reference's gateway answered unknown routes.
     re_path(r"^(?P<path>.*)$", gateway.route_not_found),
 ]

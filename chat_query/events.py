@@ -1,0 +1,37 @@
+"""Events the projector publishes for the realtime side (topics and fields of the reference)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from chatproject.events import Event, event_type
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RoomUpdated(Event):
+    """The full room view, as the reference's ChatRoomView (timestamps as ISO-8601 strings)."""
+
+    TYPE = "RoomUpdated"
+    TOPIC = "room-updated"
+
+    roomName: str
+    participantIds: list[int]
+    unreadStatus: dict[str, bool]
+    lastMessage: dict[str, Any] | None
+    createdAt: str
+    updatedAt: str
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class ReadStatusUpdated(Event):
+    TYPE = "ReadStatusUpdated"
+    TOPIC = "read-status-updated"
+
+    customerId: int
+    isUnread: bool
+
+
+QUERY_TOPICS = (RoomUpdated.TOPIC, ReadStatusUpdated.TOPIC)

@@ -1,0 +1,24 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from chatproject import consumers
+from chatproject.signals import stop_event_on_signals
+
+
+class Command(BaseCommand):
+    help = "Run a consumer role (projector, pusher) as a Kafka consumer group member until SIGTERM/SIGINT."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("role", help=f"one of: {', '.join(consumers.role_names())}")
+
+    def handle(self, *args: Any, role: str, **options: Any) -> None:
+        if not consumers.uses_kafka():
+            raise CommandError(
+                "KAFKA_BOOTSTRAP_SERVERS is not set: with the embedded bus the roles run in the web process."
+            )
+        try:
+            instance = consumers.make_role(role)
+        except KeyError as exc:
+            raise CommandError(str(exc)) from None
+        consumers.KafkaRunner(instance, stop_event_on_signals()).run()

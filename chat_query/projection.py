@@ -1,0 +1,251 @@
+"""The projection rules: how command events become the read model, in any order, any number of times.
+
+A room view holds facts that merge without regard to order: the room's name and participants
+(set once), the last message (the one with the highest messageId) and each participant's
+read-up-to marker (only grows). Unread flags are derived from those facts, so a read marker
+that arrives before its message, or a message before its room, ends in the same state:
+
+    unread(p) = last message exists, p did not send it, and p has not read up to it.
+
+`apply` merges a batch into MongoDB with conditional, field-level updates, then rewrites the
+derived flags guarded by the view's revision, and returns the events to publish.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
+from chat_query.events import ReadStatusUpdated, RoomUpdated
+from chat_query.store import ReadStore, Update
+from chatproject.events import Event
+from chatproject.timeutil import iso, parse_iso
+
+MAX_CAS_ROUNDS = 10
+
+
+@dataclass
+class RoomFacts:
+    """What one batch says about one room."""
+
+    room: RoomCreated | None = None
+    last_message: MessageSent | None = None
+    read_up_to: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class Batch:
+    rooms: dict[int, RoomFacts] = field(default_factory=lambda: defaultdict(RoomFacts))
+    messages: dict[int, MessageSent] = field(default_factory=dict)
+
+    def add(self, event: Event) -> None:
+        facts = self.rooms[event.roomId]
+        if isinstance(event, RoomCreated):
+            facts.room = event
+        elif isinstance(event, MessageSent):
+            self.messages[event.messageId] = event
+            if facts.last_message is None or event.messageId > facts.last_message.messageId:
+                facts.last_message = event
+        elif isinstance(event, ReadMarkerUpdated):
+            current = facts.read_up_to.get(event.customerId, 0)
+            facts.read_up_to[event.customerId] = max(current, event.lastReadMessageId)
+        else:
+            raise TypeError(f"the projector does not handle {event.TYPE}")
+
+
+def unread_status(view: dict[str, Any]) -> dict[str, bool]:
+    last = view.get("lastMessage")
+    read_up_to = view.get("readUpTo", {})
+    return {
+        str(p): last is not None and last["senderId"] != p and read_up_to.get(str(p), 0) < last["messageId"]
+        for p in view.get("participantIds", [])
+    }
+
+
+def message_document(event: MessageSent) -> dict[str, Any]:
+    return {
+        "_id": event.messageId,
+        "roomId": event.roomId,
+        "senderId": event.senderId,
+        "senderFullName": event.senderFullName,
+        "content": event.content,
+        "sentAt": parse_iso(event.sentAt),
+    }
+
+
+def last_message_summary(event: MessageSent) -> dict[str, Any]:
+    return {
+        "messageId": event.messageId,
+        "senderId": event.senderId,
+        "content": event.content,
+        "sentAt": parse_iso(event.sentAt),
+    }
+
+
+def _view_updates(room_id: int, facts: RoomFacts) -> list[Update]:
+    """Conditional updates that only ever move a view forward; a false condition is a no-op.
+
+    The view is created first if missing, so the conditional updates never need to upsert
+    (an upsert whose condition is false would collide with the existing document).
+    """
+    updates = [Update({"_id": room_id}, {"$setOnInsert": {"rev": 0}}, upsert=True)]
+    if facts.room is not None:
+        created = parse_iso(facts.room.createdAt)
+        updates.append(
+            Update(
+                {"_id": room_id, "roomName": {"$exists": False}},
+                {
+                    "$set": {
+                        "roomName": facts.room.roomName,
+                        "participantIds": [p["id"] for p in facts.room.participants],
+                        "createdAt": created,
+                    },
+                    "$max": {"updatedAt": created},
+                    "$inc": {"rev": 1},
+                },
+            )
+        )
+    if facts.last_message is not None:
+        message = facts.last_message
+        updates.append(
+            Update(
+                {
+                    "_id": room_id,
+                    "$or": [{"lastMessage.messageId": {"$lt": message.messageId}}, {"lastMessage": {"$exists": False}}],
+                },
+                {
+                    "$set": {"lastMessage": last_message_summary(message)},
+                    "$max": {"updatedAt": parse_iso(message.sentAt)},
+                    "$inc": {"rev": 1},
+                },
+            )
+        )
+    if facts.read_up_to:
+        updates.append(
+            Update(
+                {"_id": room_id},
+                {"$max": {f"readUpTo.{c}": m for c, m in facts.read_up_to.items()}, "$inc": {"rev": 1}},
+            )
+        )
+    return updates
+
+
+def apply(store: ReadStore, events: list[Event]) -> list[Event]:
+    """Merge events into the store; return what to publish. Re-applying changes nothing."""
+    batch = Batch()
+    for event in events:
+        batch.add(event)
+    store.insert_new(store.messages, [message_document(m) for m in batch.messages.values()])
+    store.update_many_ops(
+        store.markers,
+        [
+            Update({"roomId": room_id, "customerId": c}, {"$max": {"lastReadMessageId": m}}, upsert=True)
+            for room_id, facts in batch.rooms.items()
+            for c, m in facts.read_up_to.items()
+        ],
+    )
+    store.update_many_ops(store.views, [u for r, f in batch.rooms.items() for u in _view_updates(r, f)], ordered=True)
+    views = _settle_unread(store, list(batch.rooms))
+    return _announcements(batch, views)
+
+
+def _settle_unread(store: ReadStore, room_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Rewrite derived flags where they differ, guarded by the revision, until all agree."""
+    views: dict[int, dict[str, Any]] = {}
+    pending = room_ids
+    for _ in range(MAX_CAS_ROUNDS):
+        stale = []
+        for view in store.views.find({"_id": {"$in": pending}}):
+            flags = unread_status(view)
+            if view.get("unreadStatus") == flags:
+                views[view["_id"]] = view
+                continue
+            view["unreadStatus"] = flags
+            view["rev"] = view.get("rev", 0) + 1
+            views[view["_id"]] = view
+            stale.append(view)
+        if not stale:
+            return views
+        updates = [
+            Update(
+                {"_id": v["_id"], "rev": v["rev"] - 1},
+                {"$set": {"unreadStatus": v["unreadStatus"]}, "$inc": {"rev": 1}},
+            )
+            for v in stale
+        ]
+        if store.update_many_ops(store.views, updates) == len(updates):
+            return views
+        pending = [v["_id"] for v in stale]  # someone else moved a view meanwhile: read again
+    raise RuntimeError(f"unread flags of rooms {pending} did not settle")
+
+
+def view_json(view: dict[str, Any]) -> dict[str, Any]:
+    """A view in the reference's ChatRoomView shape, with ISO-8601 timestamps."""
+    last = view.get("lastMessage")
+    return {
+        "roomId": view["_id"],
+        "roomName": view["roomName"],
+        "participantIds": list(view["participantIds"]),
+        "unreadStatus": dict(view.get("unreadStatus") or unread_status(view)),
+        "lastMessage": None if last is None else {**last, "sentAt": iso(last["sentAt"])},
+        "createdAt": iso(view["createdAt"]),
+        "updatedAt": iso(view["updatedAt"]),
+    }
+
+
+def is_complete(view: dict[str, Any] | None) -> bool:
+    """A view exists for readers once its RoomCreated has been applied."""
+    return view is not None and "roomName" in view
+
+
+def _announcements(batch: Batch, views: dict[int, dict[str, Any]]) -> list[Event]:
+    """RoomUpdated for rooms this batch created or whose last message it set; ReadStatusUpdated
+    for markers it set. "Set" means the view now holds this batch's value, so a batch replayed
+    after a crash announces again what it may not have announced before."""
+    announced: list[Event] = []
+    for room_id, facts in batch.rooms.items():
+        view = views.get(room_id)
+        if not is_complete(view):
+            continue  # the room's creation will announce it
+        assert view is not None
+        last = view.get("lastMessage")
+        sets_last = (
+            facts.last_message is not None and last is not None and last["messageId"] == facts.last_message.messageId
+        )
+        if facts.room is not None or sets_last:
+            announced.append(RoomUpdated(**view_json(view)))
+        for customer_id, marker in facts.read_up_to.items():
+            if view.get("readUpTo", {}).get(str(customer_id)) == marker and customer_id in view["participantIds"]:
+                unread = bool(view["unreadStatus"].get(str(customer_id), False))
+                announced.append(ReadStatusUpdated(roomId=room_id, customerId=customer_id, isUnread=unread))
+    return announced
+
+
+def fold(
+    events: list[Event],
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]], dict[tuple[int, int], int]]:
+    """The whole projection computed in memory from an event log: views, messages, markers."""
+    batch = Batch()
+    for event in events:
+        batch.add(event)
+    views: dict[int, dict[str, Any]] = {}
+    for room_id, facts in batch.rooms.items():
+        view: dict[str, Any] = {"_id": room_id}
+        if facts.room is not None:
+            view["roomName"] = facts.room.roomName
+            view["participantIds"] = [p["id"] for p in facts.room.participants]
+            view["createdAt"] = parse_iso(facts.room.createdAt)
+            view["updatedAt"] = view["createdAt"]
+        if facts.last_message is not None:
+            view["lastMessage"] = last_message_summary(facts.last_message)
+            sent = parse_iso(facts.last_message.sentAt)
+            view["updatedAt"] = max(view.get("updatedAt", sent), sent)
+        if facts.read_up_to:
+            view["readUpTo"] = {str(c): m for c, m in facts.read_up_to.items()}
+        view["unreadStatus"] = unread_status(view)
+        views[room_id] = view
+    messages = {m.messageId: message_document(m) for m in batch.messages.values()}
+    markers = {(r, c): m for r, facts in batch.rooms.items() for c, m in facts.read_up_to.items()}
+    return views, messages, markers

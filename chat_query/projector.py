@@ -1,0 +1,77 @@
+"""The projector role: command events in, read model and realtime announcements out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pymongo
+
+from chat_command.events import COMMAND_TOPICS
+from chat_query import projection
+from chat_query.store import ReadStore, active_store
+from chatproject import backends, bus, consumers
+from chatproject.events import Envelope, Event
+
+logger = logging.getLogger(__name__)
+
+# Event ids are remembered this long (in Redis, expiring by themselves), so a redelivery
+# within it announces nothing twice. Forgetting one only repeats an announcement: the
+# projection itself is idempotent without them.
+REMEMBER_S = 7 * 24 * 3600
+
+
+class Projector:
+    name: str = "projector"
+    topics: tuple[str, ...] = COMMAND_TOPICS
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        active_store().ensure_indexes()
+
+    def handle(self, envelopes: list[Envelope]) -> list[Event]:
+        with self._lock:
+            seen = backends.redis_client().mget([_processed_key(e) for e in envelopes])
+            fresh = [e.event() for e, done in zip(envelopes, seen, strict=True) if not done]
+            return projection.apply(active_store(), fresh) if fresh else []
+
+    def done(self, envelopes: list[Envelope]) -> None:
+        pipe = backends.redis_client().pipeline(transaction=False)
+        for envelope in envelopes:
+            pipe.set(_processed_key(envelope), "1", ex=REMEMBER_S)
+        pipe.execute()
+
+    def healthy(self) -> bool:
+        try:
+            with pymongo.timeout(2):
+                backends.mongo_db().command("ping")
+        except Exception:  # noqa: BLE001 - any failure means the store does not answer
+            return False
+        return True
+
+
+def _processed_key(envelope: Envelope) -> str:
+    return f"projected:{envelope.event_id}"
+
+
+def embedded_projector(stop: threading.Event) -> None:
+    """In the embedded mode: take events from the in-process bus, after rebuilding from the log."""
+    from chat_query.rebuild import replay
+
+    role = Projector()
+    consumers.subscribe_embedded(role)
+    try:
+        # The in-process store starts empty; the outbox is the log. Events arriving meanwhile
+        # are applied twice at most, which changes nothing.
+        with role._lock:
+            count = replay(active_store(), progress=False)
+        logger.info("embedded read store rebuilt from %d events", count)
+        stop.wait()
+    finally:
+        bus.unsubscribe(role.name)
+
+
+def store_for_tests(generation: str) -> ReadStore:
+    store = ReadStore(backends.mongo_db(), generation)
+    store.ensure_indexes()
+    return store

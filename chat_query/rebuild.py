@@ -1,0 +1,72 @@
+"""Replay the event log (the outbox table) into a read store; rebuild into a new generation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from tqdm import tqdm
+
+from chat_command.events import COMMAND_TOPICS
+from chat_command.models import OutboxEvent
+from chat_query import projection
+from chat_query.store import ReadStore, activate, active_generation
+from chatproject import backends
+from chatproject.events import Event, registered_types
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 5000
+
+
+def _events_after(after_id: int, chunk: int) -> Iterator[tuple[int, list[Event]]]:
+    """Chunks of command events in log order, with the last row id of each chunk."""
+    types = registered_types()
+    last = after_id
+    while True:
+        rows = list(
+            OutboxEvent.objects.filter(id__gt=last, topic__in=COMMAND_TOPICS)
+            .order_by("id")
+            .values_list("id", "type", "payload")[:chunk]
+        )
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield last, [types[type_name](**payload) for _, type_name, payload in rows]
+
+
+def replay(store: ReadStore, *, after_id: int = 0, progress: bool = True) -> int:
+    """Apply every logged event after `after_id` to `store`; return how many were applied."""
+    total = OutboxEvent.objects.filter(id__gt=after_id).count()
+    applied = 0
+    with tqdm(total=total, unit="event", disable=not progress, desc=f"replay into {store.generation or 'base'}") as bar:
+        for _, events in _events_after(after_id, CHUNK):
+            projection.apply(store, events)
+            applied += len(events)
+            bar.update(len(events))
+    return applied
+
+
+def rebuild(*, progress: bool = True) -> tuple[str, int, float]:
+    """Build a new generation from the log, switch readers to it, drop the old one.
+
+    The API keeps serving the old generation until the switch. The projector keeps writing
+    to the old one meanwhile; the replay after the switch brings over anything it wrote.
+    """
+    db = backends.mongo_db()
+    old = active_generation(db, fresh=True)
+    new = f"g{time.time_ns()}"
+    store = ReadStore(db, new)
+    store.drop()
+    store.ensure_indexes()
+    started = time.perf_counter()
+    last_id = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    count = replay(store, progress=progress)
+    elapsed = time.perf_counter() - started
+    activate(new, db)
+    replay(store, after_id=max(last_id - 1000, 0), progress=False)
+    time.sleep(1.5)  # readers re-read the pointer every second
+    ReadStore(db, old).drop()
+    logger.info("read store rebuilt as generation %s from %d events in %.1f s", new, count, elapsed)
+    return new, count, elapsed

@@ -1,0 +1,234 @@
+"""The projector as a Kafka consumer group, end to end, against all the real services."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from django.conf import settings
+from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
+
+from accounts.seed import seed_customers
+from chat_command import outbox, relay
+from chat_command.events import MessageSent, ReadMarkerUpdated
+from chat_command.models import OutboxEvent
+from chat_command.services import NewMessage, NewRoom, ReadMarker, do_create_room, do_mark_read, do_send_message
+from chat_command.tests.test_relay import _test_database_url, wait_for
+from chat_query.projector import Projector
+from chat_query.store import active_generation, active_store
+from chat_query.tests.helpers import rebuilt, state_of
+from chatproject import consumers
+from chatproject.events import Envelope, decode
+from chatproject.tests.kafka_tail import TopicTail
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def logged_events():
+    return [
+        decode(
+            Envelope(str(r.event_id), r.type, r.version, "", r.payload)
+            .to_bytes()
+            .replace(b'"occurredAt":""', b'"occurredAt":"x"')
+        )[1]
+        for r in OutboxEvent.objects.order_by("id")
+    ]
+
+
+@pytest.fixture
+def group_prefix(unique):
+    with override_settings(KAFKA_GROUP_PREFIX=f"test-{unique}", KAFKA_AUTO_OFFSET_RESET="latest"):
+        yield f"test-{unique}"
+
+
+@pytest.fixture
+def pipeline(kafka_bootstrap, transactional_db, group_prefix):
+    """The relay and a projector group member, each on a thread of its own."""
+    seed_customers()
+    relay.ensure_topics()
+    stop = threading.Event()
+    runner = consumers.KafkaRunner(Projector(), stop)
+    threads = [
+        threading.Thread(target=relay.run_relay, args=(stop, relay.KafkaPublisher(), relay.PostgresCoordinator())),
+        threading.Thread(target=runner.run),
+    ]
+    for thread in threads:
+        thread.start()
+    assert wait_for(lambda: runner.status.assigned, timeout=60), "the projector joined its group"
+    yield runner
+    stop.set()
+    for thread in threads:
+        thread.join(20)
+
+
+def projected_message(message_id):
+    return active_store().messages.find_one({"_id": message_id})
+
+
+def view_settled_on(room_id, message_id):
+    """The room's view shows the message and its derived flags (the last step of a batch)."""
+    view = active_store().views.find_one({"_id": room_id}) or {}
+    flags = view.get("unreadStatus") or {}
+    return (view.get("lastMessage") or {}).get("messageId") == message_id and len(flags) == len(view["participantIds"])
+
+
+def test_a_sent_message_flows_to_the_read_api_and_is_announced(pipeline, client, kafka_bootstrap):
+    tail = TopicTail(kafka_bootstrap, ["room-updated"])
+    room = do_create_room(1, NewRoom("Pipeline", [2]))
+    from conftest import login
+
+    login(client, "user1", "123")
+    response = client.post(
+        "/command/message", {"roomId": room.room_id, "content": "through kafka"}, content_type="application/json"
+    )
+    message_id = response.json()["data"]["messageId"]
+    assert wait_for(lambda: projected_message(message_id) is not None, timeout=30)
+    page = client.get(f"/query/message/roomId/{room.room_id}").json()["data"]
+    assert page[0]["messageId"] == message_id
+    assert page[0]["content"] == "through kafka"
+
+    def carries_the_message(envelope):
+        last = envelope.payload["lastMessage"]
+        return envelope.payload["roomId"] == room.room_id and last is not None and last["messageId"] == message_id
+
+    announced = tail.collect(carries_the_message, 1, timeout=30)
+    assert announced, "the room's new state was announced on room-updated"
+    assert announced[-1].payload["unreadStatus"] == {"2": True, "1": False}
+    tail.close()
+
+
+def test_a_redelivered_event_changes_nothing_and_is_not_announced_again(pipeline, kafka_bootstrap):
+    tail = TopicTail(kafka_bootstrap, ["room-updated"])
+    room = do_create_room(1, NewRoom("Twice", [2]))
+    sent = do_send_message(1, NewMessage(room.room_id, "once", None))
+    assert wait_for(lambda: view_settled_on(room.room_id, sent.message_id))
+    row = OutboxEvent.objects.get(type="MessageSent", payload__messageId=sent.message_id)
+    before = state_of(active_store(), [room.room_id])
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    value = Envelope(str(row.event_id), row.type, row.version, "2026-01-01T00:00:00.000Z", row.payload).to_bytes()
+    producer.produce("chat-message-sent", key=str(room.room_id), value=value)
+    producer.flush(10)
+    announced = tail.collect(lambda e: e.payload["roomId"] == room.room_id, 3, timeout=8)
+    assert 1 <= len(announced) <= 2, "creation and the message at most once each; the redelivery adds nothing"
+    assert sum(1 for e in announced if (e.payload["lastMessage"] or {}).get("messageId") == sent.message_id) == 1
+    assert state_of(active_store(), [room.room_id]) == before
+    tail.close()
+
+
+def test_poison_events_go_to_the_dead_letter_topic_and_the_next_event_is_processed(pipeline, kafka_bootstrap, caplog):
+    dead = TopicTail(kafka_bootstrap, ["chat-events-dlq"])
+    room = do_create_room(1, NewRoom("Poisoned", [2]))
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer.produce("chat-message-sent", key=b"x", value=b"this is not an event")
+    broken = Envelope.wrap(room_created_with_bad_participants(room.room_id + 10_000_000)).to_bytes()
+    producer.produce("chat-room-created", key=str(room.room_id).encode(), value=broken)
+    producer.flush(10)
+    sent = do_send_message(1, NewMessage(room.room_id, "after the poison", None))
+    assert wait_for(lambda: projected_message(sent.message_id) is not None, timeout=60)
+    records = []
+    deadline = time.monotonic() + 30
+    while len(records) < 2 and time.monotonic() < deadline:
+        message = dead.consumer.poll(0.5)
+        if message is not None and not message.error():
+            records.append(message)
+    assert {m.value() for m in records} == {b"this is not an event", broken}
+    assert all(dict(m.headers())["error"] for m in records)
+    assert any("dead-letter" in r.message for r in caplog.records)
+    dead.close()
+
+
+def room_created_with_bad_participants(room_id):
+    from chat_command.events import RoomCreated
+
+    return RoomCreated(
+        roomId=room_id, roomName="bad", createdBy=1, createdAt="2026-01-01T00:00:00.000Z", participants=[5]
+    )
+
+
+def _projector(group_prefix):
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "MONGO_DB_NAME": settings.MONGO_DB_NAME,
+        "KAFKA_GROUP_PREFIX": group_prefix,
+        "KAFKA_AUTO_OFFSET_RESET": "latest",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "consume_events", "projector"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_projector_killed_mid_stream_resumes_and_matches_a_rebuild(kafka_bootstrap, transactional_db, group_prefix):
+    seed_customers()
+    relay.ensure_topics()
+    first = _projector(group_prefix)
+    status = f"{group_prefix}-projector"
+    assert wait_for(lambda: (consumers.read_status(status) or {}).get("assigned"), timeout=60)
+    room = do_create_room(1, NewRoom("Killed", [2, 3]))
+    sent = list(range(10_000_001, 10_005_001))
+    with transaction.atomic():
+        outbox.record(
+            *(
+                MessageSent(
+                    roomId=room.room_id,
+                    messageId=m,
+                    senderId=1 + m % 3,
+                    senderFullName="Bulk",
+                    content=f"m{m}",
+                    sentAt="2026-11-25T10:00:00.000Z",
+                )
+                for m in sent
+            ),
+            ReadMarkerUpdated(roomId=room.room_id, customerId=2, lastReadMessageId=sent[2500]),
+        )
+    stop = threading.Event()
+    relay_thread = threading.Thread(
+        target=relay.run_relay, args=(stop, relay.KafkaPublisher(), relay.PostgresCoordinator())
+    )
+    relay_thread.start()
+    try:
+        messages = active_store().messages
+        assert wait_for(lambda: messages.find_one({"roomId": room.room_id}) is not None, timeout=60, interval=0.005)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert messages.count_documents({"roomId": room.room_id}) < len(sent), "killed mid-stream"
+        second = _projector(group_prefix)
+        try:
+            projected = lambda: messages.count_documents({"roomId": room.room_id}) == len(sent)  # noqa: E731
+            assert wait_for(projected, timeout=120, interval=0.5)
+            assert wait_for(lambda: state_of(active_store(), [room.room_id]) == rebuilt(logged_events()), timeout=30)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(30) == 0, "SIGTERM stops the projector cleanly"
+    finally:
+        stop.set()
+        relay_thread.join(20)
+
+
+def test_rebuild_switches_readers_to_a_fresh_generation_equal_to_the_log(user1, room):
+    from chat_query.rebuild import replay
+
+    sent = [do_send_message(1, NewMessage(room.room_id, f"m{n}", None)).message_id for n in range(30)]
+    do_mark_read(2, ReadMarker(room.room_id, sent[-1]))
+    replay(active_store(), progress=False)
+    old = active_generation(fresh=True)
+    call_command("rebuild_projections", no_progress=True)
+    new = active_generation(fresh=True)
+    assert new != old
+    assert state_of(active_store(fresh=True), [room.room_id]) == rebuilt(logged_events())
+    assert [m["messageId"] for m in user1.get(f"/query/message/roomId/{room.room_id}").json()["data"]] == sent[::-1][
+        :20
+    ]
+    assert f"chatRoomViews_{old}" not in active_store().db.list_collection_names() or old == ""

@@ -1,0 +1,166 @@
+"""Projection rules against the real MongoDB-wire server: idempotent and order-independent."""
+
+import dataclasses
+import secrets
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chat_query import projection
+from chat_query.events import ReadStatusUpdated, RoomUpdated
+from chat_query.store import ReadStore
+from chat_query.tests.helpers import marker, message, rebuilt, room_created, state_of
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store(scratch_mongo_db):
+    store = ReadStore(scratch_mongo_db)
+    store.ensure_indexes()
+    return store
+
+
+def room_id():
+    # Not `random`: hypothesis seeds it per example, which would give every example one room.
+    return 1 + secrets.randbelow(10**7)
+
+
+def test_room_created_matches_a_rebuild_and_nobody_is_unread(store):
+    r = room_id()
+    events = [room_created(r, [2, 3, 1])]
+    announced = projection.apply(store, events)
+    assert state_of(store, [r]) == rebuilt(events)
+    view = store.views.find_one({"_id": r})
+    assert view["unreadStatus"] == {"2": False, "3": False, "1": False}
+    assert [type(e) for e in announced] == [RoomUpdated]
+    assert announced[0].participantIds == [2, 3, 1]
+
+
+def test_message_sent_matches_a_rebuild_and_marks_everyone_but_the_sender_unread(store):
+    r = room_id()
+    events = [room_created(r, [2, 3, 1]), message(r, 10, sender=1)]
+    projection.apply(store, events[:1])
+    announced = projection.apply(store, events[1:])
+    assert state_of(store, [r]) == rebuilt(events)
+    assert store.views.find_one({"_id": r})["unreadStatus"] == {"2": True, "3": True, "1": False}
+    assert announced[0].lastMessage["messageId"] == 10
+    assert announced[0].lastMessage["sentAt"] == "2026-11-25T10:00:01.000Z"
+    assert store.messages.find_one({"_id": 10})["senderFullName"] == "Person 1"
+
+
+def test_read_marker_matches_a_rebuild_and_clears_unread_only_at_the_last_message(store):
+    r = room_id()
+    events = [room_created(r, [2, 1]), message(r, 10, 1), message(r, 11, 1), marker(r, 2, 10)]
+    projection.apply(store, events[:3])
+    announced = projection.apply(store, events[3:])
+    assert state_of(store, [r]) == rebuilt(events)
+    assert store.views.find_one({"_id": r})["unreadStatus"]["2"] is True, "reading an older message keeps unread"
+    assert announced == [ReadStatusUpdated(roomId=r, customerId=2, isUnread=True)]
+    announced = projection.apply(store, [marker(r, 2, 11)])
+    assert announced == [ReadStatusUpdated(roomId=r, customerId=2, isUnread=False)]
+    assert store.markers.find_one({"roomId": r, "customerId": 2})["lastReadMessageId"] == 11
+
+
+def test_markers_never_move_backwards(store):
+    r = room_id()
+    projection.apply(store, [room_created(r, [2, 1]), message(r, 10, 1), message(r, 11, 1), marker(r, 2, 11)])
+    projection.apply(store, [marker(r, 2, 10)])
+    assert store.markers.find_one({"roomId": r, "customerId": 2})["lastReadMessageId"] == 11
+    assert store.views.find_one({"_id": r})["unreadStatus"]["2"] is False
+
+
+def test_a_read_marker_before_its_message_and_a_message_before_its_room_converge(store):
+    r = room_id()
+    events = [room_created(r, [2, 1]), message(r, 10, 1), marker(r, 2, 10)]
+    for event in reversed(events):
+        projection.apply(store, [event])
+    assert state_of(store, [r]) == rebuilt(events)
+    assert store.views.find_one({"_id": r})["unreadStatus"] == {"2": False, "1": False}
+
+
+def test_reapplying_a_batch_changes_nothing(store):
+    r = room_id()
+    events = [room_created(r, [2, 1]), message(r, 10, 1), marker(r, 2, 10)]
+    projection.apply(store, events)
+    before = state_of(store, [r])
+    projection.apply(store, events)
+    projection.apply(store, list(reversed(events)))
+    assert state_of(store, [r]) == before
+
+
+def test_a_room_is_not_announced_before_it_exists(store):
+    r = room_id()
+    assert projection.apply(store, [message(r, 10, 1), marker(r, 2, 10)]) == []
+    announced = projection.apply(store, [room_created(r, [2, 1])])
+    assert [type(e) for e in announced] == [RoomUpdated]
+    assert announced[0].lastMessage["messageId"] == 10, "the late room carries what already happened"
+
+
+def test_an_older_message_arriving_late_announces_nothing(store):
+    r = room_id()
+    projection.apply(store, [room_created(r, [2, 1]), message(r, 11, 1)])
+    assert projection.apply(store, [message(r, 10, 2)]) == []
+    assert store.views.find_one({"_id": r})["lastMessage"]["messageId"] == 11
+    assert store.messages.find_one({"_id": 10}) is not None
+
+
+def fresh_ids(event, r):
+    """The same event in room `r` (message ids moved into a range of that room's own)."""
+    changes = {"roomId": r}
+    if hasattr(event, "messageId"):
+        changes["messageId"] = r * 100 + event.messageId
+    if hasattr(event, "lastReadMessageId"):
+        changes["lastReadMessageId"] = r * 100 + event.lastReadMessageId
+    return dataclasses.replace(event, **changes)
+
+
+@st.composite
+def histories(draw):
+    """A room's log: its creation, messages and forward-only markers, as three ordered topics."""
+    r = 0  # the test gives every example a room of its own
+    participants = [1, 2, 3]
+    count = draw(st.integers(0, 8))
+    messages = [message(r, n, draw(st.sampled_from(participants)), second=n) for n in range(1, count + 1)]
+    markers, reached = [], dict.fromkeys(participants, 0)
+    for _ in range(draw(st.integers(0, 6))):
+        if not messages:
+            break
+        who = draw(st.sampled_from(participants))
+        target = draw(st.sampled_from(messages)).messageId
+        if target > reached[who]:
+            reached[who] = target
+            markers.append(marker(r, who, target))
+    topics = {"room": [room_created(r, participants)], "messages": messages, "markers": markers}
+    # An interleaving that keeps each topic's own order, as consumers of three topics see it.
+    labels = [name for name, events in topics.items() for _ in events]
+    order = draw(st.permutations(labels))
+    cursors = dict.fromkeys(topics, 0)
+    delivered = []
+    for name in order:
+        delivered.append(topics[name][cursors[name]])
+        cursors[name] += 1
+    # At-least-once: some events come again later.
+    for event in draw(st.lists(st.sampled_from(delivered), max_size=3)) if delivered else []:
+        delivered.insert(draw(st.integers(len(delivered) // 2, len(delivered))), event)
+    cuts = sorted(draw(st.lists(st.integers(0, len(delivered)), max_size=4)))
+    batches = [delivered[a:b] for a, b in zip([0, *cuts], [*cuts, len(delivered)], strict=True)]
+    log = topics["room"] + messages + markers
+    return r, [b for b in batches if b], log
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories())
+def test_any_interleaving_in_any_batches_equals_a_rebuild(store, history):
+    _, batches, log = history
+    r = room_id()
+    batches = [[fresh_ids(e, r) for e in batch] for batch in batches]
+    log = [fresh_ids(e, r) for e in log]
+    for batch in batches:
+        projection.apply(store, batch)
+    views, messages, markers = state_of(store, [r])
+    expected_views, expected_messages, expected_markers = rebuilt(log)
+    assert views == expected_views
+    assert messages == expected_messages
+    assert markers == expected_markers

@@ -1,0 +1,60 @@
+"""The /query endpoints: membership from the source of truth, data from the read model."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from chat_command.selectors import is_participant
+from chat_command.services import not_a_participant
+from chat_query import selectors
+from chatproject.auth import caller
+from chatproject.responses import ok
+
+
+def _check_member(request: Request, room_id: int) -> None:
+    customer_id = caller(request).customer_id
+    if not is_participant(room_id, customer_id):
+        raise not_a_participant(customer_id, room_id)
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def rooms(request: Request) -> Response:
+    found = selectors.room_list_for(caller(request).customer_id)
+    return ok("Rooms retrieved successfully." if found else "No rooms found for this user.", found)
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def latest_messages(request: Request, room_id: int) -> Response:
+    _check_member(request, room_id)
+    page = selectors.message_page(room_id)
+    return ok("Latest messages retrieved successfully." if page else "No messages found for this room.", page)
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def older_messages(request: Request, room_id: int, before: int) -> Response:
+    _check_member(request, room_id)
+    page = selectors.message_page(room_id, before)
+    return ok("Next batch of older messages retrieved successfully." if page else "No more older messages found.", page)
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def online_status(request: Request, room_id: int) -> Response:
+    _check_member(request, room_id)
+    statuses = selectors.online_statuses(room_id)
+    return ok(
+        "Online statuses retrieved successfully." if statuses else "No participants found for this room.", statuses
+    )
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def read_markers(request: Request, room_id: int) -> Response:
+    _check_member(request, room_id)
+    return ok("Read markers retrieved.", selectors.read_markers(room_id))

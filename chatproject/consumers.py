@@ -1,0 +1,293 @@
+"""Consumer roles (projector, pusher): the same handlers fed by Kafka or by the embedded bus.
+
+With Kafka, a role is a consumer group that commits offsets only after its batch was handled
+and what it derived was published (at-least-once; handlers are idempotent). A failing batch
+is retried with backoff; if the role's backend is healthy, the events are then tried one by
+one and those that keep failing go to the dead-letter topic with an error log line, so a
+poison event never blocks its partition. If the backend itself is down, the role waits for it
+instead: an outage is not a reason to dead-letter anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from chatproject import backends, bus
+from chatproject.events import Envelope, Event, MalformedEvent, decode
+
+logger = logging.getLogger(__name__)
+
+DEAD_LETTER_TOPIC = "chat-events-dlq"
+BATCH_SIZE = 500
+ATTEMPTS = 4
+BACKOFF_S = 0.2
+STATUS_EVERY_S = 10.0
+
+
+class Role(Protocol):
+    name: str
+    topics: tuple[str, ...]
+
+    def handle(self, envelopes: list[Envelope]) -> list[Event]:
+        """Apply a batch; return the events it derives, to be published before the commit."""
+
+    def done(self, envelopes: list[Envelope]) -> None:
+        """Called once the derived events are published (for example to remember event ids)."""
+
+    def healthy(self) -> bool:
+        """Whether the role's backend answers; failures while unhealthy are not the event's fault."""
+
+
+_roles: dict[str, Callable[[], Role]] = {}
+
+
+def register_role(name: str, factory: Callable[[], Role]) -> None:
+    _roles[name] = factory
+
+
+def role_names() -> list[str]:
+    return sorted(_roles)
+
+
+def make_role(name: str) -> Role:
+    if name not in _roles:
+        raise KeyError(f"unknown role {name!r}; known roles: {', '.join(role_names())}")
+    return _roles[name]()
+
+
+@dataclass
+class Status:
+    role: str
+    assigned: bool = False
+    processed: int = 0
+    dead_lettered: int = 0
+    lag: int | None = None
+    last_event_id: str | None = None
+    last_event_at: str | None = None
+    updated: float = field(default_factory=time.time)
+
+    def save(self) -> None:
+        self.updated = time.time()
+        try:
+            backends.redis_client().set(f"consumer_status:{self.role}", json.dumps(self.__dict__), ex=3600)
+        except Exception:
+            logger.debug("could not store the status of %s", self.role, exc_info=True)
+
+
+def read_status(role: str) -> dict[str, Any] | None:
+    raw = backends.redis_client().get(f"consumer_status:{role}")
+    return json.loads(raw) if raw else None
+
+
+def handle_with_retries(
+    role: Role, envelopes: list[Envelope], dead_letter: Callable[[Envelope, str], None]
+) -> list[Event]:
+    """Handle a batch; isolate and dead-letter poison events; wait out backend outages."""
+    error = _attempt(role, envelopes)
+    if not isinstance(error, Exception):
+        return error
+    derived: list[Event] = []
+    for envelope in envelopes:
+        while True:
+            result = _attempt(role, [envelope])
+            if not isinstance(result, Exception):
+                derived.extend(result)
+                break
+            if role.healthy():
+                logger.error(
+                    "dead-lettering %s event %s after %d attempts: %s: %s",
+                    envelope.type,
+                    envelope.event_id,
+                    ATTEMPTS,
+                    type(result).__name__,
+                    result,
+                )
+                dead_letter(envelope, f"{type(result).__name__}: {result}")
+                break
+            logger.warning("%s backend is unavailable; holding event %s", role.name, envelope.event_id)
+            time.sleep(1.0)
+    return derived
+
+
+def _attempt(role: Role, envelopes: list[Envelope]) -> list[Event] | Exception:
+    error: Exception = RuntimeError("not attempted")
+    for attempt in range(ATTEMPTS):
+        try:
+            return role.handle(envelopes)
+        except Exception as exc:  # noqa: BLE001 - any failure is retried, then isolated
+            error = exc
+            logger.warning("%s failed (attempt %d of %d): %s", role.name, attempt + 1, ATTEMPTS, exc)
+            time.sleep(BACKOFF_S * 2**attempt)
+    return error
+
+
+# --- Embedded mode ---------------------------------------------------------------------
+
+
+def subscribe_embedded(role: Role) -> None:
+    """Feed the role from the in-process bus; what it derives goes back onto the bus."""
+    status = Status(role.name)
+
+    def deliver(topic: str, value: bytes) -> None:
+        try:
+            envelope, _ = decode(value)
+        except MalformedEvent as exc:
+            logger.error("dropping a malformed %s record in embedded mode: %s", topic, exc)
+            return
+        derived = handle_with_retries(role, [envelope], lambda e, reason: _embedded_dead_letter(status, e, reason))
+        for event in derived:
+            bus.dispatch(event.TOPIC, Envelope.wrap(event).to_bytes())
+        role.done([envelope])
+        status.processed += 1
+        status.last_event_id, status.last_event_at = envelope.event_id, envelope.occurred_at
+
+    bus.subscribe(role.name, role.topics, deliver)
+
+
+def _embedded_dead_letter(status: Status, envelope: Envelope, reason: str) -> None:
+    status.dead_lettered += 1
+
+
+# --- Kafka mode ------------------------------------------------------------------------
+
+
+class KafkaRunner:
+    """One consumer-group member running a role until `stop` is set."""
+
+    def __init__(self, role: Role, stop: threading.Event) -> None:
+        from confluent_kafka import Consumer, Producer
+
+        self.role, self.stop = role, stop
+        self.group = f"{settings.KAFKA_GROUP_PREFIX}-{role.name}"
+        self.status = Status(self.group)
+        self.consumer = Consumer(
+            backends.kafka_config(
+                **{
+                    "group.id": self.group,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": settings.KAFKA_AUTO_OFFSET_RESET,
+                    "fetch.wait.max.ms": 10,
+                    # A crashed member's partitions move to the others after this long.
+                    "session.timeout.ms": 10000,
+                    "max.poll.interval.ms": 600000,
+                }
+            )
+        )
+        self.producer = Producer(
+            backends.kafka_config(
+                **{"enable.idempotence": True, "acks": "all", "linger.ms": 1, "message.timeout.ms": 0}
+            )
+        )
+
+    def run(self) -> None:
+        from chat_command.relay import ensure_topics
+
+        ensure_topics((*self.role.topics, DEAD_LETTER_TOPIC))
+        self.consumer.subscribe(list(self.role.topics), on_assign=self._assigned)
+        logger.info("%s consuming %s", self.role.name, ", ".join(self.role.topics))
+        next_status = time.monotonic() + STATUS_EVERY_S
+        try:
+            while not self.stop.is_set():
+                records = self.consumer.consume(num_messages=BATCH_SIZE, timeout=0.1)
+                if records:
+                    self._process(records)
+                if time.monotonic() >= next_status:
+                    self._report()
+                    next_status = time.monotonic() + STATUS_EVERY_S
+        finally:
+            self.producer.flush(10)
+            self.consumer.close()
+            self._report()
+            logger.info("%s stopped", self.role.name)
+
+    def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
+        if settings.KAFKA_AUTO_OFFSET_RESET == "latest":
+            # Pin a new group's start now, not at its first fetch: whatever is produced after
+            # the assignment is then certain to be read.
+            committed = consumer.committed(partitions, timeout=10)
+            pinned = []
+            for partition, done in zip(partitions, committed, strict=True):
+                if done.offset < 0:
+                    partition.offset = consumer.get_watermark_offsets(partition, timeout=10)[1]
+                    pinned.append(partition)
+            consumer.assign(partitions)
+            if pinned:  # durable, so a member that crashes before its first commit loses nothing
+                consumer.commit(offsets=pinned, asynchronous=False)
+        self.status.assigned = True
+        self.status.save()
+        logger.info("%s assigned %d partitions", self.group, len(partitions))
+
+    def _process(self, records: list[Any]) -> None:
+        envelopes = []
+        for record in records:
+            if record.error():
+                logger.warning("%s consumer error: %s", self.role.name, record.error())
+                continue
+            try:
+                envelopes.append(decode(record.value() or b"")[0])
+            except MalformedEvent as exc:
+                logger.error("dead-lettering a malformed record from %s: %s", record.topic(), exc)
+                self._dead_letter_raw(record.topic(), record.key(), record.value(), str(exc))
+        if envelopes:
+            derived = handle_with_retries(self.role, envelopes, self._dead_letter)
+            for event in derived:
+                self.producer.produce(event.TOPIC, key=event.key().encode(), value=Envelope.wrap(event).to_bytes())
+            self._flush()
+            self.role.done(envelopes)
+            self.status.processed += len(envelopes)
+            self.status.last_event_id = envelopes[-1].event_id
+            self.status.last_event_at = envelopes[-1].occurred_at
+        self.consumer.commit(asynchronous=False)
+
+    def _flush(self) -> None:
+        while self.producer.flush(5) > 0:
+            logger.warning("%s is waiting for Kafka to accept its derived events", self.role.name)
+
+    def _dead_letter(self, envelope: Envelope, reason: str) -> None:
+        self._dead_letter_raw(envelope.type, envelope.event_id.encode(), envelope.to_bytes(), reason)
+
+    def _dead_letter_raw(self, source: str, key: bytes | None, value: bytes | None, reason: str) -> None:
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("source", source.encode()),
+            ("role", self.role.name.encode()),
+            ("error", reason.encode()[:1000]),
+        ]
+        self.producer.produce(DEAD_LETTER_TOPIC, key=key, value=value, headers=headers)
+        self.status.dead_lettered += 1
+
+    def _report(self) -> None:
+        from confluent_kafka import TopicPartition
+
+        try:
+            assignment = self.consumer.assignment()
+            positions = self.consumer.position(assignment) if assignment else []
+            lag = 0
+            for tp in positions:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2)
+                if tp.offset >= 0:  # a partition not fetched yet has no position to compare
+                    lag += max(high - tp.offset, 0)
+            self.status.lag = lag
+        except Exception as exc:  # noqa: BLE001 - lag is informative; a failed probe is logged, not fatal
+            logger.warning("%s could not measure its lag: %s", self.role.name, exc)
+        self.status.save()
+        logger.info(
+            "%s: %d events processed, %d dead-lettered, lag %s, last event %s at %s",
+            self.role.name,
+            self.status.processed,
+            self.status.dead_lettered,
+            self.status.lag,
+            self.status.last_event_id,
+            self.status.last_event_at,
+        )
+
+
+def uses_kafka() -> bool:
+    return bool(settings.KAFKA_BOOTSTRAP_SERVERS)

@@ -1,0 +1,80 @@
+"""Presence per connection: a user is online while any of their connections is alive.
+
+Each user has a sorted set of connection ids scored by their deadline (now + 120 s, renewed
+by /app/extendOnline). Transitions are decided inside Redis by Lua scripts, so "came online"
+and "went offline" are each reported exactly once, whichever web process saw them. Expiry
+does not rely on keyspace notifications: any process may sweep the index of deadlines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from chatproject import backends
+
+ONLINE_TTL_S = 120
+_INDEX = "presence_index"
+
+# KEYS: connections, announced-state, index. ARGV: connection, deadline, now, customer.
+_TOUCH = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+redis.call('ZADD', KEYS[3], first[2], ARGV[4])
+if redis.call('SET', KEYS[2], '1', 'NX') then return 1 end
+return 0
+"""
+
+# KEYS: connections, announced-state, index. ARGV: connection ('' to only expire), now, customer.
+_LEAVE = """
+if ARGV[1] ~= '' then redis.call('ZREM', KEYS[1], ARGV[1]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[1] then
+  redis.call('ZADD', KEYS[3], first[2], ARGV[3])
+  return 0
+end
+redis.call('ZREM', KEYS[3], ARGV[3])
+return redis.call('DEL', KEYS[2])
+"""
+
+
+def _keys(customer_id: int) -> list[str]:
+    return [f"presence:{customer_id}", f"presence_state:{customer_id}", _INDEX]
+
+
+def touch(customer_id: int, connection_id: str, *, now: float | None = None) -> bool:
+    """Mark a connection alive for another TTL; True if the user just came online."""
+    moment = time.time() if now is None else now
+    client = backends.redis_client()
+    result = client.eval(_TOUCH, 3, *_keys(customer_id), connection_id, moment + ONLINE_TTL_S, moment, customer_id)
+    return bool(result)
+
+
+def leave(customer_id: int, connection_id: str, *, now: float | None = None) -> bool:
+    """Forget a connection; True if it was the user's last one (they went offline)."""
+    moment = time.time() if now is None else now
+    result = backends.redis_client().eval(_LEAVE, 3, *_keys(customer_id), connection_id, moment, customer_id)
+    return bool(result)
+
+
+def sweep(*, now: float | None = None) -> list[int]:
+    """Expire connections past their deadline; return the users who went offline."""
+    moment = time.time() if now is None else now
+    client = backends.redis_client()
+    gone = []
+    for member in client.zrangebyscore(_INDEX, "-inf", moment):
+        customer_id = int(str(member))
+        if client.eval(_LEAVE, 3, *_keys(customer_id), "", moment, customer_id):
+            gone.append(customer_id)
+    return gone
+
+
+def online_ids(customer_ids: Iterable[int], *, now: float | None = None) -> set[int]:
+    moment = time.time() if now is None else now
+    ids = list(customer_ids)
+    pipe = backends.redis_client().pipeline(transaction=False)
+    for customer_id in ids:
+        pipe.zcount(f"presence:{customer_id}", moment, "+inf")
+    return {customer_id for customer_id, alive in zip(ids, pipe.execute(), strict=True) if alive}
