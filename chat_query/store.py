@@ -21,6 +21,10 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from chatproject import backends
 
 DUPLICATE_KEY = 11000
+# FerretDB 1.x holds a PostgreSQL connection per matching update until the whole command
+# ends; with its pool of 50, one bulk of more updates than that hangs the server. Bulks are
+# sent in commands of at most this many updates.
+BULK_CHUNK = 40
 META = "projectionMeta"
 _POINTER_TTL_S = 1.0
 
@@ -73,6 +77,11 @@ class ReadStore:
             return 0
         if _is_embedded(collection):
             return sum(_update_one(collection, u) for u in updates)
+        if len(updates) > BULK_CHUNK:
+            return sum(
+                self.update_many_ops(collection, updates[i : i + BULK_CHUNK], ordered=ordered)
+                for i in range(0, len(updates), BULK_CHUNK)
+            )
         try:
             result = collection.bulk_write(
                 [UpdateOne(u.filter, u.update, upsert=u.upsert) for u in updates], ordered=ordered

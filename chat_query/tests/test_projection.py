@@ -164,3 +164,15 @@ def test_any_interleaving_in_any_batches_equals_a_rebuild(store, history):
     assert views == expected_views
     assert messages == expected_messages
     assert markers == expected_markers
+
+
+def test_a_batch_touching_a_hundred_rooms_completes(store):
+    # FerretDB 1.x hangs on a bulk of more than ~50 matching updates; bulks go out in chunks.
+    import pymongo
+
+    rooms = [room_id() for _ in range(100)]
+    events = [room_created(r, [1, 2]) for r in rooms] + [message(r, r * 100 + 1, 1) for r in rooms]
+    with pymongo.timeout(60):
+        announced = projection.apply(store, events)
+    assert len(announced) == 100
+    assert state_of(store, rooms) == rebuilt(events)
