@@ -16,17 +16,17 @@ def _require(setting: str) -> str:
     return str(value)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     return _require("KAFKA_BOOTSTRAP_SERVERS")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     return _require("REDIS_URL")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mongo_url() -> str:
     return _require("MONGO_URL")
 

@@ -7,6 +7,7 @@ from django.contrib.auth import authenticate
 from accounts import throttle, tokens
 from accounts.models import Customer
 from chatproject.errors import LoginRejected
+from realtime import api as realtime
 
 # The reference's wording, which its browser client shows as is.
 BAD_CREDENTIALS = "Tên đăng nhập hoặc mật khẩu không đúng."
@@ -41,3 +42,4 @@ def end_session(token: str | None) -> None:
     except tokens.InvalidToken:
         return
     tokens.revoke(principal)
+    realtime.end_sessions_of_token(principal.token_id)

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from chatproject import gateway, health
+from realtime import views as realtime_views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("customer/", include("customers.urls")),
     path("command/", include("chat_command.urls")),
     path("query/", include("chat_query.urls")),
+    path("ws/chat/info", realtime_views.sockjs_info, name="sockjs-info"),
     # Everything else is answered as the reference's gateway answered unknown routes.
     re_path(r"^(?P<path>.*)$", gateway.route_not_found),
 ]

@@ -130,15 +130,27 @@ def test_a_non_member_sees_nothing_of_other_peoples_rooms(outsider, room):
     assert body(outsider.get("/query/rooms"))["data"] == []
 
 
-def test_online_status_lists_every_participant_in_order(user1, room, unique):
-    presence.touch(2, f"conn-{unique}")
+def test_online_status_lists_every_participant_in_order(user1, seeded, unique):
+    from accounts.models import Customer
+
+    # People of the test's own: the seeded ids recur across runs and may still be online.
+    a, b = (
+        Customer.objects.create_user(f"{n}-{unique}", "pw", full_name=n, email=f"{n}-{unique}@x.test") for n in "ab"
+    )
+    shared = do_create_room(1, NewRoom("Presence", [a.customer_id, b.customer_id]))
+    presence.touch(a.customer_id, f"conn-{unique}")
+    url = f"/query/onlineStatus/roomId/{shared.room_id}"
     try:
-        data = body(user1.get(f"/query/onlineStatus/roomId/{room.room_id}"))
+        data = body(user1.get(url))
         assert data["message"] == "Online statuses retrieved successfully."
-        assert data["data"] == [{"customerId": 2, "online": True}, {"customerId": 1, "online": False}]
+        assert [(s["customerId"], s["online"]) for s in data["data"][:2]] == [
+            (a.customer_id, True),
+            (b.customer_id, False),
+        ]
+        assert data["data"][2]["customerId"] == 1
     finally:
-        presence.leave(2, f"conn-{unique}")
-    assert body(user1.get(f"/query/onlineStatus/roomId/{room.room_id}"))["data"][0]["online"] is False
+        presence.leave(a.customer_id, f"conn-{unique}")
+    assert body(user1.get(url))["data"][0]["online"] is False
 
 
 def test_read_markers_list_every_participants_marker(user1, room):

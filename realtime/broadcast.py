@@ -1,0 +1,61 @@
+"""Presence and typing changes, announced to the rooms concerned (once, on any process)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from asgiref.sync import sync_to_async
+
+from chat_command.selectors import room_ids_of
+from realtime import presence, typing_indicator
+from realtime.hub import hub, room_group
+
+logger = logging.getLogger(__name__)
+
+SWEEP_EVERY_S = 0.5
+
+
+async def _announce_presence(customer_id: int, online: bool) -> None:
+    rooms = await sync_to_async(room_ids_of)(customer_id)
+    body = json.dumps({"customerId": customer_id, "online": online})
+    the_hub = await hub()
+    for room_id in rooms:
+        await the_hub.publish(room_group(room_id, "onlineStatus"), {"body": body})
+
+
+async def presence_touched(customer_id: int, connection_id: str) -> None:
+    if await sync_to_async(presence.touch, thread_sensitive=False)(customer_id, connection_id):
+        await _announce_presence(customer_id, True)
+
+
+async def presence_left(customer_id: int, connection_id: str) -> None:
+    if await sync_to_async(presence.leave, thread_sensitive=False)(customer_id, connection_id):
+        await _announce_presence(customer_id, False)
+
+
+async def typing_changed(room_id: int, customer_id: int, typing_now: bool) -> None:
+    change = typing_indicator.start if typing_now else typing_indicator.stop
+    if await sync_to_async(change, thread_sensitive=False)(room_id, customer_id):
+        await _announce_typing(room_id, customer_id, typing_now)
+
+
+async def _announce_typing(room_id: int, customer_id: int, typing_now: bool) -> None:
+    body = json.dumps({"roomId": room_id, "typing": typing_now, "customerId": customer_id})
+    await (await hub()).publish(room_group(room_id, "typing"), {"body": body})
+
+
+async def sweep_forever() -> None:
+    """Expire presence and typing; each web process sweeps, Redis decides who announces."""
+    while True:
+        await asyncio.sleep(SWEEP_EVERY_S)
+        try:
+            for customer_id in await sync_to_async(presence.sweep, thread_sensitive=False)():
+                await _announce_presence(customer_id, False)
+            for room_id, customer_id in await sync_to_async(typing_indicator.sweep, thread_sensitive=False)():
+                await _announce_typing(room_id, customer_id, False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("sweeping presence and typing failed; trying again")

@@ -1,0 +1,95 @@
+"""Channels consumers: STOMP over a raw WebSocket, and over SockJS's WebSocket transport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from realtime import broadcast
+from realtime.session import StompSession
+
+SUBPROTOCOLS = ("v12.stomp", "v11.stomp", "v10.stomp")
+SOCKJS_HEARTBEAT_S = 25.0
+
+_sweepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+def _ensure_sweeper() -> None:
+    loop = asyncio.get_running_loop()
+    if loop not in _sweepers or _sweepers[loop].done():
+        _sweepers[loop] = loop.create_task(broadcast.sweep_forever())
+
+
+class StompConsumer(AsyncWebsocketConsumer):
+    """STOMP frames as WebSocket text messages, at /ws/chat (subprotocol v1x.stomp or none)."""
+
+    # No channel-layer channel per socket: the process-wide hub does the fan-out.
+    channel_layer_alias = "__no_layer_per_socket__"
+    session: StompSession
+
+    async def connect(self) -> None:
+        offered = self.scope.get("subprotocols") or []
+        chosen = next((p for p in SUBPROTOCOLS if p in offered), None)
+        await self.accept(subprotocol=chosen)
+        _ensure_sweeper()
+        self.session = StompSession(self, self.scope)
+        await self.session.opened()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.session.received(text_data if text_data is not None else bytes_data or b"")
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "session"):
+            await self.session.closed()
+
+    async def send_frames(self, frames: list[str]) -> None:
+        await self.send(text_data="".join(frames))
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        await super().close(code=code if isinstance(code, int) else 1000)
+
+
+class SockJsStompConsumer(StompConsumer):
+    """SockJS's WebSocket transport: 'o' to open, 'a[...]' messages, 'h' heartbeats, 'c[...]' to close."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        _ensure_sweeper()
+        await self.send(text_data="o")
+        self.session = StompSession(self, self.scope)
+        await self.session.opened()
+        self.heartbeat = asyncio.create_task(self._heartbeat())
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if not raw:
+            return
+        try:
+            messages: Any = json.loads(raw)
+        except ValueError:
+            await self.close(4000, "SockJS messages are JSON arrays of strings")
+            return
+        for message in messages if isinstance(messages, list) else [messages]:
+            if isinstance(message, str):
+                await self.session.received(message)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "heartbeat"):
+            self.heartbeat.cancel()
+        await super().disconnect(code)
+
+    async def send_frames(self, frames: list[str]) -> None:
+        await self.send(text_data="a" + json.dumps(frames))
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        number = code if isinstance(code, int) else 3000
+        await self.send(text_data="c" + json.dumps([number if number >= 3000 else 3000, reason or "Go away!"]))
+        await super().close(code)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(SOCKJS_HEARTBEAT_S)
+            await self.send(text_data="h")

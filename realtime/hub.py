@@ -1,0 +1,129 @@
+"""Process-local fan-out: one channel-layer subscription per process and group, not per socket.
+
+Each web process keeps its own map of group -> local subscribers and joins the channel-layer
+group once, with one channel of its own; a message sent to a group costs one layer message
+per process and is then written to every local socket directly. Without Redis (embedded
+mode) there is one process, so the hub delivers locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+Push = dict[str, Any]
+Deliver = Callable[[Push], None]
+# channels_redis forgets group members after a day; members re-join well before that.
+REJOIN_EVERY_S = 3600
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.groups: dict[str, set[Deliver]] = defaultdict(set)
+        self.loop = asyncio.get_running_loop()
+        self.layer = get_channel_layer() if settings.REDIS_URL else None
+        self.channel: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        if self.layer is not None:
+            self.channel = await self.layer.new_channel("hub.")
+            self._tasks.append(asyncio.create_task(self._read()))
+            self._tasks.append(asyncio.create_task(self._rejoin()))
+
+    async def join(self, group: str, deliver: Deliver) -> None:
+        members = self.groups[group]
+        first = not members
+        members.add(deliver)
+        if first and self.layer is not None:
+            await self.layer.group_add(group, self.channel)
+
+    async def leave(self, group: str, deliver: Deliver) -> None:
+        members = self.groups.get(group)
+        if not members:
+            return
+        members.discard(deliver)
+        if not members:
+            del self.groups[group]
+            if self.layer is not None:
+                await self.layer.group_discard(group, self.channel)
+
+    async def publish(self, group: str, push: Push) -> None:
+        """Send to every subscriber of the group on every web process."""
+        if self.layer is not None:
+            await self.layer.group_send(group, {"type": "hub.push", "group": group, **push})
+        else:
+            self.dispatch(group, push)
+
+    def dispatch(self, group: str, push: Push) -> None:
+        for deliver in list(self.groups.get(group, ())):
+            try:
+                deliver(push)
+            except Exception:
+                logger.exception("delivering to a subscriber of %s failed", group)
+
+    async def _read(self) -> None:
+        assert self.layer is not None
+        assert self.channel is not None
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("reading the channel layer failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            self.dispatch(message["group"], message)
+
+    async def _rejoin(self) -> None:
+        assert self.layer is not None
+        while True:
+            await asyncio.sleep(REJOIN_EVERY_S)
+            for group in list(self.groups):
+                await self.layer.group_add(group, self.channel)
+
+
+_hub: Hub | None = None
+
+
+async def hub() -> Hub:
+    """This process's hub, created on the event loop that serves its sockets."""
+    global _hub
+    if _hub is None or _hub.loop is not asyncio.get_running_loop():
+        _hub = Hub()
+        await _hub.start()
+    return _hub
+
+
+def push_from_sync(group: str, push: Push) -> None:
+    """Publish from synchronous code (the pusher role, logout)."""
+    if settings.REDIS_URL:
+        layer = get_channel_layer()
+        async_to_sync(layer.group_send)(group, {"type": "hub.push", "group": group, **push})
+    elif _hub is not None:
+        # Embedded mode: the only process; hand the push to the loop that owns the sockets.
+        _hub.loop.call_soon_threadsafe(_hub.dispatch, group, push)
+
+
+def room_group(room_id: int, topic: str) -> str:
+    """The group behind /topic/<topic>/roomId/<room_id>."""
+    return f"room.{room_id}.{topic}"
+
+
+def user_group(customer_id: int, topic: str) -> str:
+    """The group behind /user/topic/<topic> of one customer."""
+    return f"user.{customer_id}.{topic}"
+
+
+def token_group(token_id: str) -> str:
+    return f"token.{token_id}"

@@ -1,0 +1,405 @@
+"""One STOMP session over one WebSocket, whatever carries it (raw frames or SockJS)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any, Protocol
+
+from asgiref.sync import sync_to_async
+
+from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, verify_token
+from realtime import broadcast, membership
+from realtime.hub import Push, hub, room_group, token_group, user_group
+from realtime.recovery import messages_after
+from realtime.stomp import (
+    Frame,
+    FrameParser,
+    StompProtocolError,
+    encode,
+    encode_message,
+    error_frame,
+    negotiate_heartbeat,
+    negotiate_version,
+)
+
+logger = logging.getLogger(__name__)
+
+ROOM_DESTINATION = re.compile(r"^/topic/(message|onlineStatus|readMarkers|typing)/roomId/([1-9][0-9]{0,17})$")
+USER_DESTINATIONS = {"/user/topic/rooms": "rooms", "/user/topic/readStatus": "readStatus"}
+SERVER_HEARTBEAT_MS = 10_000
+# WebSocket close codes: 1000 normal; applications may use 4000-4999 (1008 is refused by servers).
+CLOSE_ERROR = 4000
+CLOSE_NO_HEARTBEAT = 4002
+CLOSE_TOO_SLOW = 4008
+# Frames queued for a client that does not read; past this it is disconnected, not buffered.
+MAX_QUEUED_FRAMES = 2000
+MAX_SUBSCRIPTIONS = 200
+TYPING_PER_SECOND = 10
+
+
+class Transport(Protocol):
+    async def send_frames(self, frames: list[str]) -> None:
+        """Send whole STOMP frames, in order."""
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass
+class Subscription:
+    id: str
+    destination: str
+    group: str
+    deliver: Callable[[Push], None]
+    room_id: int | None = None
+    # While missed messages are replayed, live ones wait here (recovery after a reconnect).
+    held: list[Push] | None = None
+    last_message_id: int = 0
+
+
+@dataclass
+class Limits:
+    typing_window: float = 0.0
+    typing_count: int = 0
+
+
+class StompSession:
+    def __init__(self, transport: Transport, scope: dict[str, Any]) -> None:
+        self.transport = transport
+        self.scope = scope
+        self.parser = FrameParser()
+        self.version = "1.0"
+        self.principal: Principal | None = None
+        self.connection_id = uuid.uuid4().hex
+        self.subscriptions: dict[str, Subscription] = {}
+        self.outgoing: deque[str] = deque()
+        self.wakeup = asyncio.Event()
+        self.closing = False
+        self.last_received = time.monotonic()
+        self.send_every = self.expect_every = 0.0
+        self.counter = 0
+        self.limits = Limits()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.timers: list[asyncio.TimerHandle] = []
+        self.revoke: Callable[[Push], None] | None = None
+        self.background: set[asyncio.Future[None]] = set()
+
+    # --- Transport events -------------------------------------------------------------
+
+    async def opened(self) -> None:
+        self.tasks.append(asyncio.create_task(self._write()))
+
+    async def received(self, data: str | bytes) -> None:
+        self.last_received = time.monotonic()
+        if self.closing:
+            return
+        try:
+            frames = self.parser.feed(data)
+        except StompProtocolError as exc:
+            await self.fail("Malformed frame", str(exc))
+            return
+        for frame in frames:
+            if frame is not None and not self.closing:
+                await self._dispatch(frame)
+
+    async def closed(self) -> None:
+        self.closing = True
+        for task in self.tasks:
+            task.cancel()
+        for timer in self.timers:
+            timer.cancel()
+        the_hub = await hub()
+        for subscription in self.subscriptions.values():
+            await the_hub.leave(subscription.group, subscription.deliver)
+        self.subscriptions.clear()
+        if self.principal is not None:
+            if self.revoke is not None:
+                await the_hub.leave(token_group(self.principal.token_id), self.revoke)
+            await broadcast.presence_left(self.principal.customer_id, self.connection_id)
+
+    # --- Frames -----------------------------------------------------------------------
+
+    async def _dispatch(self, frame: Frame) -> None:
+        command = frame.command
+        if self.principal is None and command not in ("CONNECT", "STOMP"):
+            await self.fail("Not connected", "Send CONNECT first.")
+            return
+        handler = {
+            "CONNECT": self._connect,
+            "STOMP": self._connect,
+            "SUBSCRIBE": self._subscribe,
+            "UNSUBSCRIBE": self._unsubscribe,
+            "SEND": self._send,
+            "DISCONNECT": self._disconnect,
+        }.get(command)
+        if handler is None:
+            self.refuse(frame, f"{command} is not supported", "Transactions and acknowledgements are not used here.")
+            return
+        if await handler(frame) and frame.header("receipt") and command != "DISCONNECT":
+            self.enqueue(encode(Frame("RECEIPT", (("receipt-id", frame.header("receipt") or ""),)), self.version))
+
+    async def _connect(self, frame: Frame) -> bool:
+        if self.principal is not None:
+            self.refuse(frame, "Already connected")
+            return False
+        version = negotiate_version(frame.header("accept-version"))
+        if version is None:
+            await self.fail("Unsupported protocol version", "This server speaks STOMP 1.0, 1.1 and 1.2.")
+            return False
+        self.version = self.parser.version = version
+        token = frame.header("jwt_token") or self._cookie_token()
+        if not token:
+            await self.fail("Authentication required", "Send the jwt_token header or the jwt_token cookie.")
+            return False
+        try:
+            principal = await sync_to_async(verify_token, thread_sensitive=False)(token)
+            send_ms, expect_ms = negotiate_heartbeat(
+                frame.header("heart-beat"), SERVER_HEARTBEAT_MS, SERVER_HEARTBEAT_MS
+            )
+        except InvalidToken:
+            await self.fail("Authentication failed", "The token is invalid, expired or revoked.")
+            return False
+        except StompProtocolError as exc:
+            await self.fail("Malformed heart-beat", str(exc))
+            return False
+        self.principal = principal
+        self.send_every, self.expect_every = send_ms / 1000, expect_ms / 1000
+        headers = (
+            ("version", version),
+            ("heart-beat", f"{send_ms},{expect_ms}"),
+            ("user-name", str(principal.customer_id)),
+            ("server", "chatproject/1"),
+            ("session", self.connection_id),
+        )
+        self.enqueue(encode(Frame("CONNECTED", headers), version))
+        await self._watch_session(principal)
+        if self.send_every or self.expect_every:
+            self.tasks.append(asyncio.create_task(self._heartbeats()))
+        await broadcast.presence_touched(principal.customer_id, self.connection_id)
+        return True
+
+    async def _watch_session(self, principal: Principal) -> None:
+        """Close the session when its token expires or is revoked by logout."""
+        delay = max(principal.expires_at - time.time(), 0)
+        loop = asyncio.get_running_loop()
+        self.timers.append(loop.call_later(delay, lambda: self._spawn(self.fail("Session expired"))))
+
+        def revoked(push: Push) -> None:
+            self._spawn(self.fail("Session ended", "The session was logged out."))
+
+        self.revoke = revoked
+        if principal.token_id:
+            await (await hub()).join(token_group(principal.token_id), revoked)
+
+    async def _subscribe(self, frame: Frame) -> bool:
+        assert self.principal is not None
+        destination = frame.header("destination")
+        sub_id = frame.header("id") or (destination if self.version == "1.0" else None)
+        if not destination or not sub_id:
+            self.refuse(frame, "SUBSCRIBE needs destination and id headers")
+            return False
+        if sub_id in self.subscriptions:
+            self.refuse(frame, f"Subscription id {sub_id} is already in use")
+            return False
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            self.refuse(frame, "Too many subscriptions")
+            return False
+        since = frame.header("since-message-id")
+        if since is not None and not since.isdigit():
+            self.refuse(frame, "since-message-id must be a messageId")
+            return False
+        group, room_id = await self._group_for(destination)
+        if group is None:
+            self.refuse(
+                frame, f"Forbidden destination {destination}", "Subscribe to your own rooms and user topics only."
+            )
+            return False
+        subscription = Subscription(sub_id, destination, group, deliver=lambda push: None, room_id=room_id)
+        subscription.deliver = lambda push: self._deliver(subscription, push)
+        self.subscriptions[sub_id] = subscription
+        if since is not None and destination.startswith("/topic/message/"):
+            subscription.held = []
+        await (await hub()).join(group, subscription.deliver)
+        if subscription.held is not None:
+            await self._recover(subscription, int(since or 0))
+        return True
+
+    async def _group_for(self, destination: str) -> tuple[str | None, int | None]:
+        assert self.principal is not None
+        topic = USER_DESTINATIONS.get(destination)
+        if topic is not None:
+            return user_group(self.principal.customer_id, topic), None
+        match = ROOM_DESTINATION.match(destination)
+        if match is None:
+            return None, None
+        room_id = int(match.group(2))
+        if not await membership.is_member(room_id, self.principal.customer_id):
+            return None, None
+        return room_group(room_id, match.group(1)), room_id
+
+    async def _recover(self, subscription: Subscription, since: int) -> None:
+        """Replay what was missed after `since`, then what arrived meanwhile, without repeats."""
+        assert subscription.room_id is not None
+        missed = await sync_to_async(messages_after, thread_sensitive=False)(subscription.room_id, since)
+        subscription.last_message_id = since
+        for body in missed:
+            self._send_message(subscription, json.dumps(body, ensure_ascii=False), body["messageId"])
+        held, subscription.held = subscription.held or [], None
+        for push in held:
+            self._deliver(subscription, push)
+
+    async def _unsubscribe(self, frame: Frame) -> bool:
+        sub_id = frame.header("id") or (frame.header("destination") if self.version == "1.0" else None)
+        subscription = self.subscriptions.pop(sub_id or "", None)
+        if subscription is None:
+            self.refuse(frame, f"No subscription {sub_id}")
+            return False
+        await (await hub()).leave(subscription.group, subscription.deliver)
+        return True
+
+    async def _send(self, frame: Frame) -> bool:
+        assert self.principal is not None
+        destination = frame.header("destination")
+        if destination == "/app/extendOnline":
+            await broadcast.presence_touched(self.principal.customer_id, self.connection_id)
+            return True
+        if destination == "/app/typing":
+            return await self._typing(frame)
+        self.refuse(
+            frame, f"SEND to {destination} is not allowed", "Clients may send to /app/extendOnline and /app/typing."
+        )
+        return False
+
+    async def _typing(self, frame: Frame) -> bool:
+        assert self.principal is not None
+        try:
+            body = json.loads(frame.body or b"{}")
+            room_id, state = body["roomId"], body.get("isTyping")
+            if not isinstance(room_id, int) or isinstance(room_id, bool):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            self.refuse(frame, "Typing needs a JSON body {roomId, isTyping}")
+            return False
+        now = time.monotonic()
+        if now - self.limits.typing_window >= 1.0:
+            self.limits.typing_window, self.limits.typing_count = now, 0
+        self.limits.typing_count += 1
+        if self.limits.typing_count > TYPING_PER_SECOND:
+            return True  # over the rate: dropped, the 2 s expiry keeps the indicator honest
+        if not await membership.is_member(room_id, self.principal.customer_id):
+            self.refuse(
+                frame, f"Forbidden: Customer {self.principal.customer_id} is not a participant of Room {room_id}"
+            )
+            return False
+        await broadcast.typing_changed(room_id, self.principal.customer_id, state == 1)
+        return True
+
+    async def _disconnect(self, frame: Frame) -> bool:
+        receipt = frame.header("receipt")
+        if receipt:
+            self.enqueue(encode(Frame("RECEIPT", (("receipt-id", receipt),)), self.version))
+        await self._shutdown(1000, "Disconnected")
+        return True
+
+    # --- Outgoing ---------------------------------------------------------------------
+
+    def _deliver(self, subscription: Subscription, push: Push) -> None:
+        if subscription.held is not None:
+            subscription.held.append(push)
+            return
+        message_id = push.get("messageId")
+        if message_id is not None:
+            if message_id <= subscription.last_message_id:
+                return  # already replayed during recovery
+            subscription.last_message_id = message_id
+        self._send_message(subscription, push["body"], message_id)
+
+    def _send_message(self, subscription: Subscription, body: str, message_id: int | None) -> None:
+        if message_id is not None:
+            subscription.last_message_id = max(subscription.last_message_id, message_id)
+        self.counter += 1
+        frame = encode_message(
+            subscription.destination,
+            subscription.id,
+            f"{self.connection_id}-{self.counter}",
+            body.encode(),
+            self.version,
+        )
+        self.enqueue(frame)
+
+    def enqueue(self, frame: bytes | str) -> None:
+        if self.closing:
+            return
+        if len(self.outgoing) >= MAX_QUEUED_FRAMES:
+            logger.warning("closing a slow consumer (customer %s)", self.principal and self.principal.customer_id)
+            self.closing = True
+            self.outgoing.clear()
+            self._spawn(self.transport.close(CLOSE_TOO_SLOW, "Too slow: frames were not being read"))
+            return
+        self.outgoing.append(frame.decode() if isinstance(frame, bytes) else frame)
+        self.wakeup.set()
+
+    async def _write(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.outgoing:
+                batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), 64))]
+                await self.transport.send_frames(batch)
+
+    async def _heartbeats(self) -> None:
+        interval = min(i for i in (self.send_every, self.expect_every) if i > 0)
+        while True:
+            await asyncio.sleep(interval)
+            if self.send_every and not self.outgoing:
+                self.outgoing.append("\n")
+                self.wakeup.set()
+            if self.expect_every and time.monotonic() - self.last_received > 2 * self.expect_every + 1:
+                await self._shutdown(CLOSE_NO_HEARTBEAT, "No heart-beat from the client")
+                return
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` soon, keeping a reference so it is not collected half-way."""
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def refuse(self, frame: Frame, message: str, details: str = "") -> None:
+        """An ERROR for one refused request; the connection stays open (fail() closes it)."""
+        self.enqueue(encode(error_frame(message, receipt_id=frame.header("receipt"), details=details), self.version))
+
+    async def fail(self, message: str, details: str = "") -> None:
+        """An ERROR frame, then close: for protocol and authentication failures."""
+        if self.closing:
+            return
+        self.enqueue(encode(error_frame(message, details=details), self.version))
+        await self._shutdown(CLOSE_ERROR, message)
+
+    async def _shutdown(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        while self.outgoing:
+            batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), 64))]
+            await self.transport.send_frames(batch)
+        self.closing = True
+        await self.transport.close(code, reason)
+
+    def _cookie_token(self) -> str | None:
+        for name, value in self.scope.get("headers", []):
+            if name == b"cookie":
+                cookie: SimpleCookie = SimpleCookie()
+                try:
+                    cookie.load(value.decode("latin-1"))
+                except Exception:  # noqa: BLE001 - an unparsable cookie header is no token
+                    return None
+                morsel = cookie.get(COOKIE_NAME)
+                return morsel.value if morsel else None
+        return None

@@ -1,0 +1,210 @@
+"""STOMP over WebSocket and SockJS, end to end, against the real services and processes."""
+
+import json
+import time
+
+import pytest
+
+from accounts.seed import seed_customers
+from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
+from realtime.tests.stack import RawClient, Stack, node_client, read_events, stomp_client, token_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(django_db_setup, django_db_blocker, kafka_bootstrap):
+    running = Stack().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def room(stack, transactional_db):
+    seed_customers()
+    return do_create_room(1, NewRoom("Realtime", [2]))
+
+
+def send(room, sender, content):
+    return do_send_message(sender, NewMessage(room.room_id, content, None)).message_id
+
+
+def test_a_posted_message_reaches_another_users_stomp_subscription(stack, room, client):
+    connection, frames = stomp_client(stack.ports[0], 2)
+    connection.subscribe(f"/topic/message/roomId/{room.room_id}", id="messages")
+    time.sleep(0.3)
+    from conftest import login
+
+    login(client, "user1", "123")
+    response = client.post(
+        "/command/message", {"roomId": room.room_id, "content": "hi <b>2</b>"}, content_type="application/json"
+    )
+    message_id = response.json()["data"]["messageId"]
+    kind, headers, body = frames.next()
+    assert kind == "MESSAGE"
+    assert headers["destination"] == f"/topic/message/roomId/{room.room_id}"
+    assert headers["subscription"] == "messages"
+    assert headers["content-type"] == "application/json"
+    payload = json.loads(body)
+    assert payload == {
+        "roomId": room.room_id,
+        "messageId": message_id,
+        "senderId": 1,
+        "senderFullName": "Vũ Thanh Hải",
+        "content": "hi <b>2</b>",
+        "sentAt": response.json()["data"]["sentAt"],
+    }
+    connection.disconnect()
+
+
+def projected(room_id):
+    from chat_query.store import active_store
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if active_store(fresh=True).views.find_one({"_id": room_id, "roomName": {"$exists": True}}):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_reference_sockjs_client_connects_and_receives_room_updates(stack, room):
+    assert projected(room.room_id), "the room's creation is announced before the test listens"
+    process = node_client(stack.ports[1], 2, f"/topic/message/roomId/{room.room_id}", "/user/topic/rooms", count=2)
+    events = read_events(process, "subscribed")
+    assert events[0] == {"event": "connected", "version": "1.1", "user": "2"}
+    time.sleep(0.3)
+    message_id = send(room, 1, "over sockjs")
+    events = read_events(process, "timeout")
+    messages = {e["destination"]: e["body"] for e in events if e["event"] == "message"}
+    assert messages[f"/topic/message/roomId/{room.room_id}"]["messageId"] == message_id
+    rooms = messages["/user/topic/rooms"]
+    assert rooms["roomId"] == room.room_id
+    assert rooms["lastMessage"]["messageId"] == message_id
+    assert rooms["unreadStatus"] == {"2": True, "1": False}
+    assert process.wait(10) == 0
+
+
+def test_both_web_processes_deliver_the_same_push(stack, room):
+    first, first_frames = stomp_client(stack.ports[0], 2)
+    second, second_frames = stomp_client(stack.ports[1], 1)
+    for connection in (first, second):
+        connection.subscribe(f"/topic/message/roomId/{room.room_id}", id="m")
+    time.sleep(0.3)
+    message_id = send(room, 1, "fan out")
+    assert first_frames.bodies(1)[0]["messageId"] == message_id
+    assert second_frames.bodies(1)[0]["messageId"] == message_id
+    first.disconnect()
+    second.disconnect()
+
+
+@pytest.mark.parametrize(
+    "destination",
+    ["/topic/message/roomId/*", "/topic/**", "/topic/message/roomId/999999", "/queue/anything", "/user/2/topic/rooms"],
+)
+def test_foreign_wildcard_and_unknown_destinations_are_refused_and_the_connection_survives(stack, room, destination):
+    client = RawClient(stack.ports[0])
+    client.send("CONNECT", accept_version="1.2", jwt_token=token_for(3))
+    assert client.receive().command == "CONNECTED"
+    client.send("SUBSCRIBE", destination=destination, id="s1", receipt="r1")
+    refused = client.receive()
+    assert refused.command == "ERROR"
+    assert refused.header("receipt-id") == "r1"
+    assert "Forbidden destination" in (refused.header("message") or "")
+    client.send("SUBSCRIBE", destination="/user/topic/rooms", id="s2", receipt="r2")
+    assert client.receive().header("receipt-id") == "r2", "the connection is still usable"
+
+
+def test_clients_may_send_only_to_the_two_app_destinations(stack, room):
+    client = RawClient(stack.ports[0])
+    client.send("CONNECT", accept_version="1.2", jwt_token=token_for(2))
+    assert client.receive().command == "CONNECTED"
+    forged = json.dumps({"roomId": room.room_id, "messageId": 1, "content": "forged"}).encode()
+    client.send("SEND", forged, destination=f"/topic/message/roomId/{room.room_id}")
+    assert "is not allowed" in (client.receive().header("message") or "")
+    client.send("SEND", b'{"roomId": %d, "isTyping": 1}' % 999999, destination="/app/typing")
+    assert "is not a participant of Room 999999" in (client.receive().header("message") or "")
+
+
+def test_connect_without_a_valid_token_is_an_error_then_close(stack, room):
+    for token in (None, "not-a-token"):
+        client = RawClient(stack.ports[0])
+        headers = {"accept_version": "1.2"} | ({"jwt_token": token} if token else {})
+        client.send("CONNECT", **headers)
+        error = client.receive()
+        assert error.command == "ERROR"
+        assert error.header("message") in ("Authentication required", "Authentication failed")
+        assert client.closed()
+
+
+def test_the_handshake_cookie_authenticates_too(stack, room):
+    client = RawClient(stack.ports[0], cookie=token_for(2))
+    client.send("CONNECT", accept_version="1.1,1.0", heart_beat="0,0")
+    connected = client.receive()
+    assert connected.command == "CONNECTED"
+    assert connected.header("user-name") == "2"
+    assert connected.header("version") == "1.1"
+
+
+def test_presence_is_per_connection_across_two_tabs(stack, room, unique):
+    from accounts.models import Customer
+
+    # A person of the test's own: the seeded ids recur in every test and may still be online.
+    person = Customer.objects.create_user(f"tabs-{unique}", "pw", full_name="Tabs", email=f"tabs-{unique}@x.test")
+    shared = do_create_room(1, NewRoom("Presence", [person.customer_id]))
+    watcher, frames = stomp_client(stack.ports[0], 1)
+    watcher.subscribe(f"/topic/onlineStatus/roomId/{shared.room_id}", id="presence")
+    time.sleep(0.3)
+    tab_a, _ = stomp_client(stack.ports[0], person.customer_id)
+    assert frames.bodies(1) == [{"customerId": person.customer_id, "online": True}]
+    tab_b, _ = stomp_client(stack.ports[1], person.customer_id)
+    tab_a.disconnect()
+    assert frames.quiet(1.0), "a second tab, and closing one of two, change nothing"
+    tab_b.disconnect()
+    assert frames.bodies(1) == [{"customerId": person.customer_id, "online": False}]
+    watcher.disconnect()
+
+
+def test_typing_starts_once_and_expires_after_two_seconds(stack, room):
+    watcher, frames = stomp_client(stack.ports[0], 1)
+    watcher.subscribe(f"/topic/typing/roomId/{room.room_id}", id="typing")
+    typist, _ = stomp_client(stack.ports[1], 2)
+    time.sleep(0.3)
+    for _ in range(3):
+        typist.send("/app/typing", json.dumps({"roomId": room.room_id, "isTyping": 1}))
+    started = time.monotonic()
+    assert frames.bodies(1) == [{"roomId": room.room_id, "typing": True, "customerId": 2}]
+    assert frames.bodies(1, timeout=5) == [{"roomId": room.room_id, "typing": False, "customerId": 2}]
+    assert 1.5 < time.monotonic() - started < 4.0
+    typist.send("/app/typing", json.dumps({"roomId": room.room_id, "isTyping": 1}))
+    typist.send("/app/typing", json.dumps({"roomId": room.room_id, "isTyping": 0}))
+    assert [b["typing"] for b in frames.bodies(2)] == [True, False]
+    assert frames.quiet(3.0), "an explicit stop is not followed by an expiry"
+    typist.disconnect()
+    watcher.disconnect()
+
+
+def test_a_reconnecting_client_recovers_missed_messages_before_live_ones(stack, room):
+    seen = send(room, 1, "seen before the drop")
+    missed = [send(room, 1, f"missed {n}") for n in range(3)]
+    connection, frames = stomp_client(stack.ports[0], 2)
+    connection.subscribe(f"/topic/message/roomId/{room.room_id}", id="m", headers={"since-message-id": str(seen)})
+    live = send(room, 1, "live")
+    received = [b["messageId"] for b in frames.bodies(4)]
+    assert received == [*missed, live], "in order, no gap, no duplicate"
+    assert frames.quiet(1.0)
+    connection.disconnect()
+
+
+def test_logout_ends_the_open_stomp_sessions_of_that_token(stack, room, client):
+    from conftest import login
+
+    token = login(client, "user2", "1234").cookies["jwt_token"].value
+    ws = RawClient(stack.ports[1])
+    ws.send("CONNECT", accept_version="1.2", jwt_token=token)
+    assert ws.receive().command == "CONNECTED"
+    client.post("/auth/logout")
+    ended = ws.receive()
+    assert ended.command == "ERROR"
+    assert ended.header("message") == "Session ended"
+    assert ws.closed()
