@@ -19,7 +19,6 @@ from django.conf import settings
 from django.db import connection
 
 from chat_command import outbox
-from chat_command.events import COMMAND_TOPICS
 from chatproject import bus
 
 logger = logging.getLogger(__name__)
@@ -175,12 +174,18 @@ def default_publisher() -> Publisher:
     return KafkaPublisher() if settings.KAFKA_BOOTSTRAP_SERVERS else InProcessPublisher()
 
 
-def ensure_topics(topics: tuple[str, ...] = COMMAND_TOPICS) -> None:
-    """Create the project's topics explicitly (partitions keyed by roomId) if missing."""
+def ensure_topics(topics: tuple[str, ...] = ()) -> None:
+    """Create the project's topics explicitly (partitions keyed by roomId) if missing.
+
+    By default: the topic of every registered event type, and the dead-letter topic.
+    """
     from confluent_kafka.admin import NewTopic
 
     from chatproject.backends import kafka_admin
+    from chatproject.consumers import DEAD_LETTER_TOPIC
+    from chatproject.events import registered_types
 
+    topics = topics or (*sorted({cls.TOPIC for cls in registered_types().values()}), DEAD_LETTER_TOPIC)
     admin = kafka_admin()
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [t for t in topics if t not in existing]

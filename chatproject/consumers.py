@@ -190,7 +190,7 @@ class KafkaRunner:
     def run(self) -> None:
         from chat_command.relay import ensure_topics
 
-        ensure_topics((*self.role.topics, DEAD_LETTER_TOPIC))
+        ensure_topics()
         self.consumer.subscribe(list(self.role.topics), on_assign=self._assigned)
         logger.info("%s consuming %s", self.role.name, ", ".join(self.role.topics))
         next_status = time.monotonic() + STATUS_EVERY_S

@@ -15,6 +15,9 @@ class TopicTail:
     """Assigned (not subscribed) at each partition's current end, so only new records are seen."""
 
     def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        from chat_command.relay import ensure_topics
+
+        ensure_topics()  # a topic that does not exist yet has no end to start from
         self.consumer = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": f"tail-{uuid.uuid4().hex}", "enable.auto.commit": False}
         )
