@@ -40,8 +40,8 @@ SERVER_HEARTBEAT_MS = 10_000
 CLOSE_ERROR = 4000
 CLOSE_NO_HEARTBEAT = 4002
 CLOSE_TOO_SLOW = 4008
-# Frames queued for a client that does not read; past this it is disconnected, not buffered.
-MAX_QUEUED_FRAMES = 2000
+# Bytes queued for a client that does not read; past this it is disconnected, not buffered.
+MAX_QUEUED_BYTES = 1 << 20
 MAX_SUBSCRIPTIONS = 200
 TYPING_PER_SECOND = 10
 
@@ -81,6 +81,7 @@ class StompSession:
         self.connection_id = uuid.uuid4().hex
         self.subscriptions: dict[str, Subscription] = {}
         self.outgoing: deque[str] = deque()
+        self.queued_bytes = 0
         self.wakeup = asyncio.Event()
         self.closing = False
         self.last_received = time.monotonic()
@@ -338,13 +339,15 @@ class StompSession:
     def enqueue(self, frame: bytes | str) -> None:
         if self.closing:
             return
-        if len(self.outgoing) >= MAX_QUEUED_FRAMES:
+        text = frame.decode() if isinstance(frame, bytes) else frame
+        if self.queued_bytes + len(text) > MAX_QUEUED_BYTES:
             logger.warning("closing a slow consumer (customer %s)", self.principal and self.principal.customer_id)
             self.closing = True
             self.outgoing.clear()
             self._spawn(self.transport.close(CLOSE_TOO_SLOW, "Too slow: frames were not being read"))
             return
-        self.outgoing.append(frame.decode() if isinstance(frame, bytes) else frame)
+        self.outgoing.append(text)
+        self.queued_bytes += len(text)
         self.wakeup.set()
 
     async def _write(self) -> None:
@@ -354,6 +357,7 @@ class StompSession:
             while self.outgoing:
                 batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), 64))]
                 await self.transport.send_frames(batch)
+                self.queued_bytes -= sum(len(f) for f in batch)
 
     async def _heartbeats(self) -> None:
         interval = min(i for i in (self.send_every, self.expect_every) if i > 0)

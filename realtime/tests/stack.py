@@ -42,6 +42,26 @@ class Stack:
         self.children: list[subprocess.Popen[bytes]] = []
         self.ports: list[int] = []
 
+    def uvicorn(self) -> int:
+        """A web process on uvicorn (websockets), whose sends wait for the socket to drain."""
+        port = free_port()
+        self._spawn(
+            str(Path(sys.executable).parent / "uvicorn"),
+            "chatproject.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws",
+            "websockets",
+            "--ws-per-message-deflate",
+            "false",
+            "--log-level",
+            "warning",
+        )
+        wait_for_port(port, timeout=60)
+        return port
+
     def start(self) -> Stack:
         for _ in range(2):
             port = free_port()

@@ -208,3 +208,34 @@ def test_logout_ends_the_open_stomp_sessions_of_that_token(stack, room, client):
     assert ended.command == "ERROR"
     assert ended.header("message") == "Session ended"
     assert ws.closed()
+
+
+def test_a_client_that_stops_reading_is_disconnected_and_others_are_unaffected(stack, room):
+    import socket
+
+    port = stack.uvicorn()
+    healthy, frames = stomp_client(port, 1)
+    healthy.subscribe(f"/topic/message/roomId/{room.room_id}", id="m")
+    stalled = RawClient(port)
+    stalled.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.send("CONNECT", accept_version="1.2", jwt_token=token_for(2))
+    assert stalled.receive().command == "CONNECTED"
+    stalled.send("SUBSCRIBE", destination=f"/topic/message/roomId/{room.room_id}", id="m", receipt="ready")
+    assert stalled.receive().command == "RECEIPT"
+    # From here on the stalled client reads nothing.
+    big = "x" * 3900
+    total = 1500
+    for n in range(total):
+        send(room, 1, f"{n} {big}")
+    received = [json.loads(frames.next(timeout=60)[2])["content"].split()[0] for _ in range(total)]
+    assert received == [str(n) for n in range(total)], "the healthy client got everything, in order"
+    stalled.ws.settimeout(2)
+    delivered = 0
+    deadline = time.monotonic() + 15
+    try:
+        while time.monotonic() < deadline and (data := stalled.ws.recv()):
+            delivered += sum(1 for f in stalled.parser.feed(data) if f is not None and f.command == "MESSAGE")
+    except Exception:  # noqa: BLE001 - a reset, a close or silence all mean nothing more is coming
+        pass
+    assert delivered < total, f"the stalled client was cut off after {delivered} frames, not served all {total}"
+    healthy.disconnect()
