@@ -1,0 +1,529 @@
+"""Read path: the projector's live throughput, a full rebuild, and the read endpoints' latency.
+
+Runs against the real services in a database of its own, holding the dataset the issue asks
+for: 1,000,000 messages across 10,000 rooms, user1 in 500 of them (BENCH_SCALE multiplies the
+three counts; the database name carries the message count, so scales never mix). The dataset
+is written straight into PostgreSQL (rooms, participants, messages, and their events in the
+outbox, already published) and kept for the next run.
+
+1. Rebuild: `chat_query.rebuild.rebuild()` replays the whole outbox into a new generation of
+   the read store, which the rest of the run then reads.
+2. Projector live throughput: the projector role (`consume_events projector`, a consumer
+   group of its own starting at the topics' end) and the relay run as processes; events for
+   rooms of their own are recorded into the outbox in large transactions, and the clock
+   stops when every room's view holds its last message. Those events are then removed from
+   the outbox again, so the dataset stays the same from run to run.
+3. Read endpoints: the web role (gunicorn) serves `GET /query/message/roomId/{id}` and
+   `GET /query/rooms` to user1 over closed loops of a few keep-alive clients.
+
+    eval "$(scripts/services env)"; .venv/bin/python benchmarks/read_path.py
+    BENCH_SCALE=0.02 .venv/bin/python benchmarks/read_path.py     # a quick run
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from array import array
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tqdm import tqdm
+
+from benchmarks.command_write import login
+from benchmarks.common import OUT_DIR, Figure, Processes, bench_environment, free_port, manage, percentile, report
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
+MESSAGES = max(1_000, round(1_000_000 * SCALE))
+ROOMS = max(10, round(10_000 * SCALE))
+USER1_ROOMS = min(ROOMS, max(1, round(500 * SCALE)))
+DB_NAME = f"chat_bench_read_{MESSAGES}"
+EXTRA_USERS = 97  # bench users 4..100 besides the three demo customers
+SEED = 20_260_101
+
+# The live feed: rooms and message ids of its own, far above the dataset's.
+LIVE_BASE = 1_000_000_000
+LIVE_ROOMS = 200
+LIVE_MESSAGES = max(10_000, round(50_000 * SCALE))
+LIVE_MARK_EVERY = 10  # one ReadMarkerUpdated per this many messages
+LIVE_TRANSACTION = 5_000  # events per outbox transaction
+LIVE_TIMEOUT_S = 600.0
+
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "3"))
+WARMUP = 100
+
+ROOM_BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC)
+MESSAGE_BASE_TIME = datetime(2025, 1, 2, tzinfo=UTC)
+PHRASES = [
+    "ok",
+    "see you at the standup tomorrow",
+    "did anyone look at the deploy logs from last night?",
+    "sounds good to me",
+    "I'll send the figures after lunch, the spreadsheet is almost ready",
+    "thanks!",
+    "can we move the review to Thursday? Wednesday is packed for me",
+]
+ADVISORY_LOCK_KEY = 0x0C4A7_0B0C  # chat_command.relay.ADVISORY_LOCK_KEY
+
+
+def expected_events() -> int:
+    """RoomCreated per room, MessageSent per message, ReadMarkerUpdated for every even room."""
+    return ROOMS + MESSAGES + ROOMS // 2
+
+
+# --- Setup ---------------------------------------------------------------------------------
+
+
+def prepare(env: dict[str, str]) -> dict[int, str]:
+    """Migrate, keys, Django in this process; the customers, as {id: full name}."""
+    manage(env, "migrate", "--noinput")
+    manage(env, "generate_keys", "--if-missing")
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
+    import django
+
+    django.setup()
+    from django.contrib.auth.hashers import make_password
+
+    from accounts.models import Customer
+    from accounts.seed import seed_customers
+
+    seed_customers()
+    wanted = [f"bench_user_{n}" for n in range(4, 4 + EXTRA_USERS)]
+    existing = set(Customer.objects.filter(username__in=wanted).values_list("username", flat=True))
+    unusable = make_password(None)
+    Customer.objects.bulk_create(
+        Customer(username=u, password=unusable, full_name=f"Bench User {u[11:]}", email=f"{u}@example.com")
+        for u in wanted
+        if u not in existing
+    )
+    ids = ["user1", "user2", "user3", *wanted]
+    return dict(Customer.objects.filter(username__in=ids).values_list("customer_id", "full_name"))
+
+
+def forget_live_events(db_url: str) -> None:
+    """Remove what an interrupted run's live feed left in the outbox."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM outbox_events WHERE length(key) >= 10 AND key::bigint >= %s", [LIVE_BASE])
+
+
+def read_store_answers() -> None:
+    """Fail at once, not an hour later, when the read store does not answer."""
+    import pymongo
+
+    from chatproject import backends
+
+    try:
+        with pymongo.timeout(5):
+            backends.mongo_db().command("ping")
+    except Exception as exc:  # noqa: BLE001 - any failure means the store does not answer
+        sys.exit(f"the read store ({os.environ.get('MONGO_URL')}) does not answer a ping: {exc}")
+
+
+def dataset_ready(db_url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM rooms), (SELECT count(*) FROM messages),"
+            " (SELECT count(*) FROM outbox_events), (SELECT count(*) FROM room_participants WHERE customer_id = 1)"
+        ).fetchone()
+    print(f"{DB_NAME}: rooms, messages, outbox events, rooms of user1 = {counts}")
+    return counts == (ROOMS, MESSAGES, expected_events(), USER1_ROOMS)
+
+
+@dataclass
+class Plan:
+    """Who is in which room and where each message goes, decided before anything is written."""
+
+    participants: dict[int, list[int]]
+    message_room: array[int]
+    message_sender: array[int]
+    readers: dict[int, tuple[int, int]]  # even rooms: (reader, last message id of the room)
+
+
+def plan_dataset(customers: dict[int, str], rng: random.Random) -> Plan:
+    others = sorted(c for c in customers if c != 1)
+    user1_rooms = set(rng.sample(range(1, ROOMS + 1), USER1_ROOMS))
+    participants: dict[int, list[int]] = {}
+    for room in range(1, ROOMS + 1):
+        if room in user1_rooms:
+            other = rng.choice(others)
+            members = [other, 1] if rng.random() < 0.5 else [1, other]  # targets, then the creator
+        else:
+            members = rng.sample(others, 3 if rng.random() < 0.2 else 2)
+        participants[room] = members
+    message_room, message_sender = array("q"), array("q")
+    last: dict[int, int] = {}
+    for index in range(MESSAGES):
+        room = index + 1 if index < ROOMS else rng.randint(1, ROOMS)  # every room has a message
+        message_room.append(room)
+        message_sender.append(rng.choice(participants[room]))
+        last[room] = index + 1
+    readers = {room: (rng.choice(participants[room]), last[room]) for room in range(2, ROOMS + 1, 2)}
+    return Plan(participants, message_room, message_sender, readers)
+
+
+def build_dataset(db_url: str, customers: dict[int, str]) -> float:
+    """Write rooms, participants, messages and their (published) events; return the seconds taken."""
+    import psycopg
+
+    from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
+    from chatproject.events import Event
+    from chatproject.timeutil import iso
+
+    started = time.perf_counter()
+    rng = random.Random(SEED)
+    plan = plan_dataset(customers, rng)
+    published = datetime.now(UTC)
+
+    def outbox_row(event: Event, at: datetime) -> tuple[Any, ...]:
+        payload = json.dumps(event.payload(), ensure_ascii=False)
+        return (uuid.uuid4(), event.TOPIC, event.key(), event.TYPE, event.VERSION, payload, at, published)
+
+    with psycopg.connect(db_url) as truth, psycopg.connect(db_url) as log:
+        truth.execute("TRUNCATE rooms, room_participants, messages, outbox_events RESTART IDENTITY CASCADE")
+        truth.commit()
+        outbox_copy = (
+            "COPY outbox_events (event_id, topic, key, type, version, payload, occurred_at, published_at) FROM STDIN"
+        )
+        with truth.cursor() as tc, log.cursor() as lc, lc.copy(outbox_copy) as events:
+            with tc.copy("COPY rooms (room_id, room_name, created_at, created_by) FROM STDIN") as rooms:
+                for room, members in tqdm(plan.participants.items(), desc="rooms", unit="room"):
+                    created = ROOM_BASE_TIME + timedelta(milliseconds=10 * room)
+                    rooms.write_row((room, f"bench room {room}", created, members[-1]))
+                    people = [{"id": c, "fullName": customers[c], "joinedAt": iso(created)} for c in members]
+                    created_event = RoomCreated(
+                        roomId=room,
+                        roomName=f"bench room {room}",
+                        createdBy=members[-1],
+                        createdAt=iso(created),
+                        participants=people,
+                    )
+                    events.write_row(outbox_row(created_event, created))
+            with tc.copy(
+                "COPY room_participants (room_id, customer_id, position, joined_at, last_read_message_id) FROM STDIN"
+            ) as rows:
+                for room, members in plan.participants.items():
+                    created = ROOM_BASE_TIME + timedelta(milliseconds=10 * room)
+                    reader, marker = plan.readers.get(room, (0, 0))
+                    for position, customer in enumerate(members):
+                        rows.write_row((room, customer, position, created, marker if customer == reader else None))
+            with tc.copy("COPY messages (message_id, room_id, customer_id, content, sent_at) FROM STDIN") as messages:
+                for index in tqdm(range(MESSAGES), desc="messages", unit="msg", mininterval=1.0):
+                    message_id, room, sender = index + 1, plan.message_room[index], plan.message_sender[index]
+                    sent = MESSAGE_BASE_TIME + timedelta(milliseconds=50 * message_id)
+                    content = f"{rng.choice(PHRASES)} #{message_id}"
+                    messages.write_row((message_id, room, sender, content, sent))
+                    sent_event = MessageSent(
+                        roomId=room,
+                        messageId=message_id,
+                        senderId=sender,
+                        senderFullName=customers[sender],
+                        content=content,
+                        sentAt=iso(sent),
+                    )
+                    events.write_row(outbox_row(sent_event, sent))
+            marked = MESSAGE_BASE_TIME + timedelta(milliseconds=50 * (MESSAGES + 1))
+            for room, (reader, marker) in plan.readers.items():
+                events.write_row(
+                    outbox_row(ReadMarkerUpdated(roomId=room, customerId=reader, lastReadMessageId=marker), marked)
+                )
+        for table, column in (("rooms", "room_id"), ("messages", "message_id"), ("room_participants", "id")):
+            truth.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), (SELECT max({column}) FROM {table}))"
+            )
+        truth.commit()
+        log.commit()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("ANALYZE rooms, room_participants, messages, outbox_events")
+    return time.perf_counter() - started
+
+
+# --- 1. Rebuild ----------------------------------------------------------------------------
+
+
+def rebuild() -> tuple[int, float]:
+    from chat_query.rebuild import rebuild as rebuild_projections
+
+    _, count, elapsed = rebuild_projections(progress=True)
+    return count, elapsed
+
+
+# --- 2. Projector live throughput ----------------------------------------------------------
+
+
+def live_events(customers: dict[int, str]) -> tuple[list[Any], dict[int, int]]:
+    """RoomCreated for the live rooms, then messages round-robin with read markers among them;
+    each room's last event is a message. Returns the events and each room's last message id."""
+    from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
+    from chatproject.timeutil import iso, now_ms
+
+    rng = random.Random(SEED + 1)
+    others = sorted(c for c in customers if c != 1)
+    now = iso(now_ms())
+    rooms = {LIVE_BASE + n: rng.sample(others, 3) for n in range(LIVE_ROOMS)}
+    events: list[Any] = [
+        RoomCreated(
+            roomId=room,
+            roomName=f"live room {room - LIVE_BASE}",
+            createdBy=members[-1],
+            createdAt=now,
+            participants=[{"id": c, "fullName": customers[c], "joinedAt": now} for c in members],
+        )
+        for room, members in rooms.items()
+    ]
+    last: dict[int, int] = {}
+    room_ids = list(rooms)
+    for n in range(LIVE_MESSAGES):
+        room = room_ids[n % LIVE_ROOMS]
+        sender = rng.choice(rooms[room])
+        message_id = LIVE_BASE + n + 1
+        events.append(
+            MessageSent(
+                roomId=room,
+                messageId=message_id,
+                senderId=sender,
+                senderFullName=customers[sender],
+                content=f"{rng.choice(PHRASES)} #{message_id}",
+                sentAt=now,
+            )
+        )
+        last[room] = message_id
+        if n % LIVE_MARK_EVERY == 0 and n < LIVE_MESSAGES - LIVE_ROOMS:
+            reader = rng.choice(rooms[room])
+            events.append(ReadMarkerUpdated(roomId=room, customerId=reader, lastReadMessageId=message_id))
+    return events, last
+
+
+def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def relay_active(db_name: str) -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND l.granted AND d.datname = %s"
+            " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+            [db_name, ADVISORY_LOCK_KEY],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int, float, int]:
+    """Events fed, seconds from the first record to the last room settled, events the projector counted."""
+    from django.db import connection, transaction
+
+    from chat_command import outbox
+    from chat_query.store import active_store
+    from chatproject import consumers
+
+    prefix = f"bench-read-{uuid.uuid4().hex[:12]}"
+    live_env = {**env, "KAFKA_GROUP_PREFIX": prefix, "KAFKA_AUTO_OFFSET_RESET": "latest"}
+    events, last = live_events(customers)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM outbox_events")
+        row = cursor.fetchone()
+    log_end = int(row[0]) if row else 0
+    processes = Processes(live_env)
+    try:
+        processes.start(sys.executable, "manage.py", "consume_events", "projector")
+        wait_until(
+            lambda: (consumers.read_status(f"{prefix}-projector") or {}).get("assigned"),
+            120,
+            "the projector to join its group",
+        )
+        processes.start(sys.executable, "manage.py", "relay_outbox")
+        wait_until(lambda: relay_active(DB_NAME), 60, "the relay to become active")
+        store = active_store(fresh=True)
+        pending = sorted(last)
+        started = time.perf_counter()
+        with tqdm(total=len(events), desc="recorded", unit="event") as bar:
+            for first in range(0, len(events), LIVE_TRANSACTION):
+                chunk = events[first : first + LIVE_TRANSACTION]
+                with transaction.atomic():
+                    outbox.record(*chunk)
+                bar.update(len(chunk))
+        with tqdm(total=len(pending), desc="rooms settled", unit="room") as bar:
+            deadline = time.monotonic() + LIVE_TIMEOUT_S
+            while pending:
+                # Each room's events stay in order on one partition: once its view shows its
+                # last message, everything before it was applied. One _id lookup per poll
+                # mostly, so the polling costs the store next to nothing.
+                view = store.views.find_one({"_id": pending[0]}) or {}
+                if (view.get("lastMessage") or {}).get("messageId") == last[pending[0]]:
+                    pending.pop(0)
+                    bar.update(1)
+                    continue
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{len(pending)} live rooms were not projected after {LIVE_TIMEOUT_S:.0f} s")
+                time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+    finally:
+        processes.stop()
+    status = consumers.read_status(f"{prefix}-projector") or {}
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM outbox_events WHERE id > %s", [log_end])
+    return len(events), elapsed, int(status.get("processed", 0))
+
+
+# --- 3. Read endpoints ---------------------------------------------------------------------
+
+
+def check_projection(rooms: list[int]) -> None:
+    """Warn when the endpoints would be answered from the fallback instead of the read store."""
+    from django.db.models import Max
+
+    from chat_command.models import Message
+    from chat_query.store import active_store
+
+    store = active_store(fresh=True)
+    sample = rooms[:50]
+    newest = dict(
+        Message.objects.filter(room_id__in=sample)
+        .values("room_id")
+        .annotate(m=Max("message_id"))
+        .values_list("room_id", "m")
+    )
+    behind = [
+        r
+        for r in sample
+        if (store.messages.find_one({"roomId": r}, sort=[("_id", -1)]) or {}).get("_id") != newest.get(r)
+    ]
+    if behind:
+        print(f"WARNING: the read store lags the truth in rooms {behind[:10]}: those reads take the fallback")
+
+
+def closed_loop(port: int, token: str, paths: list[str], clients: int) -> tuple[list[float], int]:
+    """Send every path once over `clients` keep-alive connections; latencies (ms) and failures."""
+    lock = threading.Lock()
+    counter = iter(paths)
+    latencies: list[float] = []
+    failures = [0]
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Cookie": f"jwt_token={token}"}
+        while True:
+            with lock:
+                path = next(counter, None)
+            if path is None:
+                conn.close()
+                return
+            sent = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            elapsed = (time.perf_counter() - sent) * 1000
+            ok = response.status == 200 and b'"success":true' in body
+            with lock:
+                latencies.append(elapsed)
+                failures[0] += not ok
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, failures[0]
+
+
+def read_latencies(port: int, token: str, rooms: list[int]) -> dict[str, tuple[list[float], int]]:
+    rng = random.Random(SEED + 2)
+    endpoints = {
+        "GET /query/message/roomId/{id}": [f"/query/message/roomId/{rng.choice(rooms)}" for _ in range(REQUESTS)],
+        "GET /query/rooms": ["/query/rooms"] * REQUESTS,
+    }
+    results = {}
+    for name, paths in endpoints.items():
+        closed_loop(port, token, paths[:WARMUP], CLIENTS)
+        results[name] = closed_loop(port, token, paths, CLIENTS)
+        print(f"{name}: {len(paths)} requests done")
+    return results
+
+
+def room_count(port: int, token: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/query/rooms", headers={"Cookie": f"jwt_token={token}"})
+    data = json.loads(conn.getresponse().read())["data"]
+    conn.close()
+    return len(data)
+
+
+def main() -> None:
+    began = time.perf_counter()
+    env = bench_environment(DB_NAME)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    customers = prepare(env)
+    read_store_answers()
+    print(f"scale {SCALE:g}: {MESSAGES} messages in {ROOMS} rooms, user1 in {USER1_ROOMS}; database {DB_NAME}")
+    forget_live_events(env["DATABASE_URL"])
+    if dataset_ready(env["DATABASE_URL"]):
+        print("the dataset is in place; reusing it")
+    else:
+        print("building the dataset")
+        seconds = build_dataset(env["DATABASE_URL"], customers)
+        print(f"dataset built in {seconds:.1f} s")
+        if not dataset_ready(env["DATABASE_URL"]):
+            sys.exit("the dataset does not have the expected counts after building it")
+
+    print("rebuilding the read store from the outbox")
+    rebuilt, rebuild_s = rebuild()
+    print(f"rebuilt {rebuilt} events in {rebuild_s:.1f} s")
+
+    print(f"projector live throughput: {LIVE_MESSAGES} messages in {LIVE_ROOMS} rooms")
+    fed, live_s, counted = live_throughput(env, customers)
+    print(f"{fed} events projected in {live_s:.1f} s")
+
+    from chat_command.selectors import room_ids_of
+
+    rooms = room_ids_of(1)
+    check_projection(rooms)
+    port = free_port()
+    with Processes(env) as processes:
+        processes.web(port)
+        token = login(port)
+        listed = room_count(port, token)
+        reads = read_latencies(port, token, rooms)
+
+    figures = [
+        Figure(f"projector live throughput ({fed} events)", fed / live_s, "/s", 5000),
+        Figure("  events counted by the projector", counted, "", fed),
+        Figure(f"rebuild throughput ({rebuilt} events)", rebuilt / rebuild_s, "/s", 20000),
+    ]
+    for name, (latencies, failures) in reads.items():
+        figures += [
+            Figure(f"p50 {name}", percentile(latencies, 50), "ms"),
+            Figure(f"p99 {name}", percentile(latencies, 99), "ms", 10, higher_is_better=False),
+            Figure(
+                f"  failed requests ({len(latencies)} at {CLIENTS} clients)", failures, "", 1, higher_is_better=False
+            ),
+        ]
+    figures.append(Figure("  rooms listed for user1", listed, "", USER1_ROOMS))
+    report("read_path", figures)
+    print(f"total {time.perf_counter() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
