@@ -239,3 +239,15 @@ def test_a_client_that_stops_reading_is_disconnected_and_others_are_unaffected(s
         pass
     assert delivered < total, f"the stalled client was cut off after {delivered} frames, not served all {total}"
     healthy.disconnect()
+
+
+def test_a_session_whose_token_expires_is_closed(stack, room, settings):
+    settings.JWT_LIFETIME_SECONDS = 2
+    client = RawClient(stack.ports[0])
+    client.send("CONNECT", accept_version="1.2", heart_beat="0,0", jwt_token=token_for(2))
+    assert client.receive().command == "CONNECTED"
+    client.ws.settimeout(10)
+    expired = client.receive()
+    assert expired.command == "ERROR"
+    assert expired.header("message") == "Session expired"
+    assert client.closed()
