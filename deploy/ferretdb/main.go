@@ -8,9 +8,9 @@
 // Configuration comes from flags, each of which falls back to an environment
 // variable:
 //
-//	-listen        FERRETDB_LISTEN_ADDR     (default 127.0.0.1:57017)
+//	-listen        FERRETDB_LISTEN_ADDR     (default 127.0.0.1:17017)
 //	-handler       FERRETDB_HANDLER         (default postgresql)
-//	-postgresql-url FERRETDB_POSTGRESQL_URL (default postgres://chat:chat@127.0.0.1:55432/ferretdb)
+//	-postgresql-url FERRETDB_POSTGRESQL_URL (default postgres://chat:chat@127.0.0.1:15432/ferretdb)
 //	-sqlite-url    FERRETDB_SQLITE_URL      (only for -handler=sqlite)
 //	-log-level     FERRETDB_LOG_LEVEL       (debug, info, warn, error; default info)
 package main
@@ -43,9 +43,9 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 func main() {
-	listen := flag.String("listen", envOr("FERRETDB_LISTEN_ADDR", "127.0.0.1:57017"), "TCP listen address")
+	listen := flag.String("listen", envOr("FERRETDB_LISTEN_ADDR", "127.0.0.1:17017"), "TCP listen address")
 	handler := flag.String("handler", envOr("FERRETDB_HANDLER", "postgresql"), "backend handler: postgresql or sqlite")
-	pgURL := flag.String("postgresql-url", envOr("FERRETDB_POSTGRESQL_URL", "postgres://chat:chat@127.0.0.1:55432/ferretdb"), "PostgreSQL URL for the postgresql handler")
+	pgURL := flag.String("postgresql-url", envOr("FERRETDB_POSTGRESQL_URL", "postgres://chat:chat@127.0.0.1:15432/ferretdb"), "PostgreSQL URL for the postgresql handler")
 	sqliteURL := flag.String("sqlite-url", envOr("FERRETDB_SQLITE_URL", ""), "SQLite directory URL for the sqlite handler (e.g. file:data/)")
 	logLevel := flag.String("log-level", envOr("FERRETDB_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	flag.Parse()
