@@ -10,6 +10,7 @@ instead: an outage is not a reason to dead-letter anything.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -196,7 +197,7 @@ class KafkaRunner:
         next_status = time.monotonic() + STATUS_EVERY_S
         try:
             while not self.stop.is_set():
-                records = self.consumer.consume(num_messages=BATCH_SIZE, timeout=0.1)
+                records = self._next_batch()
                 if records:
                     self._process(records)
                 if time.monotonic() >= next_status:
@@ -204,9 +205,22 @@ class KafkaRunner:
                     next_status = time.monotonic() + STATUS_EVERY_S
         finally:
             self.producer.flush(10)
+            with contextlib.suppress(Exception):  # raises when nothing was consumed since the last commit
+                self.consumer.commit(asynchronous=False)
             self.consumer.close()
             self._report()
             logger.info("%s stopped", self.role.name)
+
+    def _next_batch(self) -> list[Any]:
+        """Wait for one record, then take whatever else is already buffered, without waiting.
+
+        consume(n, timeout) waits the whole timeout unless n records are ready, which would add
+        that much latency to every event at low rates.
+        """
+        first = self.consumer.poll(0.1)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(num_messages=BATCH_SIZE - 1, timeout=0)]
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         if settings.KAFKA_AUTO_OFFSET_RESET == "latest":
@@ -245,7 +259,8 @@ class KafkaRunner:
             self.status.processed += len(envelopes)
             self.status.last_event_id = envelopes[-1].event_id
             self.status.last_event_at = envelopes[-1].occurred_at
-        self.consumer.commit(asynchronous=False)
+        # After the batch is handled: a commit that fails only means those events come again.
+        self.consumer.commit(asynchronous=True)
 
     def _flush(self) -> None:
         while self.producer.flush(5) > 0:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -105,14 +105,50 @@ async def hub() -> Hub:
     return _hub
 
 
-def push_from_sync(group: str, push: Push) -> None:
-    """Publish from synchronous code (the pusher role, logout)."""
+_publisher_loop: asyncio.AbstractEventLoop | None = None
+_publisher_lock = threading.Lock()
+
+
+def _publisher() -> asyncio.AbstractEventLoop:
+    """A loop of its own for publishing from synchronous code, kept for the process's life.
+
+    async_to_sync would make a new loop, and with it a new Redis connection, for every call.
+    """
+    global _publisher_loop
+    with _publisher_lock:
+        if _publisher_loop is None:
+            _publisher_loop = asyncio.new_event_loop()
+            threading.Thread(target=_publisher_loop.run_forever, name="hub-publisher", daemon=True).start()
+        return _publisher_loop
+
+
+def push_many_from_sync(pushes: list[tuple[str, Push]]) -> None:
+    """Publish from synchronous code (the pusher role, logout), all at once, in order per group."""
+    if not pushes:
+        return
     if settings.REDIS_URL:
         layer = get_channel_layer()
-        async_to_sync(layer.group_send)(group, {"type": "hub.push", "group": group, **push})
+
+        by_group: dict[str, list[Push]] = defaultdict(list)
+        for group, push in pushes:
+            by_group[group].append(push)
+
+        async def send_group(group: str, items: list[Push]) -> None:
+            for push in items:  # in order: one room's messages must not overtake each other
+                await layer.group_send(group, {"type": "hub.push", "group": group, **push})
+
+        async def send_all() -> None:
+            await asyncio.gather(*(send_group(g, items) for g, items in by_group.items()))
+
+        asyncio.run_coroutine_threadsafe(send_all(), _publisher()).result(timeout=30)
     elif _hub is not None:
-        # Embedded mode: the only process; hand the push to the loop that owns the sockets.
-        _hub.loop.call_soon_threadsafe(_hub.dispatch, group, push)
+        # Embedded mode: the only process; hand the pushes to the loop that owns the sockets.
+        for group, push in pushes:
+            _hub.loop.call_soon_threadsafe(_hub.dispatch, group, push)
+
+
+def push_from_sync(group: str, push: Push) -> None:
+    push_many_from_sync([(group, push)])
 
 
 def room_group(room_id: int, topic: str) -> str:

@@ -10,7 +10,7 @@ from chat_command.events import MessageSent, ReadMarkerUpdated
 from chat_query.events import ReadStatusUpdated, RoomUpdated
 from chatproject import backends
 from chatproject.events import Envelope, Event
-from realtime.hub import push_from_sync, room_group, user_group
+from realtime.hub import push_many_from_sync, room_group, user_group
 
 
 def frame(body: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
@@ -40,9 +40,7 @@ class Pusher:
     topics: tuple[str, ...] = (MessageSent.TOPIC, ReadMarkerUpdated.TOPIC, RoomUpdated.TOPIC, ReadStatusUpdated.TOPIC)
 
     def handle(self, envelopes: list[Envelope]) -> list[Event]:
-        for envelope in envelopes:
-            for group, push in pushes_for(envelope.event()):
-                push_from_sync(group, push)
+        push_many_from_sync([item for envelope in envelopes for item in pushes_for(envelope.event())])
         return []
 
     def done(self, envelopes: list[Envelope]) -> None:
