@@ -63,4 +63,4 @@ pytest: venv
 ## Benchmarks against the real services; each prints its figures against the targets.
 bench: venv services
 	eval "$$(scripts/services env)"; \
-	for bench in benchmarks/command_write.py; do $(PY) $$bench || exit 1; done
+	for bench in benchmarks/command_write.py benchmarks/read_path.py benchmarks/realtime.py; do $(PY) $$bench || exit 1; done
