@@ -55,7 +55,7 @@ class KafkaPublisher:
                 **{
                     "enable.idempotence": True,
                     "acks": "all",
-                    "linger.ms": 1,
+                    "linger.ms": 0,
                     "message.timeout.ms": 0,  # never give up: Kafka being down only delays
                     "compression.type": "lz4",
                     **overrides,

@@ -184,7 +184,7 @@ class KafkaRunner:
         )
         self.producer = Producer(
             backends.kafka_config(
-                **{"enable.idempotence": True, "acks": "all", "linger.ms": 1, "message.timeout.ms": 0}
+                **{"enable.idempotence": True, "acks": "all", "linger.ms": 0, "message.timeout.ms": 0}
             )
         )
 
