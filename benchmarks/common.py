@@ -146,3 +146,21 @@ def report(benchmark: str, figures: list[Figure]) -> None:
         )
     )
     print(f"(written to {path.relative_to(ROOT)})")
+
+
+def uvicorn_command(port: int) -> list[str]:
+    """The WebSocket web role as production runs it: uvicorn, websockets, no per-message deflate."""
+    return [
+        str(Path(PYTHON).parent / "uvicorn"),
+        "chatproject.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ws",
+        "websockets",
+        "--ws-per-message-deflate",
+        "false",
+        "--log-level",
+        "warning",
+    ]

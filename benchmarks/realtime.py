@@ -68,6 +68,7 @@ from benchmarks.common import (
     manage,
     percentile,
     report,
+    uvicorn_command,
     wait_for_port,
 )
 from realtime.stomp import Frame, FrameParser, encode
@@ -151,20 +152,7 @@ def token_for(customer_id: int) -> str:
 
 
 def start_uvicorn(processes: Processes, port: int) -> subprocess.Popen[bytes]:
-    child = processes.start(
-        str(Path(PYTHON).parent / "uvicorn"),
-        "chatproject.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ws",
-        "websockets",
-        "--ws-per-message-deflate",
-        "false",
-        "--log-level",
-        "warning",
-    )
+    child = processes.start(*uvicorn_command(port))
     wait_for_port(port, timeout=60)
     return child
 

@@ -16,7 +16,7 @@ import websocket
 from django.conf import settings
 
 from accounts.tokens import issue_token
-from benchmarks.common import free_port, wait_for_port
+from benchmarks.common import free_port, uvicorn_command, wait_for_port
 from chat_command.tests.test_relay import _test_database_url
 from chatproject import consumers
 from realtime.stomp import Frame, FrameParser, encode
@@ -45,20 +45,7 @@ class Stack:
     def uvicorn(self) -> int:
         """A web process on uvicorn (websockets), whose sends wait for the socket to drain."""
         port = free_port()
-        self._spawn(
-            str(Path(sys.executable).parent / "uvicorn"),
-            "chatproject.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ws",
-            "websockets",
-            "--ws-per-message-deflate",
-            "false",
-            "--log-level",
-            "warning",
-        )
+        self._spawn(*uvicorn_command(port))
         wait_for_port(port, timeout=60)
         return port
 
