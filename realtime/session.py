@@ -80,7 +80,7 @@ class StompSession:
         self.principal: Principal | None = None
         self.connection_id = uuid.uuid4().hex
         self.subscriptions: dict[str, Subscription] = {}
-        self.outgoing: deque[str] = deque()
+        self.outgoing: deque[tuple[str, int]] = deque()  # (frame, its size in bytes)
         self.queued_bytes = 0
         self.wakeup = asyncio.Event()
         self.closing = False
@@ -339,15 +339,15 @@ class StompSession:
     def enqueue(self, frame: bytes | str) -> None:
         if self.closing:
             return
-        text = frame.decode() if isinstance(frame, bytes) else frame
-        if self.queued_bytes + len(text) > MAX_QUEUED_BYTES:
+        size = len(frame) if isinstance(frame, bytes) else len(frame.encode())
+        if self.queued_bytes + size > MAX_QUEUED_BYTES:
             logger.warning("closing a slow consumer (customer %s)", self.principal and self.principal.customer_id)
             self.closing = True
             self.outgoing.clear()
             self._spawn(self.transport.close(CLOSE_TOO_SLOW, "Too slow: frames were not being read"))
             return
-        self.outgoing.append(text)
-        self.queued_bytes += len(text)
+        self.outgoing.append((frame.decode() if isinstance(frame, bytes) else frame, size))
+        self.queued_bytes += size
         self.wakeup.set()
 
     async def _write(self) -> None:
@@ -356,16 +356,15 @@ class StompSession:
             self.wakeup.clear()
             while self.outgoing:
                 batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), 64))]
-                await self.transport.send_frames(batch)
-                self.queued_bytes -= sum(len(f) for f in batch)
+                await self.transport.send_frames([text for text, _ in batch])
+                self.queued_bytes -= sum(size for _, size in batch)
 
     async def _heartbeats(self) -> None:
         interval = min(i for i in (self.send_every, self.expect_every) if i > 0)
         while True:
             await asyncio.sleep(interval)
             if self.send_every and not self.outgoing:
-                self.outgoing.append("\n")
-                self.wakeup.set()
+                self.enqueue("\n")
             if self.expect_every and time.monotonic() - self.last_received > 2 * self.expect_every + 1:
                 await self._shutdown(CLOSE_NO_HEARTBEAT, "No heart-beat from the client")
                 return
@@ -392,7 +391,7 @@ class StompSession:
             return
         while self.outgoing:
             batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), 64))]
-            await self.transport.send_frames(batch)
+            await self.transport.send_frames([text for text, _ in batch])
         self.closing = True
         await self.transport.close(code, reason)
 
