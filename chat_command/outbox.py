@@ -12,7 +12,6 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chat_command.models import OutboxEvent
 from chatproject.events import Envelope, Event
 from chatproject.timeutil import iso, parse_iso
 
@@ -60,10 +59,6 @@ class PendingRow:
     value: bytes
 
 
-def envelope_of(row: OutboxEvent) -> Envelope:
-    return Envelope(str(row.event_id), row.type, row.version, iso(row.occurred_at), row.payload)
-
-
 def pending(limit: int, exclude: Collection[int] = ()) -> list[PendingRow]:
     """Unpublished rows in log order, encoded for the bus, minus those already handed over."""
     sql = "SELECT id, event_id, topic, key, type, version, payload, occurred_at FROM outbox_events"
@@ -99,11 +94,3 @@ def mark_published(ids: Collection[int]) -> None:
             f"UPDATE outbox_events SET published_at = %s WHERE id IN ({placeholders}) AND published_at IS NULL",
             [timezone.now(), *ids],
         )
-
-
-def pending_stats() -> tuple[int, float | None]:
-    """How many rows wait, and the age in seconds of the oldest."""
-    query = OutboxEvent.objects.filter(published_at__isnull=True)
-    oldest = query.order_by("id").values_list("occurred_at", flat=True).first()
-    age = (timezone.now() - oldest).total_seconds() if oldest else None
-    return query.count(), age

@@ -9,7 +9,7 @@ import pymongo
 
 from chat_command.events import COMMAND_TOPICS
 from chat_query import projection
-from chat_query.store import ReadStore, active_store
+from chat_query.store import active_store
 from chatproject import backends, bus, consumers
 from chatproject.events import Envelope, Event
 
@@ -69,9 +69,3 @@ def embedded_projector(stop: threading.Event) -> None:
         stop.wait()
     finally:
         bus.unsubscribe(role.name)
-
-
-def store_for_tests(generation: str) -> ReadStore:
-    store = ReadStore(backends.mongo_db(), generation)
-    store.ensure_indexes()
-    return store

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,10 +161,3 @@ def activate(generation: str, db: Database[Any] | None = None) -> None:
 def active_store(*, fresh: bool = False) -> ReadStore:
     db = backends.mongo_db()
     return ReadStore(db, active_generation(db, fresh=fresh))
-
-
-def generations_in_use(db: Database[Any]) -> Iterable[str]:
-    """Generations that have collections, for clean-up after a rebuild."""
-    for name in db.list_collection_names():
-        if name.startswith("chatRoomViews"):
-            yield name.removeprefix("chatRoomViews").removeprefix("_")
