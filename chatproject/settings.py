@@ -104,7 +104,12 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py 8 reads with a 5 s socket timeout, the same as channels_redis's blocking
             # pop: a longer one keeps a message popped at the last moment from being dropped.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 30},
+            # A health check before reusing an idle connection notices a Redis that restarted.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "health_check_interval": 5}],
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
 else:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +142,16 @@ def push_many_from_sync(pushes: list[tuple[str, Push]]) -> None:
         async def send_all() -> None:
             await asyncio.gather(*(send_group(g, items) for g, items in by_group.items()))
 
-        asyncio.run_coroutine_threadsafe(send_all(), _publisher()).result(timeout=30)
+        for attempt in range(3):
+            try:
+                asyncio.run_coroutine_threadsafe(send_all(), _publisher()).result(timeout=30)
+                return
+            except (RedisConnectionError, OSError) as exc:
+                # A connection left over from before a Redis restart; the next try reconnects.
+                if attempt == 2:
+                    raise
+                logger.warning("publishing to the channel layer failed (%s); trying again", exc)
+                time.sleep(0.2 * (attempt + 1))
     elif _hub is not None:
         # Embedded mode: the only process; hand the pushes to the loop that owns the sockets.
         for group, push in pushes:
