@@ -21,6 +21,7 @@ from chat_command.events import MessageSent, ReadMarkerUpdated
 from chat_command.models import OutboxEvent
 from chat_command.services import NewMessage, NewRoom, ReadMarker, do_create_room, do_mark_read, do_send_message
 from chat_command.tests.test_relay import _test_database_url, wait_for
+from chat_query.projection import unread_status
 from chat_query.projector import Projector
 from chat_query.store import active_generation, active_store
 from chat_query.tests.helpers import rebuilt, state_of
@@ -79,7 +80,8 @@ def view_settled_on(room_id, message_id):
     flags = view.get("unreadStatus") or {}
     participants = view.get("participantIds")  # absent while the message is projected before its room
     last = (view.get("lastMessage") or {}).get("messageId")
-    return last == message_id and participants is not None and len(flags) == len(participants)
+    # The flags are written just after the last message: settled means they match what it implies.
+    return last == message_id and participants is not None and flags == unread_status(view)
 
 
 def test_a_sent_message_flows_to_the_read_api_and_is_announced(pipeline, client, kafka_bootstrap):
