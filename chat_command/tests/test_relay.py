@@ -132,6 +132,7 @@ def test_concurrent_retries_with_one_idempotency_key_create_one_message(committe
 
 
 def test_while_kafka_is_down_commands_succeed_and_events_follow_in_order(committed_room, tail, relay_thread):
+    assert wait_for(all_published), "the room's own event is out before the broker stops"
     subprocess.run([str(SERVICES), "down", "kafka"], check=True, capture_output=True)
     try:
         sent = send(committed_room, 5)
