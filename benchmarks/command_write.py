@@ -24,7 +24,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import OUT_DIR, Figure, Processes, bench_environment, free_port, manage, percentile, report
+from benchmarks.common import (
+    OUT_DIR,
+    Figure,
+    Processes,
+    bench_environment,
+    free_port,
+    manage,
+    open_loop_posts,
+    percentile,
+    report,
+)
 
 DB_NAME = "chat_bench_write"
 ROOMS = 100
@@ -134,40 +144,10 @@ class KafkaDelays(threading.Thread):
 
 def fixed_rate(port: int, token: str, rooms: list[int], seconds: int) -> tuple[list[float], int]:
     """Open-loop sends at RATE per second; latencies in ms and the count of failures."""
-    total = RATE * seconds
-    start = time.monotonic() + 0.5
-    counter = iter(range(total))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    failures = [0]
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port)
-        headers = {"Content-Type": "application/json", "Cookie": f"jwt_token={token}"}
-        while True:
-            with lock:
-                index = next(counter, None)
-            if index is None:
-                return
-            delay = start + index / RATE - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            body = json.dumps({"roomId": rooms[index % len(rooms)], "content": f"rate {index}"})
-            sent = time.perf_counter()
-            conn.request("POST", "/command/message", body, headers)
-            response = conn.getresponse()
-            response.read()
-            elapsed = (time.perf_counter() - sent) * 1000
-            with lock:
-                latencies.append(elapsed)
-                failures[0] += response.status != 200
-
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, failures[0]
+    posts = open_loop_posts(
+        port, token, RATE, RATE * seconds, lambda i: {"roomId": rooms[i % len(rooms)], "content": f"rate {i}"}
+    )
+    return [p.elapsed_ms for p in posts if p.status], sum(p.status != 200 for p in posts)
 
 
 def main() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -164,3 +167,69 @@ def uvicorn_command(port: int) -> list[str]:
         "--log-level",
         "warning",
     ]
+
+
+@dataclass
+class Post:
+    """One POST /command/message of an open-loop run."""
+
+    index: int
+    sent: float  # perf_counter() just before the request
+    elapsed_ms: float
+    status: int  # 0 when the connection failed
+    body: bytes
+
+
+def open_loop_posts(
+    port: int, token: str, rate: float, total: int, message_for: Callable[[int], dict[str, object]]
+) -> list[Post]:
+    """Send `total` posts at `rate` per second on a schedule, however slow the answers."""
+    start = time.monotonic() + 0.5
+    counter = iter(range(total))
+    lock = threading.Lock()
+    posts: list[Post] = []
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Content-Type": "application/json", "Cookie": f"jwt_token={token}"}
+        while True:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                return
+            delay = start + index / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sent = time.perf_counter()
+            try:
+                conn.request("POST", "/command/message", json.dumps(message_for(index)), headers)
+                response = conn.getresponse()
+                status, body = response.status, response.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                status, body = 0, b""
+            post = Post(index, sent, (time.perf_counter() - sent) * 1000, status, body)
+            with lock:
+                posts.append(post)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return posts
+
+
+def ensure_customers(usernames: list[str], full_name: Callable[[str], str]) -> None:
+    """Create the bench customers that do not exist yet (no usable password)."""
+    from django.contrib.auth.hashers import make_password
+
+    from accounts.models import Customer
+
+    existing = set(Customer.objects.filter(username__in=usernames).values_list("username", flat=True))
+    unusable = make_password(None)
+    Customer.objects.bulk_create(
+        Customer(username=u, password=unusable, full_name=full_name(u), email=f"{u}@example.com")
+        for u in usernames
+        if u not in existing
+    )

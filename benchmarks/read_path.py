@@ -41,7 +41,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tqdm import tqdm
 
 from benchmarks.command_write import login
-from benchmarks.common import OUT_DIR, Figure, Processes, bench_environment, free_port, manage, percentile, report
+from benchmarks.common import (
+    OUT_DIR,
+    Figure,
+    Processes,
+    bench_environment,
+    ensure_customers,
+    free_port,
+    manage,
+    percentile,
+    report,
+)
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 MESSAGES = max(1_000, round(1_000_000 * SCALE))
@@ -94,20 +104,13 @@ def prepare(env: dict[str, str]) -> dict[int, str]:
     import django
 
     django.setup()
-    from django.contrib.auth.hashers import make_password
 
     from accounts.models import Customer
     from accounts.seed import seed_customers
 
     seed_customers()
     wanted = [f"bench_user_{n}" for n in range(4, 4 + EXTRA_USERS)]
-    existing = set(Customer.objects.filter(username__in=wanted).values_list("username", flat=True))
-    unusable = make_password(None)
-    Customer.objects.bulk_create(
-        Customer(username=u, password=unusable, full_name=f"Bench User {u[11:]}", email=f"{u}@example.com")
-        for u in wanted
-        if u not in existing
-    )
+    ensure_customers(wanted, lambda u: f"Bench User {u[11:]}")
     ids = ["user1", "user2", "user3", *wanted]
     return dict(Customer.objects.filter(username__in=ids).values_list("customer_id", "full_name"))
 

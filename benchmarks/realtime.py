@@ -35,14 +35,12 @@ The benchmark raises its own open-file limit to the hard limit; the servers inhe
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import os
 import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import deque
@@ -64,8 +62,10 @@ from benchmarks.common import (
     Figure,
     Processes,
     bench_environment,
+    ensure_customers,
     free_port,
     manage,
+    open_loop_posts,
     percentile,
     report,
     uvicorn_command,
@@ -119,20 +119,13 @@ def prepare(env: dict[str, str]) -> Setup:
     import django
 
     django.setup()
-    from django.contrib.auth.hashers import make_password
 
     from accounts.models import Customer
     from chat_command.models import Room, RoomParticipant
     from chat_command.services import NewRoom, do_create_room
 
     wanted = [f"bench_rt_{n}" for n in range(CUSTOMERS)]
-    existing = set(Customer.objects.filter(username__in=wanted).values_list("username", flat=True))
-    unusable = make_password(None)
-    Customer.objects.bulk_create(
-        Customer(username=u, password=unusable, full_name=f"Bench RT {u[9:]}", email=f"{u}@example.com")
-        for u in wanted
-        if u not in existing
-    )
+    ensure_customers(wanted, lambda u: f"Bench RT {u[9:]}")
     customers = sorted(Customer.objects.filter(username__in=wanted).values_list("customer_id", flat=True))
 
     def room(name: str, targets: list[int]) -> int:
@@ -266,42 +259,14 @@ def post_open_loop(
     port: int, token: str, room_id: int, sent: dict[int, float], failures: list[int], total: int
 ) -> None:
     """`total` posts at RATE per second; sent[messageId] = perf_counter() just before the POST."""
-    start = time.monotonic() + 0.5
-    counter = iter(range(total))
-    lock = threading.Lock()
     run = uuid.uuid4().hex[:8]
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Content-Type": "application/json", "Cookie": f"jwt_token={token}"}
-        while True:
-            with lock:
-                index = next(counter, None)
-            if index is None:
-                return
-            delay = start + index / RATE - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            body = json.dumps({"roomId": room_id, "content": f"realtime bench {run} {index}"})
-            before = time.perf_counter()
-            try:
-                conn.request("POST", "/command/message", body, headers)
-                response = conn.getresponse()
-                payload = response.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                failures.append(index)
-                continue
-            if response.status != 200:
-                failures.append(index)
-                continue
-            sent[json.loads(payload)["data"]["messageId"]] = before  # the reference's {success, message, data}
-
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    for post in open_loop_posts(
+        port, token, RATE, total, lambda i: {"roomId": room_id, "content": f"realtime bench {run} {i}"}
+    ):
+        if post.status != 200:
+            failures.append(post.index)
+        else:  # the reference's {success, message, data}
+            sent[json.loads(post.body)["data"]["messageId"]] = post.sent
 
 
 async def end_to_end(http_port: int, ws_port: int, pusher_pid: int, setup: Setup) -> list[Figure]:
