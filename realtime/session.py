@@ -252,7 +252,7 @@ class StompSession:
         missed = await sync_to_async(messages_after, thread_sensitive=False)(subscription.room_id, since)
         subscription.last_message_id = since
         for body in missed:
-            self._send_message(subscription, json.dumps(body, ensure_ascii=False), body["messageId"])
+            self._send_message(subscription, json.dumps(body, ensure_ascii=False).encode(), body["messageId"])
         held, subscription.held = subscription.held or [], None
         for push in held:
             self._deliver(subscription, push)
@@ -321,9 +321,11 @@ class StompSession:
             if message_id <= subscription.last_message_id:
                 return  # already replayed during recovery
             subscription.last_message_id = message_id
-        self._send_message(subscription, push["body"], message_id)
+        # Every local subscriber gets the same push: encode its body once.
+        body = push.get("encoded") or push.setdefault("encoded", push["body"].encode())
+        self._send_message(subscription, body, message_id)
 
-    def _send_message(self, subscription: Subscription, body: str, message_id: int | None) -> None:
+    def _send_message(self, subscription: Subscription, body: bytes, message_id: int | None) -> None:
         if message_id is not None:
             subscription.last_message_id = max(subscription.last_message_id, message_id)
         self.counter += 1
@@ -331,7 +333,7 @@ class StompSession:
             subscription.destination,
             subscription.id,
             f"{self.connection_id}-{self.counter}",
-            body.encode(),
+            body,
             self.version,
         )
         self.enqueue(frame)
