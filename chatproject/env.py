@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,6 +59,18 @@ class Env:
         if value is None:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def networks(self, name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Return a comma-separated list of addresses or CIDR networks (a bare address is a /32 or /128)."""
+        networks = []
+        for item in self.items(name, []):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"{name} must be a comma-separated list of IP addresses or networks, got {item!r}."
+                ) from None
+        return networks
 
     def path(self, name: str, default: Path) -> Path:
         value = self.raw(name)

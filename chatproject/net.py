@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.request import Request
@@ -9,6 +11,15 @@ def client_address(request: HttpRequest | Request) -> str:
     """The client's IP: REMOTE_ADDR, or the proxy's X-Forwarded-For when the proxy is trusted."""
     remote = str(request.META.get("REMOTE_ADDR", ""))
     forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
-    if forwarded and remote in settings.TRUSTED_PROXIES:
+    if forwarded and _is_trusted_proxy(remote):
+        # The trusted proxy appends the address it saw; anything before it came from the client.
         return forwarded.split(",")[-1].strip()
     return remote
+
+
+def _is_trusted_proxy(remote: str) -> bool:
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    return any(address in network for network in settings.TRUSTED_PROXIES)

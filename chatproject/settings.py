@@ -127,8 +127,8 @@ JWT_COOKIE_SECURE = env.flag("JWT_COOKIE_SECURE", False)
 LOGIN_FAILURES_PER_USERNAME = env.number("LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.number("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = env.number("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
-# Proxies (nginx) whose X-Forwarded-For is trusted for the client address.
-TRUSTED_PROXIES = env.items("CHAT_TRUSTED_PROXIES", [])
+# Proxies (nginx) whose X-Forwarded-For is trusted for the client address: addresses or networks.
+TRUSTED_PROXIES = env.networks("CHAT_TRUSTED_PROXIES")
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

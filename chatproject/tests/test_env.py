@@ -79,3 +79,13 @@ def test_database_url_parses_postgres_with_escaped_password():
 def test_database_url_rejects_what_it_cannot_serve(url):
     with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
         database_from_url(url, Path("/unused"))
+
+
+def test_trusted_proxies_take_addresses_and_networks():
+    networks = Env({"CHAT_TRUSTED_PROXIES": "127.0.0.1, 172.29.0.0/24,::1"}).networks("CHAT_TRUSTED_PROXIES")
+    assert [str(n) for n in networks] == ["127.0.0.1/32", "172.29.0.0/24", "::1/128"]
+
+
+def test_a_malformed_trusted_proxy_names_the_variable_and_the_value():
+    with pytest.raises(ImproperlyConfigured, match=r"CHAT_TRUSTED_PROXIES must be .* got 'nginx'"):
+        Env({"CHAT_TRUSTED_PROXIES": "127.0.0.1,nginx"}).networks("CHAT_TRUSTED_PROXIES")
