@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: run test lint pytest services services-down services-status venv bench node-deps
+.PHONY: run test lint pytest services services-down services-status venv bench node-deps compose-plugin prod prod-down prod-status
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: venv
 	$(PY) manage.py runserver --insecure $(HOST):$(PORT)
 
 ## Provision and start the real services, then lint, type-check and run the full suite against them.
-test: venv node-deps services lint pytest
+test: venv node-deps services compose-plugin lint pytest
 
 # The reference browser client's libraries (sockjs-client, stompjs 2.3.3), for the realtime tests.
 node-deps: realtime/tests/node/node_modules/.installed
@@ -40,6 +40,21 @@ realtime/tests/node/node_modules/.installed: realtime/tests/node/package-lock.js
 
 services:
 	scripts/services up
+
+# `docker compose` built from source into .local/docker (DOCKER_CONFIG), to validate docker-compose.yml.
+compose-plugin:
+	scripts/docker-compose-plugin >/dev/null
+
+## The local production-like run: nginx on :8080 (CHAT_PROD_PORT) in front of two web processes,
+## the relay, the projector and the pusher, on the real services.
+prod: venv
+	scripts/prod up
+
+prod-down:
+	scripts/prod down
+
+prod-status:
+	scripts/prod status
 
 services-down:
 	scripts/services down

@@ -1,0 +1,77 @@
+"""The local production-like run (`scripts/prod`) as a test fixture: nginx in front of the roles.
+
+`ProdRun().start()` brings up a run of its own (own ports, database, read-model database and
+consumer groups) and `base_url` is where a client reaches it through nginx; `stop()` ends it and
+drops its databases. Browser tests can take `base_url` from here to go through nginx too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from benchmarks.common import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ProdRun:
+    def __init__(self) -> None:
+        self.name = f"prod_test_{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self.web_ports = (free_port(), free_port())
+        self.env = {
+            **os.environ,
+            "CHAT_PROD_PORT": str(self.port),
+            "CHAT_PROD_WEB_PORTS": " ".join(map(str, self.web_ports)),
+            "CHAT_PROD_DB": self.name,
+            "KAFKA_GROUP_PREFIX": self.name,
+            "KAFKA_AUTO_OFFSET_RESET": "latest",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.directory = ROOT / ".local" / "prod" / str(self.port)
+
+    def start(self) -> ProdRun:
+        try:
+            self.script("up", timeout=600)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def script(self, command: str, timeout: float = 60) -> str:
+        result = subprocess.run(
+            [str(ROOT / "scripts" / "prod"), command],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"scripts/prod {command} failed:\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    def stop(self) -> None:
+        self.script("down")
+        self._drop_databases()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _drop_databases(self) -> None:
+        import psycopg
+        import pymongo
+
+        parts = urlsplit(os.environ["DATABASE_URL"])
+        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(os.environ["MONGO_URL"])
+        try:
+            client.drop_database(self.name)
+        finally:
+            client.close()

@@ -1,0 +1,185 @@
+"""The local production-like run: what a user does, through nginx, against the real services."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+
+import pytest
+import websocket
+
+from accounts.seed import SEED_CUSTOMERS
+from deploy.tests.prod_run import ROOT, ProdRun
+from realtime.stomp import Frame, FrameParser, encode
+from realtime.tests.stack import NODE_CLIENT, read_events
+
+pytestmark = pytest.mark.integration
+
+ROOM = 1  # the seeded room of user1 and user2
+PASSWORDS = {username: password for _, username, password, *_ in SEED_CUSTOMERS}
+
+
+@pytest.fixture(scope="module")
+def prod(kafka_bootstrap, redis_url, mongo_url):
+    run = ProdRun().start()
+    yield run
+    run.stop()
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def call(url: str, body: object = None, token: str | None = None, **headers: str) -> Answer:
+    """One HTTP request; 4xx and 5xx are answers too."""
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode())
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Cookie", f"jwt_token={token}")
+    for name, value in headers.items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return Answer(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, dict(error.headers), error.read())
+
+
+def login(prod: ProdRun, username: str) -> str:
+    answer = call(f"{prod.base_url}/auth/login", {"username": username, "password": PASSWORDS[username]})
+    assert answer.status == 200, answer.body
+    return SimpleCookie(answer.headers["Set-Cookie"])["jwt_token"].value
+
+
+def send_message(prod: ProdRun, token: str, content: str) -> int:
+    answer = call(f"{prod.base_url}/command/message", {"roomId": ROOM, "content": content}, token)
+    assert answer.status == 200, answer.body
+    return int(answer.json()["data"]["messageId"])
+
+
+class StompOverNginx:
+    """A raw WebSocket through nginx, authenticated by the jwt_token cookie of the handshake."""
+
+    def __init__(self, prod: ProdRun, token: str) -> None:
+        url = prod.base_url.replace("http://", "ws://") + "/ws/chat"
+        self.ws = websocket.create_connection(url, header=[f"Cookie: jwt_token={token}"], timeout=15)
+        self.parser = FrameParser()
+
+    def send(self, command: str, **headers: str) -> None:
+        self.ws.send(encode(Frame(command, tuple(headers.items()), b"")).decode())
+
+    def receive(self) -> Frame:
+        while True:
+            for frame in self.parser.feed(self.ws.recv()):
+                if frame is not None:
+                    return frame
+
+
+def test_nginx_serves_a_ready_system_on_the_real_services(prod):
+    answer = call(f"{prod.base_url}/readyz")
+    assert answer.status == 200
+    backends = {name: check["backend"] for name, check in answer.json()["checks"].items()}
+    assert backends == {"database": "postgresql", "mongo": "mongodb", "redis": "redis", "kafka": "kafka"}
+
+
+def test_every_process_of_the_run_is_up(prod):
+    lines = prod.script("status").splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        [name, "running"] for name in ("web-1", "web-2", "relay", "projector", "pusher", "nginx")
+    ]
+    for port in prod.web_ports:
+        assert call(f"http://127.0.0.1:{port}/healthz").status == 200
+
+
+def test_a_message_sent_over_rest_arrives_over_stomp_and_in_the_query_api(prod):
+    sender, reader = login(prod, "user1"), login(prod, "user2")
+    client = StompOverNginx(prod, reader)
+    client.send("CONNECT", **{"accept-version": "1.2", "host": "chat"})
+    assert client.receive().command == "CONNECTED"
+    client.send("SUBSCRIBE", id="0", destination=f"/topic/message/roomId/{ROOM}", receipt="subscribed")
+    assert client.receive().command == "RECEIPT"
+
+    content = f"through nginx {uuid.uuid4().hex[:6]}"
+    message_id = send_message(prod, sender, content)
+
+    frame = client.receive()
+    assert frame.command == "MESSAGE"
+    assert (json.loads(frame.body)["messageId"], json.loads(frame.body)["content"]) == (message_id, content)
+    page = call(f"{prod.base_url}/query/message/roomId/{ROOM}", token=reader)
+    assert page.status == 200
+    assert (page.json()["data"][0]["messageId"], page.json()["data"][0]["content"]) == (message_id, content)
+
+
+def test_the_reference_browser_client_gets_messages_over_sockjs_through_nginx(prod):
+    sender, reader = login(prod, "user1"), login(prod, "user2")
+    command = ["node", str(NODE_CLIENT), prod.base_url, reader, f"/topic/message/roomId/{ROOM}"]
+    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert [e["event"] for e in read_events(client, "subscribed")] == ["connected", "subscribed"]
+        content = f"over sockjs {uuid.uuid4().hex[:6]}"
+        send_message(prod, sender, content)
+        events = read_events(client, "message")
+        assert events[-1]["event"] == "message"
+        assert events[-1]["body"]["content"] == content
+    finally:
+        client.kill()
+        client.communicate()
+
+
+def test_sockjs_info_answers_through_nginx_with_credentialed_cors(prod):
+    origin = "http://localhost:5500"
+    answer = call(f"{prod.base_url}/ws/chat/info", Origin=origin)
+    assert answer.status == 200
+    assert answer.json()["websocket"] is True
+    assert answer.headers["Access-Control-Allow-Origin"] == origin
+
+
+def test_a_request_without_a_session_gets_the_apps_json_answer(prod):
+    answer = call(f"{prod.base_url}/query/rooms")
+    assert answer.status == 401
+    assert answer.headers["Content-Type"].startswith("application/json")
+
+
+def run_healthcheck(prod: ProdRun, role: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """`python -m deploy.healthcheck ROLE`, as a container runs it, in the environment of the run."""
+    env = {**os.environ}
+    for line in prod.script("env").splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = shlex.split(value)[0]
+    env["CHAT_WEB_PORT"] = str(prod.web_ports[0])
+    env.update(overrides)
+    command = [sys.executable, "-m", "deploy.healthcheck", role]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("role", ["web", "relay", "projector", "pusher"])
+def test_the_container_healthcheck_of_each_role_passes_on_the_running_system(prod, role):
+    result = run_healthcheck(prod, role)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_consumer_healthcheck_fails_for_a_role_that_never_reported(prod):
+    result = run_healthcheck(prod, "pusher", KAFKA_GROUP_PREFIX=f"absent-{uuid.uuid4().hex[:6]}")
+    assert result.returncode == 1
+    assert "has not reported a status yet" in result.stderr
+
+
+def test_the_web_healthcheck_fails_when_nothing_answers(prod):
+    result = run_healthcheck(prod, "web", CHAT_WEB_PORT="1")
+    assert result.returncode == 1
+    assert "/readyz unreachable" in result.stderr
