@@ -2,7 +2,8 @@
 # Run one role of the chat backend in its container: init | web | relay | projector | pusher | healthcheck.
 # Anything else is run as given (for example `manage.py shell`).
 set -eu
-cd /app
+# The project root: /app in the image, the checkout when run by hand.
+cd "$(dirname "$0")/.."
 
 case "${1:-web}" in
     init)
