@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: run test lint pytest services services-down services-status venv bench node-deps compose-plugin prod prod-down prod-status
+.PHONY: run test lint pytest services services-down services-status venv bench node-deps compose-plugin nginx prod prod-down prod-status
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: venv
 	$(PY) manage.py runserver --insecure $(HOST):$(PORT)
 
 ## Provision and start the real services, then lint, type-check and run the full suite against them.
-test: venv node-deps services compose-plugin lint pytest
+test: venv node-deps services compose-plugin nginx lint pytest
 
 # The reference browser client's libraries (sockjs-client, stompjs 2.3.3), for the realtime tests.
 node-deps: realtime/tests/node/node_modules/.installed
@@ -44,6 +44,10 @@ services:
 # `docker compose` built from source into .local/docker (DOCKER_CONFIG), to validate docker-compose.yml.
 compose-plugin:
 	scripts/docker-compose-plugin >/dev/null
+
+# nginx from Debian's package, for the local production-like run and its tests.
+nginx:
+	scripts/prod install
 
 ## The local production-like run: nginx on :8080 (CHAT_PROD_PORT) in front of two web processes,
 ## the relay, the projector and the pusher, on the real services.

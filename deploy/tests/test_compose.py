@@ -116,3 +116,10 @@ def test_the_roles_trust_forwarded_addresses_only_from_the_stacks_network(config
     network = config["networks"]["chat"]["ipam"]["config"][0]["subnet"]
     for name in ROLES:
         assert config["services"][name]["environment"]["CHAT_TRUSTED_PROXIES"] == network
+
+
+def test_the_web_role_accepts_the_configured_host_and_its_own_healthcheck():
+    result = compose("config", "--format", "json", secrets={**SECRETS, "CHAT_ALLOWED_HOSTS": "chat.example.org"})
+    assert result.returncode == 0, result.stderr
+    web = json.loads(result.stdout)["services"]["web"]
+    assert web["environment"]["DJANGO_ALLOWED_HOSTS"] == "chat.example.org,127.0.0.1"

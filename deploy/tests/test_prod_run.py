@@ -22,7 +22,8 @@ from deploy.tests.prod_run import ROOT, ProdRun
 from realtime.stomp import Frame, FrameParser, encode
 from realtime.tests.stack import NODE_CLIENT, read_events
 
-pytestmark = pytest.mark.integration
+# Starting the run (migrations, six processes, consumer groups) takes longer than a test.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 ROOM = 1  # the seeded room of user1 and user2
 PASSWORDS = {username: password for _, username, password, *_ in SEED_CUSTOMERS}
