@@ -57,8 +57,8 @@ def test_only_nginx_is_reachable_from_outside_and_the_uis_listen_on_loopback(con
     }
     assert published == {
         "nginx": [(None, "8080", 8080)],
-        "adminer": [("127.0.0.1", "8081", 8080)],
-        "mongo-express": [("127.0.0.1", "8082", 8081)],
+        "adminer": [("127.0.0.1", "8088", 8080)],
+        "mongo-express": [("127.0.0.1", "8087", 8081)],
     }
 
 
