@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ProdRun:
-    def __init__(self) -> None:
+    def __init__(self, **settings: str) -> None:
+        """`settings` are environment variables for the run's processes, e.g. LOG_LEVEL="INFO"."""
         self.name = f"prod_test_{uuid.uuid4().hex[:8]}"
         self.port = free_port()
         self.web_ports = (free_port(), free_port())
@@ -33,6 +34,7 @@ class ProdRun:
             "KAFKA_GROUP_PREFIX": self.name,
             "KAFKA_AUTO_OFFSET_RESET": "latest",
             "LOG_LEVEL": "WARNING",
+            **settings,
         }
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.directory = ROOT / ".local" / "prod" / str(self.port)

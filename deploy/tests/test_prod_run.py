@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import random
 import shlex
 import subprocess
 import sys
@@ -26,12 +28,13 @@ from realtime.tests.stack import NODE_CLIENT, read_events
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 ROOM = 1  # the seeded room of user1 and user2
+FAILED_LOGINS_PER_ADDRESS = 3
 PASSWORDS = {username: password for _, username, password, *_ in SEED_CUSTOMERS}
 
 
 @pytest.fixture(scope="module")
 def prod(kafka_bootstrap, redis_url, mongo_url):
-    run = ProdRun().start()
+    run = ProdRun(LOGIN_FAILURES_PER_ADDRESS=str(FAILED_LOGINS_PER_ADDRESS)).start()
     yield run
     run.stop()
 
@@ -148,6 +151,27 @@ def test_sockjs_info_answers_through_nginx_with_credentialed_cors(prod):
     assert answer.status == 200
     assert answer.json()["websocket"] is True
     assert answer.headers["Access-Control-Allow-Origin"] == origin
+
+
+def login_from(prod: ProdRun, source: str, username: str, password: str) -> int:
+    """Log in from another loopback address, as a different client machine would."""
+    connection = http.client.HTTPConnection("127.0.0.1", prod.port, timeout=15, source_address=(source, 0))
+    body = json.dumps({"username": username, "password": password})
+    connection.request("POST", "/auth/login", body, {"Content-Type": "application/json"})
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def test_the_failed_login_throttle_counts_each_client_behind_nginx_by_its_own_address(prod):
+    guesser, other = (f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{n}" for n in (7, 8))
+    statuses = [
+        login_from(prod, guesser, f"nobody-{uuid.uuid4().hex[:8]}", "wrong")
+        for _ in range(FAILED_LOGINS_PER_ADDRESS + 1)
+    ]
+    assert statuses == [401] * FAILED_LOGINS_PER_ADDRESS + [429]
+    # Every request reached the web role from nginx's address; the client's came in X-Forwarded-For.
+    assert login_from(prod, other, "user1", PASSWORDS["user1"]) == 200
 
 
 def test_a_request_without_a_session_gets_the_apps_json_answer(prod):
