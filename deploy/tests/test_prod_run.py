@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import random
+import select
 import shlex
 import subprocess
 import sys
@@ -133,13 +134,19 @@ def test_the_reference_browser_client_gets_messages_over_sockjs_through_nginx(pr
     sender, reader = login(prod, "user1"), login(prod, "user2")
     command = ["node", str(NODE_CLIENT), prod.base_url, reader, f"/topic/message/roomId/{ROOM}"]
     client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert client.stdout is not None
     try:
         assert [e["event"] for e in read_events(client, "subscribed")] == ["connected", "subscribed"]
-        content = f"over sockjs {uuid.uuid4().hex[:6]}"
-        send_message(prod, sender, content)
-        events = read_events(client, "message")
-        assert events[-1]["event"] == "message"
-        assert events[-1]["body"]["content"] == content
+        # stomp.js asks no receipt for its SUBSCRIBE: send until one message arrives, so a message
+        # sent before the server registered the subscription cannot make the test flaky.
+        sent: list[str] = []
+        while not select.select([client.stdout], [], [], 0.5)[0]:
+            assert len(sent) < 20, "no message arrived over SockJS"
+            sent.append(f"over sockjs {uuid.uuid4().hex[:6]}")
+            send_message(prod, sender, sent[-1])
+        event = json.loads(client.stdout.readline())
+        assert event["event"] == "message"
+        assert event["body"]["content"] in sent
     finally:
         client.kill()
         client.communicate()
