@@ -88,6 +88,9 @@ DATABASE_URL = env.url("DATABASE_URL", ("postgres", "postgresql", "sqlite"))
 DATABASES = {"default": database_from_url(DATABASE_URL, STATE_DIR / "chat.sqlite3")}
 MONGO_URL = env.url("MONGO_URL", ("mongodb",))
 MONGO_DB_NAME = env.text("MONGO_DB_NAME", "chat_read_db")
+# FerretDB only: its PostgreSQL database, where the read store adds the indexes FerretDB
+# cannot create itself (chat_query/ferretdb.py). Unset on MongoDB.
+FERRETDB_POSTGRES_URL = env.url("FERRETDB_POSTGRES_URL", ("postgres", "postgresql"))
 REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
 KAFKA_BOOTSTRAP_SERVERS = env.host_ports("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_PARTITIONS = env.number("KAFKA_TOPIC_PARTITIONS", 3, minimum=1)
