@@ -27,7 +27,6 @@ from chatproject.events import Envelope, Event, MalformedEvent, decode
 logger = logging.getLogger(__name__)
 
 DEAD_LETTER_TOPIC = "chat-events-dlq"
-BATCH_SIZE = 500
 ATTEMPTS = 4
 BACKOFF_S = 0.2
 STATUS_EVERY_S = 10.0
@@ -36,6 +35,9 @@ STATUS_EVERY_S = 10.0
 class Role(Protocol):
     name: str
     topics: tuple[str, ...]
+    # The most records handled at once. Only what is already fetched is taken, so a large
+    # batch adds no latency; it only lets a role that is behind amortise its per-batch work.
+    batch_size: int
 
     def handle(self, envelopes: list[Envelope]) -> list[Event]:
         """Apply a batch; return the events it derives, to be published before the commit."""
@@ -220,7 +222,7 @@ class KafkaRunner:
         first = self.consumer.poll(0.1)
         if first is None:
             return []
-        return [first, *self.consumer.consume(num_messages=BATCH_SIZE - 1, timeout=0)]
+        return [first, *self.consumer.consume(num_messages=self.role.batch_size - 1, timeout=0)]
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         if settings.KAFKA_AUTO_OFFSET_RESET == "latest":
