@@ -123,7 +123,12 @@ class ConsumerLagCollector(Collector):
         lag = GaugeMetricFamily(
             "chat_consumer_lag", "Records a consumer role has not committed yet, by role.", labels=["role"]
         )
-        for role, behind in consumers.lag_by_role().items():
+        try:
+            by_role = consumers.lag_by_role()
+        except Exception as exc:  # noqa: BLE001 - a scrape must answer even when Kafka does not
+            logger.warning("could not read the consumer lag from Kafka: %s", exc)
+            return
+        for role, behind in by_role.items():
             lag.add_metric([role], behind)
         yield lag
 

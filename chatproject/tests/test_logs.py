@@ -55,8 +55,10 @@ def serve(request_id_header: str | None, logger: logging.Logger) -> HttpResponse
         logger.info("serving")
         return HttpResponse("ok")
 
-    headers = {} if request_id_header is None else {"HTTP_X_REQUEST_ID": request_id_header}
-    return RequestIdMiddleware(view)(RequestFactory().get("/healthz", **headers))
+    request = RequestFactory().get("/healthz")
+    if request_id_header is not None:
+        request.META["HTTP_X_REQUEST_ID"] = request_id_header
+    return RequestIdMiddleware(view)(request)
 
 
 def test_lines_logged_while_serving_a_request_carry_its_id():
