@@ -9,6 +9,7 @@ anywhere: /metrics reads them from PostgreSQL and Kafka when it is scraped.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import os
@@ -172,3 +173,8 @@ def forget_this_process() -> None:
     """In multiprocess mode, drop this process's live gauges when it exits."""
     if MULTIPROCESS_DIR:
         multiprocess.mark_process_dead(os.getpid(), MULTIPROCESS_DIR)
+
+
+if MULTIPROCESS_DIR:
+    # Web processes have no command of ours to end in; a clean exit still forgets its sockets.
+    atexit.register(forget_this_process)

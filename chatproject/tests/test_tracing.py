@@ -1,4 +1,4 @@
-"""Through the real pipeline: request ids reach Kafka and the consumers' logs; lag and role metrics."""
+"""Through the real pipeline: request ids reach Kafka and consumer logs; lag, role and multiprocess metrics."""
 
 import json
 import logging
@@ -25,6 +25,7 @@ from chatproject.tests.kafka_tail import TopicTail
 from chatproject.tests.scrape import parse, scrape, value
 from conftest import login
 from realtime.pusher import Pusher
+from realtime.tests.stack import token_for
 
 pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,11 +108,8 @@ def test_consumer_lag_counts_the_events_a_role_has_not_consumed(group_prefix, co
     assert value(behind, published, type="MessageSent") - value(caught_up, published, type="MessageSent") == 5
 
 
-@pytest.fixture
-def pusher_process(group_prefix, transactional_db):
-    """`consume_events pusher` logging JSON at DEBUG and serving its metrics on a port."""
-    port = free_port()
-    log_path = ROOT / ".local" / "logs" / f"test-tracing-{group_prefix}.log"
+def process_env(group_prefix: str) -> dict[str, str]:
+    """The environment of a project process that works on this test run's databases."""
     env = {
         **os.environ,
         "DATABASE_URL": _test_database_url(),
@@ -121,10 +119,17 @@ def pusher_process(group_prefix, transactional_db):
         "KAFKA_GROUP_PREFIX": group_prefix,
         "KAFKA_AUTO_OFFSET_RESET": "latest",
         "CHAT_EMBEDDED_WORKERS": "false",
-        "LOG_LEVEL": "DEBUG",
-        "LOG_FORMAT": "json",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+@pytest.fixture
+def pusher_process(group_prefix, transactional_db):
+    """`consume_events pusher` logging JSON at DEBUG and serving its metrics on a port."""
+    port = free_port()
+    log_path = ROOT / ".local" / "logs" / f"test-tracing-{group_prefix}.log"
+    env = {**process_env(group_prefix), "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "json"}
     command = [sys.executable, "manage.py", "consume_events", "pusher", "--metrics-port", str(port)]
     with open(log_path, "wb") as log:
         child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -183,3 +188,65 @@ def test_a_request_id_travels_from_http_to_kafka_and_the_consumers_logs(
             break
         assert time.monotonic() < deadline, "the pusher counts what it pushed on its metrics port"
         time.sleep(0.2)
+
+
+def request(port: int, method: str, path: str, body: object = None, cookie: str = "") -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "Cookie": cookie}
+    call = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers=headers, method=method)
+    with urllib.request.urlopen(call, timeout=30) as answer:
+        return answer.status, answer.read()
+
+
+# --- PROMETHEUS_MULTIPROC_DIR: several processes on one host, one /metrics with all of them ---
+
+
+@pytest.fixture
+def processes(tmp_path, transactional_db, kafka_bootstrap, group_prefix):
+    from accounts.seed import seed_customers
+
+    seed_customers()
+    env = {**process_env(group_prefix), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "LOG_LEVEL": "WARNING"}
+    port = free_port()
+    logs = ROOT / ".local" / "logs"
+    children = []
+    for name, command in (
+        (
+            "gunicorn",
+            [str(Path(sys.executable).parent / "gunicorn"), "chatproject.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"],
+        ),
+        ("relay", [sys.executable, "manage.py", "relay_outbox"]),
+    ):
+        with open(logs / f"test-multiprocess-{name}.log", "wb") as log:
+            children.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        wait_for_port(port, timeout=60)
+        yield port
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(15)
+
+
+def test_every_web_worker_serves_the_sum_of_all_processes_on_the_host(processes):
+    port = processes
+    cookie = f"jwt_token={token_for(1)}"  # the test run hashes passwords with a hasher the server refuses
+    _, body = request(port, "POST", "/command/room", {"roomName": "Scraped", "targetCustomerIds": [2]}, cookie)
+    room_id = json.loads(body)["data"]
+    for n in range(3):
+        request(port, "POST", "/command/message", {"roomId": room_id, "content": f"m{n}"}, cookie)
+
+    deadline = time.monotonic() + 30
+    while True:
+        scrapes = [parse(request(port, "GET", "/metrics")[1].decode()) for _ in range(4)]
+        published = [value(s, "chat_events_published_total", type="MessageSent") for s in scrapes]
+        if published == [3] * 4:
+            break
+        assert time.monotonic() < deadline, f"the relay's published events reach every scrape: {published}"
+        time.sleep(0.3)
+    for samples in scrapes:
+        assert value(samples, "chat_commands_total", command="SendMessage", outcome="ok") == 3
+        assert value(samples, "chat_events_recorded_total", type="RoomCreated") == 1
+        latency = {"method": "POST", "route": "command/message", "status": "200"}
+        assert value(samples, "chat_http_request_duration_seconds_count", **latency) == 3
