@@ -71,8 +71,8 @@ class PlainFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)  # the first line: a traceback follows it
         request_id = getattr(record, "request_id", None)
         return f"{line} request_id={request_id}" if request_id else line
 
