@@ -3,7 +3,9 @@
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 from prometheus_client import REGISTRY
 
 from realtime.consumers import StompConsumer
@@ -70,6 +72,8 @@ def test_connections_subscriptions_and_frames_are_counted_and_released_on_close(
         during = snapshot()
         await client.ws.disconnect()
         await asyncio.sleep(0)
+        # The database work of presence ran in asgiref's thread; close its connection there.
+        await sync_to_async(connections.close_all)()
         return during, snapshot()
 
     before = snapshot()
