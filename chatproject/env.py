@@ -80,6 +80,16 @@ class Env:
                 ) from None
         return networks
 
+    def existing_folder(self, name: str) -> Path | None:
+        """A folder that must already exist, if the variable is set."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        folder = Path(value).expanduser()
+        if not folder.is_dir():
+            raise ImproperlyConfigured(f"{name} must name an existing folder, got {value!r}.")
+        return folder
+
     def path(self, name: str, default: Path) -> Path:
         value = self.raw(name)
         return Path(value).expanduser().resolve() if value else default

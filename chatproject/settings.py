@@ -178,3 +178,5 @@ LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
 # GET /metrics answers these client addresses, or anyone presenting `Authorization: Bearer <token>`.
 METRICS_ALLOW_FROM = env.networks("METRICS_ALLOW_FROM", ["127.0.0.0/8", "::1"])
 METRICS_TOKEN = env.optional_text("METRICS_TOKEN")
+# Read by prometheus_client itself; checked here so a wrong folder stops the process at start.
+PROMETHEUS_MULTIPROC_DIR = env.existing_folder("PROMETHEUS_MULTIPROC_DIR")

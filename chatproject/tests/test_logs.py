@@ -5,12 +5,10 @@ import json
 import logging
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.test import RequestFactory
 
 from chat_command.models import OutboxEvent
-from chatproject.env import Env
 from chatproject.logs import JsonFormatter, PlainFormatter, RequestIdFilter, RequestIdMiddleware
 
 
@@ -96,16 +94,3 @@ def test_a_command_records_its_request_id_with_its_events(user1, room):
     assert response["X-Request-ID"] == "trace-me-1"
     row = OutboxEvent.objects.get(type="MessageSent", payload__messageId=response.json()["data"]["messageId"])
     assert row.request_id == "trace-me-1"
-
-
-def test_log_format_must_be_plain_or_json():
-    assert Env({"LOG_FORMAT": "JSON"}).choice("LOG_FORMAT", "plain", ("plain", "json")) == "json"
-    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT must be one of plain, json"):
-        Env({"LOG_FORMAT": "xml"}).choice("LOG_FORMAT", "plain", ("plain", "json"))
-
-
-def test_the_metrics_allow_list_takes_addresses_and_networks():
-    networks = Env({"METRICS_ALLOW_FROM": "10.0.0.0/8, ::1,192.168.1.5"}).networks("METRICS_ALLOW_FROM", [])
-    assert [str(n) for n in networks] == ["10.0.0.0/8", "::1/128", "192.168.1.5/32"]
-    with pytest.raises(ImproperlyConfigured, match="METRICS_ALLOW_FROM"):
-        Env({"METRICS_ALLOW_FROM": "10.0.0.300"}).networks("METRICS_ALLOW_FROM", [])
