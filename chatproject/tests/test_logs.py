@@ -78,6 +78,19 @@ def test_an_unusable_incoming_id_is_replaced_by_a_new_one(unusable):
     assert stream.getvalue().rstrip().endswith(f"request_id={generated}")
 
 
+def test_djangos_own_line_about_a_failed_request_carries_its_id(client):
+    logger, stream = captured(JsonFormatter())
+    django_request = logging.getLogger("django.request")
+    django_request.addHandler(logger.handlers[0])
+    try:
+        response = client.get("/query/nothing", HTTP_X_REQUEST_ID="lost-404")
+    finally:
+        django_request.removeHandler(logger.handlers[0])
+    assert response.status_code == 401
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["logger"], line["request_id"]) for line in lines] == [("django.request", "lost-404")]
+
+
 def test_every_response_gets_a_request_id(client):
     first, second = client.get("/healthz"), client.get("/healthz")
     assert first["X-Request-ID"] != second["X-Request-ID"]
