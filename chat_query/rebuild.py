@@ -6,14 +6,13 @@ import logging
 import time
 from collections.abc import Iterator
 
-from tqdm import tqdm
-
 from chat_command.events import COMMAND_TOPICS
 from chat_command.models import OutboxEvent
 from chat_query import projection
 from chat_query.store import ReadStore, activate, active_generation
 from chatproject import backends
 from chatproject.events import Event, registered_types
+from chatproject.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def replay(store: ReadStore, *, after_id: int = 0, progress: bool = True) -> int
     """Apply every logged event after `after_id` to `store`; return how many were applied."""
     total = OutboxEvent.objects.filter(id__gt=after_id).count()
     applied = 0
-    with tqdm(total=total, unit="event", disable=not progress, desc=f"replay into {store.generation or 'base'}") as bar:
+    with progress_bar(total, f"replay into {store.generation or 'base'}", "event", enabled=progress) as bar:
         for _, events in _events_after(after_id, CHUNK):
             projection.apply(store, events)
             applied += len(events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,6 +59,36 @@ class Env:
         if value is None:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() not in choices:
+            raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+        return value.lower()
+
+    def networks(self, name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """A comma-separated list of addresses or networks (CIDR), such as 127.0.0.1,10.0.0.0/8."""
+        networks = []
+        for item in self.items(name, default):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"{name} must be a comma-separated list of addresses or networks, got {item!r}."
+                ) from None
+        return networks
+
+    def existing_folder(self, name: str) -> Path | None:
+        """A folder that must already exist, if the variable is set."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        folder = Path(value).expanduser()
+        if not folder.is_dir():
+            raise ImproperlyConfigured(f"{name} must name an existing folder, got {value!r}.")
+        return folder
 
     def path(self, name: str, default: Path) -> Path:
         value = self.raw(name)

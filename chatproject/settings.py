@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 from chatproject.env import Env, database_from_url
+from chatproject.logs import logging_config
 
 env = Env()
 
@@ -52,6 +53,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chatproject.logs.RequestIdMiddleware",
+    "chatproject.metrics_http.HttpMetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "chatproject.errors.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -170,12 +173,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Operations -------------------------------------------------------------------------
 LOG_LEVEL = env.text("LOG_LEVEL", "INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# plain: "time level logger message request_id=..."; json: one JSON object a line.
+LOG_FORMAT = env.choice("LOG_FORMAT", "plain", ("plain", "json"))
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+# GET /metrics answers these client addresses, or anyone presenting `Authorization: Bearer <token>`.
+METRICS_ALLOW_FROM = env.networks("METRICS_ALLOW_FROM", ["127.0.0.0/8", "::1"])
+METRICS_TOKEN = env.optional_text("METRICS_TOKEN")
+# Read by prometheus_client itself; checked here so a wrong folder stops the process at start.
+PROMETHEUS_MULTIPROC_DIR = env.existing_folder("PROMETHEUS_MULTIPROC_DIR")

@@ -79,3 +79,22 @@ def test_database_url_parses_postgres_with_escaped_password():
 def test_database_url_rejects_what_it_cannot_serve(url):
     with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
         database_from_url(url, Path("/unused"))
+
+
+def test_log_format_must_be_plain_or_json():
+    assert Env({"LOG_FORMAT": "JSON"}).choice("LOG_FORMAT", "plain", ("plain", "json")) == "json"
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT must be one of plain, json"):
+        Env({"LOG_FORMAT": "xml"}).choice("LOG_FORMAT", "plain", ("plain", "json"))
+
+
+def test_the_metrics_allow_list_takes_addresses_and_networks():
+    networks = Env({"METRICS_ALLOW_FROM": "10.0.0.0/8, ::1,192.168.1.5"}).networks("METRICS_ALLOW_FROM", [])
+    assert [str(n) for n in networks] == ["10.0.0.0/8", "::1/128", "192.168.1.5/32"]
+    with pytest.raises(ImproperlyConfigured, match="METRICS_ALLOW_FROM"):
+        Env({"METRICS_ALLOW_FROM": "10.0.0.300"}).networks("METRICS_ALLOW_FROM", [])
+
+
+def test_the_multiprocess_metrics_folder_must_exist(tmp_path):
+    assert Env({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}).existing_folder("PROMETHEUS_MULTIPROC_DIR") == tmp_path
+    with pytest.raises(ImproperlyConfigured, match="PROMETHEUS_MULTIPROC_DIR must name an existing folder"):
+        Env({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "missing")}).existing_folder("PROMETHEUS_MULTIPROC_DIR")
