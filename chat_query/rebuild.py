@@ -57,7 +57,7 @@ def load(store: ReadStore, *, progress: bool = True) -> int:
     total = OutboxEvent.objects.filter(topic__in=COMMAND_TOPICS).count()
     rooms = projection.Batch()
     loaded = 0
-    with tqdm(total=total, unit="event", disable=not progress, desc=f"load into {store.generation}") as bar:
+    with progress_bar(total, f"load into {store.generation}", "event", enabled=progress) as bar:
         for _, events in _events_after(0, CHUNK):
             for event in events:
                 rooms.add(event)
