@@ -33,28 +33,39 @@ def record(*events: Event) -> list[Envelope]:
     """Add events to the current transaction; they exist if and only if it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox.record must run inside transaction.atomic()")
-    request_id = current_request_id()
-    envelopes = [Envelope.wrap(event, request_id) for event in events]
-    rows = [
-        (
-            envelope.event_id,
-            event.TOPIC,
-            event.key(),
-            envelope.type,
-            envelope.version,
-            json.dumps(envelope.payload, ensure_ascii=False),
-            parse_iso(envelope.occurred_at),
-            request_id,
-        )
-        for envelope, event in zip(envelopes, events, strict=True)
-    ]
+    rows = [row_of(event) for event in events]
     # Plain SQL: this runs inside every command. On PostgreSQL a statement trigger NOTIFYs
     # listening relays at commit (migration 0002); this process's relay is woken directly.
     with connection.cursor() as cursor:
-        cursor.executemany(_INSERT_SQL, rows)
+        cursor.executemany(_INSERT_SQL, [row.columns() for row in rows])
     transaction.on_commit(local_wakeup.set)
-    metrics.count_by_type(metrics.EVENTS_RECORDED, (e.type for e in envelopes))
-    return envelopes
+    counted(rows)
+    return [row.envelope for row in rows]
+
+
+@dataclass(frozen=True)
+class Row:
+    """An event as its outbox row holds it."""
+
+    envelope: Envelope
+    topic: str
+    key: str
+
+    def columns(self) -> tuple[Any, ...]:
+        """The values of _INSERT_SQL's columns, in its order."""
+        e = self.envelope
+        payload = json.dumps(e.payload, ensure_ascii=False)
+        return (e.event_id, self.topic, self.key, e.type, e.version, payload, parse_iso(e.occurred_at), e.request_id)
+
+
+def row_of(event: Event) -> Row:
+    """The row recording `event`, stamped with the current request's id."""
+    return Row(Envelope.wrap(event, current_request_id()), event.TOPIC, event.key())
+
+
+def counted(rows: list[Row]) -> None:
+    """Count rows as recorded; whatever writes outbox rows besides `record` calls this too."""
+    metrics.count_by_type(metrics.EVENTS_RECORDED, (row.envelope.type for row in rows))
 
 
 @dataclass(frozen=True)
