@@ -16,7 +16,6 @@ urlpatterns = [path("explode", _explode)]
 @pytest.mark.parametrize(
     ("url", "detail"),
     [
-        ("/", "Invalid path format. Expecting /<service_name>/<path>"),
         ("/auth", "Invalid path format. Expecting /<service_name>/<path>"),
         ("/billing/invoices", "Service 'billing' not found."),
     ],
