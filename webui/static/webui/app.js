@@ -245,6 +245,12 @@
   function roomUpdated(view) {
     const known = state.rooms.get(view.roomId);
     if (known && lastId(known) > lastId(view)) return; // an older view overtaken by a fetch
+    // Room views and read statuses travel on different topics, so a view flagging the open
+    // room unread may arrive after the read marker that cleared it.
+    const room = state.room && state.room.id === view.roomId ? state.room : null;
+    if (room && lastId(view) <= (room.markers.get(state.me.customerId) || 0)) {
+      view.unreadStatus = Object.assign({}, view.unreadStatus, { [state.me.customerId]: false });
+    }
     state.rooms.set(view.roomId, view);
     renderRooms();
     if (state.room && state.room.id === view.roomId) {
@@ -422,6 +428,7 @@
     const list = $("messages");
     const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
     addMessages(room, [message]);
+    showInList(message);
     room.typing.delete(message.senderId);
     renderTyping(room);
     if (atEnd || message.senderId === state.me.customerId) scrollToEnd();
@@ -441,6 +448,16 @@
       room.newestId = Math.max(room.newestId, message.messageId);
     }
     renderSeenBy(room);
+  }
+
+  // The open room's entry in the list shows what the conversation shows, push or no push.
+  function showInList(message) {
+    const view = state.rooms.get(message.roomId);
+    if (!view || lastId(view) >= message.messageId) return;
+    const { messageId, senderId, content, sentAt } = message;
+    view.lastMessage = { messageId: messageId, senderId: senderId, content: content, sentAt: sentAt };
+    view.updatedAt = sentAt;
+    renderRooms();
   }
 
   function messageItem(message) {
@@ -642,8 +659,10 @@
       results.replaceChildren();
       return;
     }
+    // Phone numbers are stored as digits (and a leading +), so separators are dropped.
     const byPhone = /^\+?[\d\s\-().]+$/.test(text);
-    const path = (byPhone ? "/customer/info/phoneNumber/" : "/customer/info/fullName/") + encodeURIComponent(text);
+    const query = byPhone ? text.replace(/[\s\-().]/g, "") : text;
+    const path = (byPhone ? "/customer/info/phoneNumber/" : "/customer/info/fullName/") + encodeURIComponent(query);
     try {
       const answer = await api("GET", path);
       if (serial !== searchSerial) return;
