@@ -330,6 +330,7 @@
     const room = {
       id: roomId,
       order: [],
+      senders: new Map(),
       newestId: 0,
       exhausted: false,
       loading: false,
@@ -445,6 +446,7 @@
       const node = messageItem(message);
       list.insertBefore(node, list.children[at] || null);
       room.order.splice(at, 0, message.messageId);
+      room.senders.set(message.messageId, message.senderId);
       room.newestId = Math.max(room.newestId, message.messageId);
     }
     renderSeenBy(room);
@@ -478,8 +480,9 @@
     const seenAt = new Map();
     for (const [customerId, lastRead] of room.markers) {
       if (customerId === state.me.customerId || !lastRead) continue;
+      // Under the newest message they have read that is not their own.
       let shown = null;
-      for (const id of room.order) if (id <= lastRead) shown = id;
+      for (const id of room.order) if (id <= lastRead && room.senders.get(id) !== customerId) shown = id;
       if (shown === null) continue;
       if (!seenAt.has(shown)) seenAt.set(shown, []);
       seenAt.get(shown).push(nameOf(customerId, room.names));
