@@ -10,6 +10,7 @@ front forwards to (the stack's web processes listen there).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,7 +255,8 @@ def test_a_dropped_connection_recovers_the_missed_messages_once_and_in_order(peo
     alice.log_in("user1", "123")
     alice.open_room("Flaky line")
     expect(alice.messages).to_have_text(["before the drop"], timeout=WAIT_MS)
-    expect(alice.page.locator("#room-online")).to_have_text("1 of 2 online", timeout=WAIT_MS)
+    # The other person may still count as online from an earlier test: presence lives in Redis.
+    expect(alice.page.locator("#room-online")).to_have_text(re.compile(r"^[12] of 2 online$"), timeout=WAIT_MS)
     alice.page.evaluate("window.sameDocument = true")
 
     connection.drop()
