@@ -154,7 +154,12 @@ def test_two_people_create_a_room_and_chat_with_typing_and_seen_by(people):
     bob.log_in("user2", "1234")
 
     alice.page.get_by_role("button", name="New room").click()
-    alice.page.get_by_label("Find people by phone number or name").fill("0918 765")
+    search = alice.page.get_by_label("Find people by phone number or name")
+    search.fill("Tấn Phát")
+    expect(alice.page.get_by_role("button", name=f"Add {USER2_NAME}")).to_be_visible(timeout=WAIT_MS)
+    search.fill("zzz-nobody")
+    expect(alice.page.locator("#new-room-error")).to_have_text("Nobody found for “zzz-nobody”.", timeout=WAIT_MS)
+    search.fill("0918 765")
     alice.page.get_by_role("button", name=f"Add {USER2_NAME}").click()
     alice.page.get_by_label("Room name").fill("Weekend plans")
     alice.shot("new-room")
