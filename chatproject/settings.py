@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import warnings
 from pathlib import Path
 
 from chatproject.env import Env, database_from_url
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "chat_command",
     "chat_query",
     "realtime",
+    "webui",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +60,7 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "chatproject.errors.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -171,6 +174,13 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves the browser client's files (and the API docs' assets) from the apps'
+# static folders under every server (runserver, daphne, uvicorn, gunicorn): no CDN, and no
+# collectstatic step needed; after `collectstatic` it serves STATIC_ROOT as well.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+# Without collectstatic there is no STATIC_ROOT, which is expected, not worth a warning.
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Operations -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ urlpatterns = [
     path("command/", include("chat_command.urls")),
     path("query/", include("chat_query.urls")),
     path("ws/chat/info", realtime_views.sockjs_info, name="sockjs-info"),
+    path("", include("webui.urls")),
     # Everything else is answered as the reference's gateway answered unknown routes.
     re_path(r"^(?P<path>.*)$", gateway.route_not_found),
 ]
