@@ -1,9 +1,12 @@
 """The browser client's page and files are served by Django itself, with no CDN."""
 
 import re
+from pathlib import Path
 
-import pytest
 from django.test import Client
+
+STATIC = Path(__file__).resolve().parents[1] / "static" / "webui"
+RELATIVE_IMPORT = re.compile(r"""(?:from|import)\s+["']\./([\w.-]+\.js)["']""")
 
 
 def test_the_root_url_serves_the_chat_client_to_anyone(client):
@@ -12,7 +15,7 @@ def test_the_root_url_serves_the_chat_client_to_anyone(client):
     assert response["Content-Type"].startswith("text/html")
     page = response.content.decode()
     assert '<form id="login-form"' in page
-    assert "/static/webui/app.js" in page
+    assert '<script type="module" src="/static/webui/app.js">' in page
 
 
 def test_the_page_loads_nothing_from_another_origin(client):
@@ -24,14 +27,36 @@ def test_the_page_loads_nothing_from_another_origin(client):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", response.content.decode())
 
 
-@pytest.mark.parametrize("name", ["app.js", "stomp.js", "chat.css"])
-def test_the_clients_files_are_served_without_collectstatic(name):
+def static_file(name):
     # WhiteNoise answers before Django's URL routing, under any server; Client goes
     # through the same middleware stack as daphne, uvicorn and gunicorn.
     response = Client().get(f"/static/webui/{name}")
-    assert response.status_code == 200
     body = b"".join(response.streaming_content) if response.streaming else response.content
+    return response, body.decode()
+
+
+def test_the_stylesheet_is_served_without_collectstatic():
+    response, body = static_file("chat.css")
+    assert response.status_code == 200
     assert len(body) > 1000
+
+
+def test_every_module_the_client_imports_is_served_as_javascript():
+    # A browser refuses a module script served with a non-JavaScript type, and one module
+    # that fails to load stops the whole client.
+    served, pending = set(), ["app.js"]
+    while pending:
+        name = pending.pop()
+        if name in served:
+            continue
+        response, body = static_file(name)
+        assert response.status_code == 200, name
+        assert response["Content-Type"].split(";")[0] in {"text/javascript", "application/javascript"}, name
+        assert body.strip(), name
+        served.add(name)
+        pending.extend(RELATIVE_IMPORT.findall(body))
+    # No module is left on disk that the page never loads.
+    assert served == {path.name for path in STATIC.glob("*.js")}
 
 
 def test_a_post_to_the_root_url_is_a_json_405_and_changes_nothing(client):
