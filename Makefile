@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: run test lint pytest services services-down services-status venv bench node-deps compose-plugin nginx prod prod-down prod-status
+.PHONY: run test lint pytest services services-down services-status venv bench node-deps browser compose-plugin nginx prod prod-down prod-status
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: venv
 	$(PY) manage.py runserver --insecure $(HOST):$(PORT)
 
 ## Provision and start the real services, then lint, type-check and run the full suite against them.
-test: venv node-deps services compose-plugin nginx lint pytest
+test: venv node-deps browser services compose-plugin nginx lint pytest
 
 # The reference browser client's libraries (sockjs-client, stompjs 2.3.3), for the realtime tests.
 node-deps: realtime/tests/node/node_modules/.installed
@@ -37,6 +37,11 @@ node-deps: realtime/tests/node/node_modules/.installed
 realtime/tests/node/node_modules/.installed: realtime/tests/node/package-lock.json
 	npm ci --prefix realtime/tests/node --no-audit --no-fund --omit=optional
 	@touch $@
+
+# Debian's chromium for the browser client's end-to-end tests (installed only when missing;
+# Playwright drives it and never downloads a browser of its own).
+browser:
+	scripts/browser install
 
 services:
 	scripts/services up

@@ -6,9 +6,20 @@ from accounts.models import Customer
 
 @admin.register(Customer)
 class CustomerAdmin(UserAdmin):
-    list_display = ("customer_id", "username", "full_name", "email", "phone_number", "is_active", "is_staff")
-    list_filter = ("is_active", "is_staff", "is_superuser")
-    search_fields = ("username", "full_name", "email", "phone_number")
+    list_display = (
+        "customer_id",
+        "username",
+        "full_name",
+        "email",
+        "phone_number",
+        "avatar_color",
+        "date_joined",
+        "last_login",
+        "is_active",
+        "is_staff",
+    )
+    list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
+    search_fields = ("=customer_id", "username", "full_name", "email", "phone_number")
     ordering = ("customer_id",)
     readonly_fields = ("date_joined", "last_login")
     fieldsets = (

@@ -1,7 +1,8 @@
-"""The reference's three demo customers, ids 1 to 3, created once."""
+"""Demo customers: the reference's three (ids 1 to 3), and numbered ones for large demo data."""
 
 from __future__ import annotations
 
+from django.contrib.auth.hashers import make_password
 from django.core.management.color import no_style
 from django.db import connection, transaction
 
@@ -38,3 +39,32 @@ def seed_customers() -> list[str]:
             for statement in connection.ops.sequence_reset_sql(no_style(), [Customer]):
                 cursor.execute(statement)
     return created
+
+
+def demo_username(number: int) -> str:
+    return f"demo{number}"
+
+
+def seed_demo_customers(count: int, password: str) -> tuple[list[int], int]:
+    """Make sure customers demo1..demo<count> exist; return their ids and how many were new.
+
+    They share one password, hashed once: hashing it per customer would dominate large runs.
+    """
+    usernames = [demo_username(n) for n in range(1, count + 1)]
+    existing = set(Customer.objects.filter(username__in=usernames).values_list("username", flat=True))
+    hashed = make_password(password)
+    created = Customer.objects.bulk_create(
+        (
+            Customer(
+                username=username,
+                password=hashed,
+                full_name=f"Demo Customer {username.removeprefix('demo')}",
+                email=f"{username}@demo.example",
+            )
+            for username in usernames
+            if username not in existing
+        ),
+        batch_size=1000,
+    )
+    ids = list(Customer.objects.filter(username__in=usernames).values_list("customer_id", flat=True))
+    return ids, len(created)

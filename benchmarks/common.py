@@ -57,6 +57,21 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
+def progress(total: int | None, desc: str, unit: str = "it"):
+    """A progress bar on stderr, off when stderr is not a terminal or BENCH_NO_PROGRESS is set."""
+    from chatproject.progress import progress_bar
+
+    return progress_bar(total, desc, unit, enabled=not os.environ.get("BENCH_NO_PROGRESS"))
+
+
+def progress_over(items, total: int, desc: str, unit: str = "it"):
+    """Iterate over `items` with a progress bar (see `progress`)."""
+    with progress(total, desc, unit) as bar:
+        for item in items:
+            yield item
+            bar.update(1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -188,6 +203,7 @@ def open_loop_posts(
     counter = iter(range(total))
     lock = threading.Lock()
     posts: list[Post] = []
+    bar = progress(total, f"POST /command/message at {rate:g}/s", "req")
 
     def worker() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -211,12 +227,14 @@ def open_loop_posts(
             post = Post(index, sent, (time.perf_counter() - sent) * 1000, status, body)
             with lock:
                 posts.append(post)
+                bar.update(1)
 
     threads = [threading.Thread(target=worker) for _ in range(16)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    bar.close()
     return posts
 
 

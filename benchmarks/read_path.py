@@ -38,7 +38,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tqdm import tqdm
 
 from benchmarks.command_write import login
 from benchmarks.common import (
@@ -50,6 +49,8 @@ from benchmarks.common import (
     free_port,
     manage,
     percentile,
+    progress,
+    progress_over,
     report,
 )
 
@@ -205,7 +206,7 @@ def build_dataset(db_url: str, customers: dict[int, str]) -> float:
         )
         with truth.cursor() as tc, log.cursor() as lc, lc.copy(outbox_copy) as events:
             with tc.copy("COPY rooms (room_id, room_name, created_at, created_by) FROM STDIN") as rooms:
-                for room, members in tqdm(plan.participants.items(), desc="rooms", unit="room"):
+                for room, members in progress_over(plan.participants.items(), len(plan.participants), "rooms", "room"):
                     created = ROOM_BASE_TIME + timedelta(milliseconds=10 * room)
                     rooms.write_row((room, f"bench room {room}", created, members[-1]))
                     people = [{"id": c, "fullName": customers[c], "joinedAt": iso(created)} for c in members]
@@ -226,7 +227,7 @@ def build_dataset(db_url: str, customers: dict[int, str]) -> float:
                     for position, customer in enumerate(members):
                         rows.write_row((room, customer, position, created, marker if customer == reader else None))
             with tc.copy("COPY messages (message_id, room_id, customer_id, content, sent_at) FROM STDIN") as messages:
-                for index in tqdm(range(MESSAGES), desc="messages", unit="msg", mininterval=1.0):
+                for index in progress_over(range(MESSAGES), MESSAGES, "messages", "msg"):
                     message_id, room, sender = index + 1, plan.message_room[index], plan.message_sender[index]
                     sent = MESSAGE_BASE_TIME + timedelta(milliseconds=50 * message_id)
                     content = f"{rng.choice(PHRASES)} #{message_id}"
@@ -362,13 +363,13 @@ def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int
         store = active_store(fresh=True)
         pending = sorted(last)
         started = time.perf_counter()
-        with tqdm(total=len(events), desc="recorded", unit="event") as bar:
+        with progress(len(events), "recorded", "event") as bar:
             for first in range(0, len(events), LIVE_TRANSACTION):
                 chunk = events[first : first + LIVE_TRANSACTION]
                 with transaction.atomic():
                     outbox.record(*chunk)
                 bar.update(len(chunk))
-        with tqdm(total=len(pending), desc="rooms settled", unit="room") as bar:
+        with progress(len(pending), "rooms settled", "room") as bar:
             deadline = time.monotonic() + LIVE_TIMEOUT_S
             while pending:
                 # Each room's events stay in order on one partition: once its view shows its
@@ -424,6 +425,7 @@ def closed_loop(port: int, token: str, paths: list[str], clients: int) -> tuple[
     counter = iter(paths)
     latencies: list[float] = []
     failures = [0]
+    bar = progress(len(paths), f"GET x{len(paths)}", "req")
 
     def worker() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -443,12 +445,14 @@ def closed_loop(port: int, token: str, paths: list[str], clients: int) -> tuple[
             with lock:
                 latencies.append(elapsed)
                 failures[0] += not ok
+                bar.update(1)
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    bar.close()
     return latencies, failures[0]
 
 

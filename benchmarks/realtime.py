@@ -67,6 +67,7 @@ from benchmarks.common import (
     manage,
     open_loop_posts,
     percentile,
+    progress,
     report,
     uvicorn_command,
     wait_for_port,
@@ -225,12 +226,17 @@ async def open_stomp(port: int, token: str, destination: str) -> StompClient:
 async def open_many(port: int, tokens: list[str], destination: str, count: int) -> tuple[list[StompClient], int]:
     """`count` subscribed connections, tokens taken in turn; returns them and the failures."""
     gate = asyncio.Semaphore(OPEN_CONCURRENCY)
+    bar = progress(count, "connections opened", "conn")
 
     async def one(n: int) -> StompClient:
         async with gate:
-            return await open_stomp(port, tokens[n % len(tokens)], destination)
+            try:
+                return await open_stomp(port, tokens[n % len(tokens)], destination)
+            finally:
+                bar.update(1)
 
     results = await asyncio.gather(*(one(n) for n in range(count)), return_exceptions=True)
+    bar.close()
     clients = [r for r in results if isinstance(r, StompClient)]
     errors = [r for r in results if not isinstance(r, StompClient)]
     if errors:

@@ -77,6 +77,8 @@ class OutboxEvent(models.Model):
     payload = models.JSONField()
     occurred_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
+    # The X-Request-ID of the HTTP request that recorded the event; NULL when none did.
+    request_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         db_table = "outbox_events"

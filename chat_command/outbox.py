@@ -7,12 +7,15 @@ import threading
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from chatproject import metrics
 from chatproject.events import Envelope, Event
+from chatproject.logs import current_request_id
 from chatproject.timeutil import iso, parse_iso
 
 NOTIFY_CHANNEL = "chat_outbox"
@@ -21,8 +24,8 @@ local_wakeup = threading.Event()
 
 
 _INSERT_SQL = (
-    "INSERT INTO outbox_events (event_id, topic, key, type, version, payload, occurred_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    "INSERT INTO outbox_events (event_id, topic, key, type, version, payload, occurred_at, request_id)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -30,25 +33,39 @@ def record(*events: Event) -> list[Envelope]:
     """Add events to the current transaction; they exist if and only if it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox.record must run inside transaction.atomic()")
-    envelopes = [Envelope.wrap(event) for event in events]
-    rows = [
-        (
-            envelope.event_id,
-            event.TOPIC,
-            event.key(),
-            envelope.type,
-            envelope.version,
-            json.dumps(envelope.payload, ensure_ascii=False),
-            parse_iso(envelope.occurred_at),
-        )
-        for envelope, event in zip(envelopes, events, strict=True)
-    ]
+    rows = [row_of(event) for event in events]
     # Plain SQL: this runs inside every command. On PostgreSQL a statement trigger NOTIFYs
     # listening relays at commit (migration 0002); this process's relay is woken directly.
     with connection.cursor() as cursor:
-        cursor.executemany(_INSERT_SQL, rows)
+        cursor.executemany(_INSERT_SQL, [row.columns() for row in rows])
     transaction.on_commit(local_wakeup.set)
-    return envelopes
+    counted(rows)
+    return [row.envelope for row in rows]
+
+
+@dataclass(frozen=True)
+class Row:
+    """An event as its outbox row holds it."""
+
+    envelope: Envelope
+    topic: str
+    key: str
+
+    def columns(self) -> tuple[Any, ...]:
+        """The values of _INSERT_SQL's columns, in its order."""
+        e = self.envelope
+        payload = json.dumps(e.payload, ensure_ascii=False)
+        return (e.event_id, self.topic, self.key, e.type, e.version, payload, parse_iso(e.occurred_at), e.request_id)
+
+
+def row_of(event: Event) -> Row:
+    """The row recording `event`, stamped with the current request's id."""
+    return Row(Envelope.wrap(event, current_request_id()), event.TOPIC, event.key())
+
+
+def counted(rows: list[Row]) -> None:
+    """Count rows as recorded; whatever writes outbox rows besides `record` calls this too."""
+    metrics.count_by_type(metrics.EVENTS_RECORDED, (row.envelope.type for row in rows))
 
 
 @dataclass(frozen=True)
@@ -57,11 +74,14 @@ class PendingRow:
     topic: str
     key: str
     value: bytes
+    type: str = ""
+    event_id: str = ""
+    request_id: str | None = None
 
 
 def pending(limit: int, exclude: Collection[int] = ()) -> list[PendingRow]:
     """Unpublished rows in log order, encoded for the bus, minus those already handed over."""
-    sql = "SELECT id, event_id, topic, key, type, version, payload, occurred_at FROM outbox_events"
+    sql = "SELECT id, event_id, topic, key, type, version, payload, occurred_at, request_id FROM outbox_events"
     sql += " WHERE published_at IS NULL"
     params: list[Any] = list(exclude)
     if params:
@@ -75,22 +95,43 @@ def pending(limit: int, exclude: Collection[int] = ()) -> list[PendingRow]:
 
 
 def _encoded(
-    row_id: int, event_id: Any, topic: str, key: str, type_: str, version: int, payload: Any, occurred_at: Any
+    row_id: int,
+    event_id: Any,
+    topic: str,
+    key: str,
+    type_: str,
+    version: int,
+    payload: Any,
+    occurred_at: Any,
+    request_id: str | None,
 ) -> PendingRow:
     if isinstance(payload, str):  # SQLite hands JSON back as text
         payload = json.loads(payload)
     if isinstance(occurred_at, str):
         occurred_at = parse_iso(occurred_at)
-    envelope = Envelope(str(uuid.UUID(str(event_id))), type_, version, iso(occurred_at), payload)
-    return PendingRow(row_id, topic, key, envelope.to_bytes())
+    envelope = Envelope(str(uuid.UUID(str(event_id))), type_, version, iso(occurred_at), payload, request_id)
+    return PendingRow(row_id, topic, key, envelope.to_bytes(), type_, envelope.event_id, request_id)
 
 
-def mark_published(ids: Collection[int]) -> None:
+def mark_published(ids: Collection[int]) -> list[str]:
+    """Mark rows published; return the types of those that were not already (for counting)."""
     if not ids:
-        return
+        return []
     placeholders = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE outbox_events SET published_at = %s WHERE id IN ({placeholders}) AND published_at IS NULL",
+            f"UPDATE outbox_events SET published_at = %s WHERE id IN ({placeholders}) AND published_at IS NULL"
+            " RETURNING type",
             [timezone.now(), *ids],
         )
+        return [type_ for (type_,) in cursor.fetchall()]
+
+
+def pending_summary() -> tuple[int, datetime | None]:
+    """How many rows wait for the relay, and when the oldest of them was recorded."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), min(occurred_at) FROM outbox_events WHERE published_at IS NULL")
+        count, oldest = cursor.fetchone()
+    if isinstance(oldest, str):  # SQLite hands timestamps back as text, in UTC
+        oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
+    return int(count), oldest

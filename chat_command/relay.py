@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 
 from chat_command import outbox
-from chatproject import bus
+from chatproject import bus, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -226,17 +226,26 @@ def _send_batch(publisher: Publisher, in_flight: set[int]) -> int:
     if len(in_flight) >= MAX_IN_FLIGHT:
         return 0
     sent = 0
+    tracing = logger.isEnabledFor(logging.DEBUG)
     for row in outbox.pending(BATCH_SIZE, exclude=in_flight):
         if not publisher.send(row.id, row.topic, row.key, row.value):
             break
         in_flight.add(row.id)
         sent += 1
+        if tracing:
+            logger.debug(
+                "relaying %s %s to %s",
+                row.type,
+                row.event_id,
+                row.topic,
+                extra={"request_id": row.request_id, "event_id": row.event_id, "event_type": row.type},
+            )
     return sent
 
 
 def _settle(confirmed: list[int], failed: list[int], in_flight: set[int]) -> None:
     if confirmed:
-        outbox.mark_published(confirmed)
+        metrics.count_by_type(metrics.EVENTS_PUBLISHED, outbox.mark_published(confirmed))
         in_flight.difference_update(confirmed)
     if failed:
         # Leave them pending; the next batch sends them again.

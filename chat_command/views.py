@@ -9,10 +9,12 @@ from rest_framework.response import Response
 
 from chat_command import services
 from chatproject.auth import caller
+from chatproject.metrics import counted_command
 from chatproject.responses import ok
 from chatproject.timeutil import iso
 
 
+@counted_command("CreateRoom")
 @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 def create_room(request: Request) -> Response:
@@ -21,6 +23,7 @@ def create_room(request: Request) -> Response:
     return ok("Room command (Write) processed and event published successfully.", room.room_id)
 
 
+@counted_command("SendMessage")
 @extend_schema(
     request=OpenApiTypes.OBJECT,
     responses=OpenApiTypes.OBJECT,
@@ -36,6 +39,7 @@ def send_message(request: Request) -> Response:
     )
 
 
+@counted_command("MarkRead")
 @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 def mark_read(request: Request) -> Response:

@@ -157,7 +157,7 @@ def _settle_unread(store: ReadStore, room_ids: list[int]) -> dict[int, dict[str,
     pending = room_ids
     for _ in range(MAX_CAS_ROUNDS):
         stale = []
-        for view in store.views.find({"_id": {"$in": pending}}):
+        for view in store.find_by_ids(store.views, pending):
             flags = unread_status(view)
             if view.get("unreadStatus") == flags:
                 views[view["_id"]] = view
@@ -230,9 +230,16 @@ def fold(
     batch = Batch()
     for event in events:
         batch.add(event)
+    messages = {m.messageId: message_document(m) for m in batch.messages.values()}
+    markers = {(r, c): m for r, facts in batch.rooms.items() for c, m in facts.read_up_to.items()}
+    return view_documents(batch), messages, markers
+
+
+def view_documents(batch: Batch) -> dict[int, dict[str, Any]]:
+    """Each room's view as the facts of `batch` alone make it, unread flags settled."""
     views: dict[int, dict[str, Any]] = {}
     for room_id, facts in batch.rooms.items():
-        view: dict[str, Any] = {"_id": room_id}
+        view: dict[str, Any] = {"_id": room_id, "rev": 0}
         if facts.room is not None:
             view["roomName"] = facts.room.roomName
             view["participantIds"] = [p["id"] for p in facts.room.participants]
@@ -246,6 +253,12 @@ def fold(
             view["readUpTo"] = {str(c): m for c, m in facts.read_up_to.items()}
         view["unreadStatus"] = unread_status(view)
         views[room_id] = view
-    messages = {m.messageId: message_document(m) for m in batch.messages.values()}
-    markers = {(r, c): m for r, facts in batch.rooms.items() for c, m in facts.read_up_to.items()}
-    return views, messages, markers
+    return views
+
+
+def marker_documents(batch: Batch) -> list[dict[str, Any]]:
+    return [
+        {"roomId": room_id, "customerId": customer_id, "lastReadMessageId": message_id}
+        for room_id, facts in batch.rooms.items()
+        for customer_id, message_id in facts.read_up_to.items()
+    ]

@@ -24,6 +24,8 @@ REMEMBER_S = 7 * 24 * 3600
 class Projector:
     name: str = "projector"
     topics: tuple[str, ...] = COMMAND_TOPICS
+    # A batch costs a few read-store commands per room it touches, whatever its size.
+    batch_size: int = 5000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

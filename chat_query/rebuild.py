@@ -6,14 +6,13 @@ import logging
 import time
 from collections.abc import Iterator
 
-from tqdm import tqdm
-
 from chat_command.events import COMMAND_TOPICS
 from chat_command.models import OutboxEvent
 from chat_query import projection
 from chat_query.store import ReadStore, activate, active_generation
 from chatproject import backends
 from chatproject.events import Event, registered_types
+from chatproject.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +39,35 @@ def replay(store: ReadStore, *, after_id: int = 0, progress: bool = True) -> int
     """Apply every logged event after `after_id` to `store`; return how many were applied."""
     total = OutboxEvent.objects.filter(id__gt=after_id).count()
     applied = 0
-    with tqdm(total=total, unit="event", disable=not progress, desc=f"replay into {store.generation or 'base'}") as bar:
+    with progress_bar(total, f"replay into {store.generation or 'base'}", "event", enabled=progress) as bar:
         for _, events in _events_after(after_id, CHUNK):
             projection.apply(store, events)
             applied += len(events)
             bar.update(len(events))
     return applied
+
+
+def load(store: ReadStore, *, progress: bool = True) -> int:
+    """Fill an empty `store` from the whole log; return how many events it holds.
+
+    Messages are inserted chunk by chunk as they are read; the room views and read markers
+    are folded in memory (a few facts per room) and inserted once at the end, so a rebuild
+    writes every document once instead of updating views event by event.
+    """
+    total = OutboxEvent.objects.filter(topic__in=COMMAND_TOPICS).count()
+    rooms = projection.Batch()
+    loaded = 0
+    with progress_bar(total, f"load into {store.generation}", "event", enabled=progress) as bar:
+        for _, events in _events_after(0, CHUNK):
+            for event in events:
+                rooms.add(event)
+            store.insert_new(store.messages, [projection.message_document(m) for m in rooms.messages.values()])
+            rooms.messages.clear()
+            loaded += len(events)
+            bar.update(len(events))
+    store.insert_new(store.views, list(projection.view_documents(rooms).values()))
+    store.insert_new(store.markers, projection.marker_documents(rooms))
+    return loaded
 
 
 def rebuild(*, progress: bool = True) -> tuple[str, int, float]:
@@ -62,7 +84,7 @@ def rebuild(*, progress: bool = True) -> tuple[str, int, float]:
     store.ensure_indexes()
     started = time.perf_counter()
     last_id = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    count = replay(store, progress=progress)
+    count = load(store, progress=progress)
     elapsed = time.perf_counter() - started
     activate(new, db)
     replay(store, after_id=max(last_id - 1000, 0), progress=False)

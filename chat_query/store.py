@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pymongo
+from django.conf import settings
 from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from chat_query import ferretdb
 from chatproject import backends
 
 DUPLICATE_KEY = 11000
@@ -61,6 +63,21 @@ class ReadStore:
             name="unique_read_marker_idx",
             unique=True,
         )
+        ferretdb.add_containment_indexes(
+            self.db.name,
+            {
+                self.views.name: ("_id", "participantIds"),
+                self.messages.name: ("_id", "roomId"),
+                self.markers.name: ("_id", "roomId"),
+            },
+        )
+
+    def find_by_ids(self, collection: Collection[Any], ids: list[Any]) -> list[dict[str, Any]]:
+        """The documents with these ids. FerretDB scans for `$in` but uses an index per `_id`."""
+        if settings.FERRETDB_POSTGRES_URL:
+            found = (collection.find_one({"_id": i}) for i in ids)
+            return [document for document in found if document is not None]
+        return list(collection.find({"_id": {"$in": ids}}))
 
     def drop(self) -> None:
         for collection in (self.views, self.messages, self.markers):

@@ -21,13 +21,12 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from chatproject import backends, bus
+from chatproject import backends, bus, metrics
 from chatproject.events import Envelope, Event, MalformedEvent, decode
 
 logger = logging.getLogger(__name__)
 
 DEAD_LETTER_TOPIC = "chat-events-dlq"
-BATCH_SIZE = 500
 ATTEMPTS = 4
 BACKOFF_S = 0.2
 STATUS_EVERY_S = 10.0
@@ -36,6 +35,9 @@ STATUS_EVERY_S = 10.0
 class Role(Protocol):
     name: str
     topics: tuple[str, ...]
+    # The most records handled at once. Only what is already fetched is taken, so a large
+    # batch adds no latency; it only lets a role that is behind amortise its per-batch work.
+    batch_size: int
 
     def handle(self, envelopes: list[Envelope]) -> list[Event]:
         """Apply a batch; return the events it derives, to be published before the commit."""
@@ -110,6 +112,7 @@ def handle_with_retries(
                     ATTEMPTS,
                     type(result).__name__,
                     result,
+                    extra=_event_fields(envelope),
                 )
                 dead_letter(envelope, f"{type(result).__name__}: {result}")
                 break
@@ -130,6 +133,18 @@ def _attempt(role: Role, envelopes: list[Envelope]) -> list[Event] | Exception:
     return error
 
 
+def _event_fields(envelope: Envelope) -> dict[str, Any]:
+    return {"request_id": envelope.request_id, "event_id": envelope.event_id, "event_type": envelope.type}
+
+
+def handled(role: str, envelopes: list[Envelope]) -> None:
+    """Count a handled batch by type; at DEBUG, log one line per event under its request id."""
+    metrics.count_by_type(metrics.EVENTS_CONSUMED, (e.type for e in envelopes), role)
+    if logger.isEnabledFor(logging.DEBUG):
+        for envelope in envelopes:
+            logger.debug("%s handled %s %s", role, envelope.type, envelope.event_id, extra=_event_fields(envelope))
+
+
 # --- Embedded mode ---------------------------------------------------------------------
 
 
@@ -147,6 +162,7 @@ def subscribe_embedded(role: Role) -> None:
         for event in derived:
             bus.dispatch(event.TOPIC, Envelope.wrap(event).to_bytes())
         role.done([envelope])
+        handled(role.name, [envelope])
         status.processed += 1
         status.last_event_id, status.last_event_at = envelope.event_id, envelope.occurred_at
 
@@ -155,6 +171,7 @@ def subscribe_embedded(role: Role) -> None:
 
 def _embedded_dead_letter(status: Status, envelope: Envelope, reason: str) -> None:
     status.dead_lettered += 1
+    metrics.EVENTS_DEAD_LETTERED.labels(status.role).inc()
 
 
 # --- Kafka mode ------------------------------------------------------------------------
@@ -220,7 +237,7 @@ class KafkaRunner:
         first = self.consumer.poll(0.1)
         if first is None:
             return []
-        return [first, *self.consumer.consume(num_messages=BATCH_SIZE - 1, timeout=0)]
+        return [first, *self.consumer.consume(num_messages=self.role.batch_size - 1, timeout=0)]
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         if settings.KAFKA_AUTO_OFFSET_RESET == "latest":
@@ -256,6 +273,7 @@ class KafkaRunner:
                 self.producer.produce(event.TOPIC, key=event.key().encode(), value=Envelope.wrap(event).to_bytes())
             self._flush()
             self.role.done(envelopes)
+            handled(self.role.name, envelopes)
             self.status.processed += len(envelopes)
             self.status.last_event_id = envelopes[-1].event_id
             self.status.last_event_at = envelopes[-1].occurred_at
@@ -277,6 +295,7 @@ class KafkaRunner:
         ]
         self.producer.produce(DEAD_LETTER_TOPIC, key=key, value=value, headers=headers)
         self.status.dead_lettered += 1
+        metrics.EVENTS_DEAD_LETTERED.labels(self.role.name).inc()
 
     def _report(self) -> None:
         from confluent_kafka import TopicPartition
@@ -306,3 +325,34 @@ class KafkaRunner:
 
 def uses_kafka() -> bool:
     return bool(settings.KAFKA_BOOTSTRAP_SERVERS)
+
+
+def lag_by_role(timeout: float = 5.0) -> dict[str, int]:
+    """For each role whose group has committed: records on its topics past its committed offsets.
+
+    Read from Kafka (the group's committed offsets against each partition's end), so it covers
+    every member of the group, running or not.
+    """
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    admin = backends.kafka_admin()
+    committed: dict[str, list[Any]] = {}
+    for name in role_names():
+        group = f"{settings.KAFKA_GROUP_PREFIX}-{name}"
+        topics = set(getattr(_roles[name], "topics", ()))
+        future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout)
+        offsets = future[group].result(timeout=timeout).topic_partitions or []
+        committed[name] = [tp for tp in offsets if tp.topic in topics and tp.offset >= 0]
+    wanted = {TopicPartition(tp.topic, tp.partition): OffsetSpec.latest() for tps in committed.values() for tp in tps}
+    if not wanted:
+        return {}
+    ends = {
+        (tp.topic, tp.partition): future.result(timeout=timeout).offset
+        for tp, future in admin.list_offsets(wanted, request_timeout=timeout).items()
+    }
+    return {
+        name: sum(max(ends[(tp.topic, tp.partition)] - tp.offset, 0) for tp in tps)
+        for name, tps in committed.items()
+        if tps
+    }

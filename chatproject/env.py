@@ -60,17 +60,35 @@ class Env:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
 
-    def networks(self, name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        """Return a comma-separated list of addresses or CIDR networks (a bare address is a /32 or /128)."""
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() not in choices:
+            raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+        return value.lower()
+
+    def networks(self, name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """A comma-separated list of addresses or networks (CIDR), such as 127.0.0.1,10.0.0.0/8."""
         networks = []
-        for item in self.items(name, []):
+        for item in self.items(name, default):
             try:
                 networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
                 raise ImproperlyConfigured(
-                    f"{name} must be a comma-separated list of IP addresses or networks, got {item!r}."
+                    f"{name} must be a comma-separated list of addresses or networks, got {item!r}."
                 ) from None
         return networks
+
+    def existing_folder(self, name: str) -> Path | None:
+        """A folder that must already exist, if the variable is set."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        folder = Path(value).expanduser()
+        if not folder.is_dir():
+            raise ImproperlyConfigured(f"{name} must name an existing folder, got {value!r}.")
+        return folder
 
     def path(self, name: str, default: Path) -> Path:
         value = self.raw(name)

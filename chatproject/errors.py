@@ -13,7 +13,8 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -24,6 +25,8 @@ AUTHENTICATION_REQUIRED = "Authentication required. JWT Cookie not found."
 GENERIC = "generic"
 GATEWAY = "gateway"
 LOGIN = "login"
+# Raised by Django's own views (the admin among them) for a client's mistake.
+DJANGO_CLIENT_ERRORS = (Http404, PermissionDenied, SuspiciousOperation)
 
 
 class ApplicationError(Exception):
@@ -192,6 +195,8 @@ class JsonErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, ApplicationError):
             return error_response(exception)
+        if isinstance(exception, DJANGO_CLIENT_ERRORS):
+            return None  # Django answers these with handler403/404/400 below: JSON 4xx, not a 500
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return internal_error_response()
 

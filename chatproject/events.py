@@ -59,19 +59,24 @@ class Envelope:
     version: int
     occurred_at: str
     payload: dict[str, Any]
+    # The HTTP request that caused the event, when one did (additive: absent otherwise).
+    request_id: str | None = None
 
     @classmethod
-    def wrap(cls, event: Event) -> Envelope:
-        return cls(str(uuid.uuid4()), event.TYPE, event.VERSION, iso(now_ms()), event.payload())
+    def wrap(cls, event: Event, request_id: str | None = None) -> Envelope:
+        return cls(str(uuid.uuid4()), event.TYPE, event.VERSION, iso(now_ms()), event.payload(), request_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "eventId": self.event_id,
             "type": self.type,
             "version": self.version,
             "occurredAt": self.occurred_at,
             "payload": self.payload,
         }
+        if self.request_id is not None:
+            data["requestId"] = self.request_id
+        return data
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
@@ -121,6 +126,14 @@ def _event_from(type_name: str, version: int, payload: Any) -> Event:
     return cls(**payload)
 
 
+def _request_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("requestId must be a string")
+    return value
+
+
 def decode(raw: bytes | str) -> tuple[Envelope, Event]:
     """Parse and validate one record; raise MalformedEvent naming what is wrong."""
     try:
@@ -136,6 +149,7 @@ def decode(raw: bytes | str) -> tuple[Envelope, Event]:
             version=int(data["version"]),
             occurred_at=str(data["occurredAt"]),
             payload=data["payload"],
+            request_id=_request_id(data.get("requestId")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedEvent(f"envelope field missing or invalid: {exc}") from None

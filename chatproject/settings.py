@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+import warnings
 from pathlib import Path
 
 from chatproject.env import Env, database_from_url
+from chatproject.logs import logging_config
 
 env = Env()
 
@@ -49,12 +51,16 @@ INSTALLED_APPS = [
     "chat_command",
     "chat_query",
     "realtime",
+    "webui",
 ]
 
 MIDDLEWARE = [
+    "chatproject.logs.RequestIdMiddleware",
+    "chatproject.metrics_http.HttpMetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "chatproject.errors.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -88,6 +94,9 @@ DATABASE_URL = env.url("DATABASE_URL", ("postgres", "postgresql", "sqlite"))
 DATABASES = {"default": database_from_url(DATABASE_URL, STATE_DIR / "chat.sqlite3")}
 MONGO_URL = env.url("MONGO_URL", ("mongodb",))
 MONGO_DB_NAME = env.text("MONGO_DB_NAME", "chat_read_db")
+# FerretDB only: its PostgreSQL database, where the read store adds the indexes FerretDB
+# cannot create itself (chat_query/ferretdb.py). Unset on MongoDB.
+FERRETDB_POSTGRES_URL = env.url("FERRETDB_POSTGRES_URL", ("postgres", "postgresql"))
 REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
 KAFKA_BOOTSTRAP_SERVERS = env.host_ports("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_PARTITIONS = env.number("KAFKA_TOPIC_PARTITIONS", 3, minimum=1)
@@ -128,7 +137,7 @@ LOGIN_FAILURES_PER_USERNAME = env.number("LOGIN_FAILURES_PER_USERNAME", 5, minim
 LOGIN_FAILURES_PER_ADDRESS = env.number("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = env.number("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
 # Proxies (nginx) whose X-Forwarded-For is trusted for the client address: addresses or networks.
-TRUSTED_PROXIES = env.networks("CHAT_TRUSTED_PROXIES")
+TRUSTED_PROXIES = env.networks("CHAT_TRUSTED_PROXIES", [])
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -165,14 +174,22 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves the browser client's files (and the API docs' assets) from the apps'
+# static folders under every server (runserver, daphne, uvicorn, gunicorn): no CDN, and no
+# collectstatic step needed; after `collectstatic` it serves STATIC_ROOT as well.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+# Without collectstatic there is no STATIC_ROOT, which is expected, not worth a warning.
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Operations -------------------------------------------------------------------------
 LOG_LEVEL = env.text("LOG_LEVEL", "INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# plain: "time level logger message request_id=..."; json: one JSON object a line.
+LOG_FORMAT = env.choice("LOG_FORMAT", "plain", ("plain", "json"))
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+# GET /metrics answers these client addresses, or anyone presenting `Authorization: Bearer <token>`.
+METRICS_ALLOW_FROM = env.networks("METRICS_ALLOW_FROM", ["127.0.0.0/8", "::1"])
+METRICS_TOKEN = env.optional_text("METRICS_TOKEN")
+# Read by prometheus_client itself; checked here so a wrong folder stops the process at start.
+PROMETHEUS_MULTIPROC_DIR = env.existing_folder("PROMETHEUS_MULTIPROC_DIR")

@@ -38,6 +38,7 @@ def pushes_for(event: Event) -> list[tuple[str, dict[str, Any]]]:
 class Pusher:
     name: str = "pusher"
     topics: tuple[str, ...] = (MessageSent.TOPIC, ReadMarkerUpdated.TOPIC, RoomUpdated.TOPIC, ReadStatusUpdated.TOPIC)
+    batch_size: int = 500
 
     def handle(self, envelopes: list[Envelope]) -> list[Event]:
         push_many_from_sync([item for envelope in envelopes for item in pushes_for(envelope.event())])

@@ -15,8 +15,10 @@ from http.cookies import SimpleCookie
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
+from prometheus_client import Counter
 
 from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, verify_token
+from chatproject import metrics
 from realtime import broadcast, membership
 from realtime.hub import Push, hub, room_group, token_group, user_group
 from realtime.recovery import messages_after
@@ -92,10 +94,12 @@ class StompSession:
         self.timers: list[asyncio.TimerHandle] = []
         self.revoke: Callable[[Push], None] | None = None
         self.background: set[asyncio.Future[None]] = set()
+        self.gone = False  # closed() ran: the transport is gone
 
     # --- Transport events -------------------------------------------------------------
 
     async def opened(self) -> None:
+        metrics.WS_CONNECTIONS.inc()
         self.tasks.append(asyncio.create_task(self._write()))
 
     async def received(self, data: str | bytes) -> None:
@@ -112,7 +116,11 @@ class StompSession:
                 await self._dispatch(frame)
 
     async def closed(self) -> None:
-        self.closing = True
+        if self.gone:
+            return
+        self.gone = self.closing = True
+        metrics.WS_CONNECTIONS.dec()
+        metrics.STOMP_SUBSCRIPTIONS.dec(len(self.subscriptions))
         for task in self.tasks:
             task.cancel()
         for timer in self.timers:
@@ -130,6 +138,7 @@ class StompSession:
 
     async def _dispatch(self, frame: Frame) -> None:
         command = frame.command
+        metrics.frame_received(command)
         if self.principal is None and command not in ("CONNECT", "STOMP"):
             await self.fail("Not connected", "Send CONNECT first.")
             return
@@ -145,7 +154,8 @@ class StompSession:
             self.refuse(frame, f"{command} is not supported", "Transactions and acknowledgements are not used here.")
             return
         if await handler(frame) and frame.header("receipt") and command != "DISCONNECT":
-            self.enqueue(encode(Frame("RECEIPT", (("receipt-id", frame.header("receipt") or ""),)), self.version))
+            receipt = Frame("RECEIPT", (("receipt-id", frame.header("receipt") or ""),))
+            self.enqueue(encode(receipt, self.version), metrics.SENT_RECEIPT)
 
     async def _connect(self, frame: Frame) -> bool:
         if self.principal is not None:
@@ -180,7 +190,7 @@ class StompSession:
             ("server", "chatproject/1"),
             ("session", self.connection_id),
         )
-        self.enqueue(encode(Frame("CONNECTED", headers), version))
+        self.enqueue(encode(Frame("CONNECTED", headers), version), metrics.SENT_CONNECTED)
         await self._watch_session(principal)
         if self.send_every or self.expect_every:
             self.tasks.append(asyncio.create_task(self._heartbeats()))
@@ -226,6 +236,7 @@ class StompSession:
         subscription = Subscription(sub_id, destination, group, deliver=lambda push: None, room_id=room_id)
         subscription.deliver = lambda push: self._deliver(subscription, push)
         self.subscriptions[sub_id] = subscription
+        metrics.STOMP_SUBSCRIPTIONS.inc()
         if since is not None and destination.startswith("/topic/message/"):
             subscription.held = []
         await (await hub()).join(group, subscription.deliver)
@@ -263,6 +274,7 @@ class StompSession:
         if subscription is None:
             self.refuse(frame, f"No subscription {sub_id}")
             return False
+        metrics.STOMP_SUBSCRIPTIONS.dec()
         await (await hub()).leave(subscription.group, subscription.deliver)
         return True
 
@@ -306,7 +318,7 @@ class StompSession:
     async def _disconnect(self, frame: Frame) -> bool:
         receipt = frame.header("receipt")
         if receipt:
-            self.enqueue(encode(Frame("RECEIPT", (("receipt-id", receipt),)), self.version))
+            self.enqueue(encode(Frame("RECEIPT", (("receipt-id", receipt),)), self.version), metrics.SENT_RECEIPT)
         await self._shutdown(1000, "Disconnected")
         return True
 
@@ -336,9 +348,10 @@ class StompSession:
             body,
             self.version,
         )
-        self.enqueue(frame)
+        self.enqueue(frame, metrics.SENT_MESSAGE)
 
-    def enqueue(self, frame: bytes | str) -> None:
+    def enqueue(self, frame: bytes | str, sent: Counter | None = None) -> None:
+        """Queue a frame for the writer; `sent` counts it (by command) once it is queued."""
         if self.closing:
             return
         size = len(frame) if isinstance(frame, bytes) else len(frame.encode())
@@ -350,6 +363,8 @@ class StompSession:
             return
         self.outgoing.append((frame.decode() if isinstance(frame, bytes) else frame, size))
         self.queued_bytes += size
+        if sent is not None:
+            sent.inc()
         self.wakeup.set()
 
     async def _write(self) -> None:
@@ -379,13 +394,14 @@ class StompSession:
 
     def refuse(self, frame: Frame, message: str, details: str = "") -> None:
         """An ERROR for one refused request; the connection stays open (fail() closes it)."""
-        self.enqueue(encode(error_frame(message, receipt_id=frame.header("receipt"), details=details), self.version))
+        error = error_frame(message, receipt_id=frame.header("receipt"), details=details)
+        self.enqueue(encode(error, self.version), metrics.SENT_ERROR)
 
     async def fail(self, message: str, details: str = "") -> None:
         """An ERROR frame, then close: for protocol and authentication failures."""
         if self.closing:
             return
-        self.enqueue(encode(error_frame(message, details=details), self.version))
+        self.enqueue(encode(error_frame(message, details=details), self.version), metrics.SENT_ERROR)
         await self._shutdown(CLOSE_ERROR, message)
 
     async def _shutdown(self, code: int, reason: str) -> None:

@@ -79,3 +79,14 @@ def test_keys_are_loaded_once_per_process(client, seeded):
     for _ in range(3):
         login(client, "user1", "123")
     assert load_private_key.cache_info().misses == 1
+
+
+def test_a_token_accepted_while_valid_is_refused_once_it_expires(client, seeded):
+    # Signatures are checked once per token string; expiry must still be checked every time.
+    now = int(time.time())
+    client.cookies["jwt_token"] = jwt.encode(_claims(iat=now, exp=now + 2), load_private_key(), algorithm="RS256")
+    assert client.get("/customer/info").status_code == 200
+    time.sleep(2.1)
+    response = client.get("/customer/info")
+    assert response.status_code == 401
+    assert response.json() == INVALID

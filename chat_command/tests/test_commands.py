@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from chat_command.models import Message, OutboxEvent, Room, RoomParticipant
@@ -223,7 +225,28 @@ def test_a_non_participant_cannot_move_a_read_marker(outsider, user1, room):
     assert response.status_code == 403
 
 
-def test_a_command_that_fails_after_recording_its_event_leaves_neither_state_nor_event(user1, room, monkeypatch):
+def test_a_send_whose_event_cannot_be_written_leaves_no_message(user1, room, monkeypatch):
+    from chat_command import outbox, services
+
+    first = _send(user1, room)
+    taken = OutboxEvent.objects.get(type="MessageSent").event_id
+    real_row_of = outbox.row_of
+
+    def row_with_a_used_event_id(event):
+        row = real_row_of(event)
+        return outbox.Row(dataclasses.replace(row.envelope, event_id=str(taken)), row.topic, row.key)
+
+    monkeypatch.setattr(services.outbox, "row_of", row_with_a_used_event_id)
+    user1.raise_request_exception = False
+    response = post(user1, "/command/message", {"roomId": room.room_id, "content": "doomed"})
+    assert response.status_code == 500
+    assert response.json()["message"] == "An internal error occurred."
+    assert list(Message.objects.values_list("message_id", flat=True)) == [first]
+    assert len(events("MessageSent")) == 1
+
+
+def test_a_transactional_send_that_fails_after_recording_its_event_leaves_neither(user1, room, monkeypatch):
+    # The path SQLite takes (the embedded mode), run here on PostgreSQL.
     from chat_command import outbox, services
 
     real_record = outbox.record
@@ -233,10 +256,8 @@ def test_a_command_that_fails_after_recording_its_event_leaves_neither_state_nor
         raise RuntimeError("crash after the event was recorded")
 
     monkeypatch.setattr(services.outbox, "record", record_then_fail)
-    user1.raise_request_exception = False
-    response = post(user1, "/command/message", {"roomId": room.room_id, "content": "doomed"})
-    assert response.status_code == 500
-    assert response.json()["message"] == "An internal error occurred."
+    with pytest.raises(RuntimeError, match="crash after"):
+        services._send_in_a_transaction(1, services.NewMessage(room.room_id, "doomed", None))
     assert not Message.objects.exists()
     assert not events("MessageSent")
 
@@ -258,3 +279,24 @@ def test_seeding_creates_room_one_for_users_one_and_two_once(seeded):
     assert room.room_name == "Direct Chat 1-2"
     assert sorted(RoomParticipant.objects.filter(room=room).values_list("customer_id", flat=True)) == [1, 2]
     assert len(events("RoomCreated")) == 1
+
+
+def test_a_send_outside_any_transaction_commits_message_and_event_in_one_statement(transactional_db):
+    from django.db import connection
+
+    from accounts.seed import seed_customers
+    from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
+    from chatproject.errors import Forbidden
+
+    seed_customers()
+    room = do_create_room(1, NewRoom("Autocommit", [2]))
+    assert not connection.in_atomic_block
+    sent = do_send_message(1, NewMessage(room.room_id, "alone", "key-1"))
+    assert Message.objects.get(message_id=sent.message_id).content == "alone"
+    [event] = events("MessageSent")
+    assert (event.payload["messageId"], event.payload["senderFullName"]) == (sent.message_id, "Vũ Thanh Hải")
+    assert do_send_message(1, NewMessage(room.room_id, "alone", "key-1")) == sent
+    with pytest.raises(Forbidden):
+        do_send_message(3, NewMessage(room.room_id, "not mine", None))
+    assert Message.objects.count() == 1
+    assert len(events("MessageSent")) == 1

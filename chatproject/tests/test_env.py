@@ -81,11 +81,20 @@ def test_database_url_rejects_what_it_cannot_serve(url):
         database_from_url(url, Path("/unused"))
 
 
-def test_trusted_proxies_take_addresses_and_networks():
-    networks = Env({"CHAT_TRUSTED_PROXIES": "127.0.0.1, 172.29.0.0/24,::1"}).networks("CHAT_TRUSTED_PROXIES")
-    assert [str(n) for n in networks] == ["127.0.0.1/32", "172.29.0.0/24", "::1/128"]
+def test_log_format_must_be_plain_or_json():
+    assert Env({"LOG_FORMAT": "JSON"}).choice("LOG_FORMAT", "plain", ("plain", "json")) == "json"
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT must be one of plain, json"):
+        Env({"LOG_FORMAT": "xml"}).choice("LOG_FORMAT", "plain", ("plain", "json"))
 
 
-def test_a_malformed_trusted_proxy_names_the_variable_and_the_value():
-    with pytest.raises(ImproperlyConfigured, match=r"CHAT_TRUSTED_PROXIES must be .* got 'nginx'"):
-        Env({"CHAT_TRUSTED_PROXIES": "127.0.0.1,nginx"}).networks("CHAT_TRUSTED_PROXIES")
+def test_the_metrics_allow_list_takes_addresses_and_networks():
+    networks = Env({"METRICS_ALLOW_FROM": "10.0.0.0/8, ::1,192.168.1.5"}).networks("METRICS_ALLOW_FROM", [])
+    assert [str(n) for n in networks] == ["10.0.0.0/8", "::1/128", "192.168.1.5/32"]
+    with pytest.raises(ImproperlyConfigured, match="METRICS_ALLOW_FROM"):
+        Env({"METRICS_ALLOW_FROM": "10.0.0.300"}).networks("METRICS_ALLOW_FROM", [])
+
+
+def test_the_multiprocess_metrics_folder_must_exist(tmp_path):
+    assert Env({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}).existing_folder("PROMETHEUS_MULTIPROC_DIR") == tmp_path
+    with pytest.raises(ImproperlyConfigured, match="PROMETHEUS_MULTIPROC_DIR must name an existing folder"):
+        Env({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "missing")}).existing_folder("PROMETHEUS_MULTIPROC_DIR")

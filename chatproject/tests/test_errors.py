@@ -1,7 +1,8 @@
 """No response of the project is ever an HTML error page."""
 
 import pytest
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
 from django.test import override_settings
 from django.urls import path
 
@@ -10,13 +11,20 @@ def _explode(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("boom")
 
 
-urlpatterns = [path("explode", _explode)]
+def _forbidden(request: HttpRequest) -> HttpResponse:
+    raise PermissionDenied
+
+
+def _missing(request: HttpRequest) -> HttpResponse:
+    raise Http404
+
+
+urlpatterns = [path("explode", _explode), path("forbidden", _forbidden), path("missing", _missing)]
 
 
 @pytest.mark.parametrize(
     ("url", "detail"),
     [
-        ("/", "Invalid path format. Expecting /<service_name>/<path>"),
         ("/auth", "Invalid path format. Expecting /<service_name>/<path>"),
         ("/billing/invoices", "Service 'billing' not found."),
     ],
@@ -38,6 +46,14 @@ def test_an_unhandled_error_is_a_json_500_without_internals(client, debug, caplo
     assert response.json() == {"success": False, "message": "An internal error occurred.", "data": None}
     assert "boom" not in response.content.decode()
     assert any("unhandled error on GET /explode" in r.message for r in caplog.records)
+
+
+@pytest.mark.urls("chatproject.tests.test_errors")
+@pytest.mark.parametrize(("url", "status"), [("/forbidden", 403), ("/missing", 404)])
+def test_djangos_own_client_errors_stay_json_4xx_not_500(client, url, status):
+    response = client.get(url)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
 
 
 @pytest.mark.parametrize("debug", [False, True])

@@ -49,9 +49,9 @@ class Stack:
         wait_for_port(port, timeout=60)
         return port
 
-    def start(self) -> Stack:
-        for _ in range(2):
-            port = free_port()
+    def start(self, ports: tuple[int, ...] = ()) -> Stack:
+        """Two daphne web processes, on the given ports or on free ones."""
+        for port in ports or (free_port(), free_port()):
             self._spawn(
                 str(Path(sys.executable).parent / "daphne"),
                 "-b",

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chatproject import consumers
+from chatproject import consumers, metrics
 from chatproject.signals import stop_event_on_signals
 
 
@@ -11,8 +11,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("role", help=f"one of: {', '.join(consumers.role_names())}")
+        metrics.add_metrics_arguments(parser)
 
-    def handle(self, *args: Any, role: str, **options: Any) -> None:
+    def handle(self, *args: Any, role: str, metrics_port: int | None, metrics_host: str, **options: Any) -> None:
         if not consumers.uses_kafka():
             raise CommandError(
                 "KAFKA_BOOTSTRAP_SERVERS is not set: with the embedded bus the roles run in the web process."
@@ -21,4 +22,8 @@ class Command(BaseCommand):
             instance = consumers.make_role(role)
         except KeyError as exc:
             raise CommandError(str(exc)) from None
-        consumers.KafkaRunner(instance, stop_event_on_signals()).run()
+        metrics.serve_worker_metrics(metrics_port, metrics_host)
+        try:
+            consumers.KafkaRunner(instance, stop_event_on_signals()).run()
+        finally:
+            metrics.forget_this_process()

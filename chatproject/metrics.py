@@ -1,0 +1,180 @@
+"""Prometheus metrics: what each process counts, and what /metrics reads at scrape time.
+
+Counters, histograms and gauges below live in the process that updates them. Each process
+exposes its own (the web role at /metrics, a worker role on `--metrics-port`), or, with
+PROMETHEUS_MULTIPROC_DIR set, every process on the host writes them to that folder and any web
+process's /metrics serves the sum. The outbox backlog and the consumer lag are not counted
+anywhere: /metrics reads them from PostgreSQL and Kafka when it is scraped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar, cast
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+logger = logging.getLogger(__name__)
+View = TypeVar("View", bound=Callable[..., Any])
+
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+HTTP_LATENCY = Histogram(
+    "chat_http_request_duration_seconds",
+    "Time to answer an HTTP request, by URL pattern.",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+COMMANDS = Counter("chat_commands_total", "Commands handled, by command and outcome.", ["command", "outcome"])
+EVENTS_RECORDED = Counter("chat_events_recorded_total", "Events written to the outbox, by type.", ["type"])
+EVENTS_PUBLISHED = Counter("chat_events_published_total", "Outbox events the relay published, by type.", ["type"])
+EVENTS_CONSUMED = Counter(
+    "chat_events_consumed_total", "Events a consumer role handled, by role and type.", ["role", "type"]
+)
+EVENTS_DEAD_LETTERED = Counter("chat_events_dead_lettered_total", "Events sent to the dead-letter topic.", ["role"])
+# livesum: with several processes, the sum over the processes still running.
+WS_CONNECTIONS = Gauge("chat_websocket_connections", "Open WebSocket (STOMP) connections.", multiprocess_mode="livesum")
+STOMP_SUBSCRIPTIONS = Gauge("chat_stomp_subscriptions", "Active STOMP subscriptions.", multiprocess_mode="livesum")
+FRAMES_IN = Counter("chat_stomp_frames_received_total", "STOMP frames received, by command.", ["command"])
+FRAMES_OUT = Counter("chat_stomp_frames_sent_total", "STOMP frames sent, by command.", ["command"])
+
+STOMP_COMMANDS = frozenset(
+    {"CONNECT", "STOMP", "SUBSCRIBE", "UNSUBSCRIBE", "SEND", "DISCONNECT", "ACK", "NACK", "BEGIN", "COMMIT", "ABORT"}
+)
+# Children bound once: the push path counts every MESSAGE frame it writes.
+SENT_CONNECTED, SENT_MESSAGE, SENT_RECEIPT, SENT_ERROR = (
+    FRAMES_OUT.labels(command) for command in ("CONNECTED", "MESSAGE", "RECEIPT", "ERROR")
+)
+
+
+def counted_command(command: str) -> Callable[[View], View]:
+    """Count each call of a command endpoint as ok, rejected (4xx) or failed (5xx)."""
+    outcomes = {outcome: COMMANDS.labels(command, outcome) for outcome in ("ok", "rejected", "failed")}
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def counted(request: Any, *args: Any, **kwargs: Any) -> Any:
+            response = view(request, *args, **kwargs)
+            status = response.status_code
+            outcomes["ok" if status < 400 else "rejected" if status < 500 else "failed"].inc()
+            return response
+
+        return cast(View, counted)
+
+    return decorate
+
+
+def frame_received(command: str) -> None:
+    """Count a received frame; commands outside STOMP's own count as OTHER (bounded labels)."""
+    FRAMES_IN.labels(command if command in STOMP_COMMANDS else "OTHER").inc()
+
+
+def count_by_type(counter: Counter, types: Iterable[str], *labels: str) -> None:
+    tally: dict[str, int] = {}
+    for type_name in types:
+        tally[type_name] = tally.get(type_name, 0) + 1
+    for type_name, count in tally.items():
+        counter.labels(*labels, type_name).inc(count)
+
+
+# --- Read at scrape time ----------------------------------------------------------------
+
+
+class OutboxCollector(Collector):
+    """How many outbox events wait for the relay, and how long the oldest has waited."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from chat_command import outbox
+
+        try:
+            count, oldest = outbox.pending_summary()
+        except Exception as exc:  # noqa: BLE001 - a scrape must answer even when the database does not
+            logger.warning("could not read the outbox backlog: %s", exc)
+            return
+        yield GaugeMetricFamily("chat_outbox_pending_events", "Outbox events not yet published.", value=count)
+        age = 0.0 if oldest is None else max(time.time() - oldest.timestamp(), 0.0)
+        yield GaugeMetricFamily(
+            "chat_outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox event.", value=age
+        )
+
+
+class ConsumerLagCollector(Collector):
+    """Each role's lag: records on its topics past its group's committed offsets, from Kafka."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from chatproject import consumers
+
+        if not consumers.uses_kafka():
+            return
+        lag = GaugeMetricFamily(
+            "chat_consumer_lag", "Records a consumer role has not committed yet, by role.", labels=["role"]
+        )
+        try:
+            by_role = consumers.lag_by_role()
+        except Exception as exc:  # noqa: BLE001 - a scrape must answer even when Kafka does not
+            logger.warning("could not read the consumer lag from Kafka: %s", exc)
+            return
+        for role, behind in by_role.items():
+            lag.add_metric([role], behind)
+        yield lag
+
+
+def exposition() -> tuple[bytes, str]:
+    """This process's metrics (or the host's, in multiprocess mode) plus the scrape-time ones."""
+    registry = CollectorRegistry(auto_describe=False)
+    if MULTIPROCESS_DIR:
+        multiprocess.MultiProcessCollector(registry, path=MULTIPROCESS_DIR)
+    else:
+        registry.register(_ProcessMetrics())
+    registry.register(OutboxCollector())
+    registry.register(ConsumerLagCollector())
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _ProcessMetrics(Collector):
+    """The default registry (this process's counters and the runtime's) inside another registry."""
+
+    def collect(self) -> Iterator[Any]:
+        return iter(REGISTRY.collect())
+
+
+def add_metrics_arguments(parser: Any) -> None:
+    """--metrics-port and --metrics-host for the worker roles' management commands."""
+    parser.add_argument("--metrics-port", type=int, help="serve this process's metrics at :PORT/metrics")
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="address to serve them on (default 127.0.0.1)")
+
+
+def serve_worker_metrics(port: int | None, host: str) -> None:
+    """Expose a worker role's own metrics over HTTP on `host:port` (a daemon thread), if asked."""
+    from prometheus_client import start_http_server
+
+    if port is None:
+        return
+    start_http_server(port, addr=host)
+    logger.info("metrics at http://%s:%d/metrics", host, port)
+
+
+def forget_this_process() -> None:
+    """In multiprocess mode, drop this process's live gauges when it exits."""
+    if MULTIPROCESS_DIR:
+        multiprocess.mark_process_dead(os.getpid(), MULTIPROCESS_DIR)
+
+
+if MULTIPROCESS_DIR:
+    # Web processes have no command of ours to end in; a clean exit still forgets its sockets.
+    atexit.register(forget_this_process)

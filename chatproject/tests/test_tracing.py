@@ -1,0 +1,252 @@
+"""Through the real pipeline: request ids reach Kafka and consumer logs; lag, role and multiprocess metrics."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from django.conf import settings
+from django.test import Client
+
+from benchmarks.common import free_port, wait_for_port
+from chat_command import relay
+from chat_command.services import NewRoom, do_create_room
+from chat_command.tests.test_relay import _test_database_url, all_published, send, wait_for
+from chatproject import backends, consumers
+from chatproject.tests.kafka_tail import TopicTail
+from chatproject.tests.scrape import parse, scrape, value
+from conftest import login
+from realtime.pusher import Pusher
+from realtime.tests.stack import token_for
+
+pytestmark = [pytest.mark.integration]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def committed_room(transactional_db):
+    from accounts.seed import seed_customers
+
+    seed_customers()
+    return do_create_room(1, NewRoom("Traced room", [2]))
+
+
+@pytest.fixture
+def running_relay(kafka_bootstrap, transactional_db):
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=relay.run_relay, args=(stop, relay.KafkaPublisher(), relay.PostgresCoordinator()), daemon=True
+    )
+    thread.start()
+    yield thread
+    stop.set()
+    thread.join(15)
+
+
+@pytest.fixture
+def message_tail(kafka_bootstrap):
+    tail = TopicTail(kafka_bootstrap, ["chat-message-sent"])
+    yield tail
+    tail.close()
+
+
+@pytest.fixture
+def group_prefix(settings):
+    settings.KAFKA_GROUP_PREFIX = f"obs-{uuid.uuid4().hex[:8]}"
+    return settings.KAFKA_GROUP_PREFIX
+
+
+def end_of(consumer: Consumer, topic: str, partition: int) -> int:
+    """A partition's end offset, once its new topic has a leader."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def commit_at_end(group: str, topics: tuple[str, ...]) -> None:
+    """Make `group` look caught up: its committed offset is the end of every partition."""
+    relay.ensure_topics()
+    consumer = Consumer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "group.id": group})
+    try:
+        ends = []
+        for topic in topics:
+            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+                ends.append(TopicPartition(topic, partition, end_of(consumer, topic, partition)))
+    finally:
+        consumer.close()
+    admin = backends.kafka_admin()
+    futures = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, ends)])
+    futures[group].result(timeout=10)
+
+
+def test_consumer_lag_counts_the_events_a_role_has_not_consumed(group_prefix, committed_room, running_relay):
+    client = Client()
+    assert wait_for(all_published), "earlier events are out before the group catches up"
+    commit_at_end(f"{group_prefix}-pusher", Pusher.topics)
+    caught_up = scrape(client)
+    assert value(caught_up, "chat_consumer_lag", role="pusher") == 0
+    assert ("chat_consumer_lag", frozenset({("role", "projector")})) not in caught_up, "it never committed"
+
+    send(committed_room, 5)
+    assert wait_for(all_published)
+    behind = scrape(client)
+    assert value(behind, "chat_consumer_lag", role="pusher") == 5
+    published = "chat_events_published_total"
+    assert value(behind, published, type="MessageSent") - value(caught_up, published, type="MessageSent") == 5
+
+
+def process_env(group_prefix: str) -> dict[str, str]:
+    """The environment of a project process that works on this test run's databases."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "MONGO_DB_NAME": settings.MONGO_DB_NAME,
+        "JWT_PRIVATE_KEY_PATH": str(settings.JWT_PRIVATE_KEY_PATH),
+        "JWT_PUBLIC_KEY_PATH": str(settings.JWT_PUBLIC_KEY_PATH),
+        "KAFKA_GROUP_PREFIX": group_prefix,
+        "KAFKA_AUTO_OFFSET_RESET": "latest",
+        "CHAT_EMBEDDED_WORKERS": "false",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+@pytest.fixture
+def pusher_process(group_prefix, transactional_db):
+    """`consume_events pusher` logging JSON at DEBUG and serving its metrics on a port."""
+    port = free_port()
+    log_path = ROOT / ".local" / "logs" / f"test-tracing-{group_prefix}.log"
+    env = {**process_env(group_prefix), "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "json"}
+    command = [sys.executable, "manage.py", "consume_events", "pusher", "--metrics-port", str(port)]
+    with open(log_path, "wb") as log:
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, timeout=60)
+        assert wait_for(lambda: (consumers.read_status(f"{group_prefix}-pusher") or {}).get("assigned"), 60)
+        yield port, log_path
+    finally:
+        child.terminate()
+        child.wait(15)
+
+
+def json_lines(path: Path) -> list[dict]:
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def test_a_request_id_travels_from_http_to_kafka_and_the_consumers_logs(
+    pusher_process, committed_room, running_relay, message_tail, caplog
+):
+    port, log_path = pusher_process
+    caplog.set_level(logging.DEBUG, logger="chat_command.relay")
+    client = Client()
+    login(client, "user1", "123")
+    request_id = f"trace-{uuid.uuid4().hex[:12]}"
+    response = client.post(
+        "/command/message",
+        {"roomId": committed_room.room_id, "content": "follow me"},
+        content_type="application/json",
+        HTTP_X_REQUEST_ID=request_id,
+    )
+    assert response.status_code == 200
+    assert response["X-Request-ID"] == request_id
+
+    records = message_tail.collect(lambda e: e.payload["roomId"] == committed_room.room_id, 1)
+    assert [e.request_id for e in records] == [request_id], "the Kafka record's envelope has requestId"
+
+    relayed = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+    assert relayed, "the relay logs the event under its request id"
+
+    def pusher_logged():
+        return [e for e in json_lines(log_path) if e.get("request_id") == request_id]
+
+    assert wait_for(pusher_logged, timeout=30), "the pusher logs the event under its request id"
+    line = pusher_logged()[0]
+    assert (line["logger"], line["level"], line["event_type"]) == ("chatproject.consumers", "DEBUG", "MessageSent")
+
+    deadline = time.monotonic() + 15
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            own = parse(answer.read().decode())
+        if value(own, "chat_events_consumed_total", role="pusher", type="MessageSent") >= 1:
+            break
+        assert time.monotonic() < deadline, "the pusher counts what it pushed on its metrics port"
+        time.sleep(0.2)
+
+
+def request(port: int, method: str, path: str, body: object = None, cookie: str = "") -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "Cookie": cookie}
+    call = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers=headers, method=method)
+    with urllib.request.urlopen(call, timeout=30) as answer:
+        return answer.status, answer.read()
+
+
+# --- PROMETHEUS_MULTIPROC_DIR: several processes on one host, one /metrics with all of them ---
+
+
+@pytest.fixture
+def processes(tmp_path, transactional_db, kafka_bootstrap, group_prefix):
+    from accounts.seed import seed_customers
+
+    seed_customers()
+    env = {**process_env(group_prefix), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "LOG_LEVEL": "WARNING"}
+    port = free_port()
+    logs = ROOT / ".local" / "logs"
+    children = []
+    for name, command in (
+        (
+            "gunicorn",
+            [str(Path(sys.executable).parent / "gunicorn"), "chatproject.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"],
+        ),
+        ("relay", [sys.executable, "manage.py", "relay_outbox"]),
+    ):
+        with open(logs / f"test-multiprocess-{name}.log", "wb") as log:
+            children.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        wait_for_port(port, timeout=60)
+        yield port
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(15)
+
+
+def test_every_web_worker_serves_the_sum_of_all_processes_on_the_host(processes):
+    port = processes
+    cookie = f"jwt_token={token_for(1)}"  # the test run hashes passwords with a hasher the server refuses
+    _, body = request(port, "POST", "/command/room", {"roomName": "Scraped", "targetCustomerIds": [2]}, cookie)
+    room_id = json.loads(body)["data"]
+    for n in range(3):
+        request(port, "POST", "/command/message", {"roomId": room_id, "content": f"m{n}"}, cookie)
+
+    deadline = time.monotonic() + 30
+    while True:
+        scrapes = [parse(request(port, "GET", "/metrics")[1].decode()) for _ in range(4)]
+        published = [value(s, "chat_events_published_total", type="MessageSent") for s in scrapes]
+        if published == [3] * 4:
+            break
+        assert time.monotonic() < deadline, f"the relay's published events reach every scrape: {published}"
+        time.sleep(0.3)
+    for samples in scrapes:
+        assert value(samples, "chat_commands_total", command="SendMessage", outcome="ok") == 3
+        assert value(samples, "chat_events_recorded_total", type="RoomCreated") == 1
+        latency = {"method": "POST", "route": "command/message", "status": "200"}
+        assert value(samples, "chat_http_request_duration_seconds_count", **latency) == 3
