@@ -1,5 +1,6 @@
 """GET /metrics after real requests and commands, parsed as Prometheus parses it."""
 
+import ipaddress
 from datetime import timedelta
 
 import pytest
@@ -64,7 +65,7 @@ def test_it_refuses_addresses_outside_the_allow_list():
 
 
 def test_a_trusted_proxy_does_not_make_every_client_local(settings):
-    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1")]
     proxied = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7")
     assert proxied.get("/metrics").status_code == 403
 
@@ -78,8 +79,6 @@ def test_the_bearer_of_the_metrics_token_is_served_from_anywhere(settings):
 
 
 def test_an_allowed_network_is_served(settings):
-    import ipaddress
-
     settings.METRICS_ALLOW_FROM = [ipaddress.ip_network("10.0.0.0/8")]
     assert Client(REMOTE_ADDR="10.20.30.40").get("/metrics").status_code == 200
     assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 403
