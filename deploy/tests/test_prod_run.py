@@ -19,11 +19,13 @@ from typing import Any
 
 import pytest
 import websocket
+from playwright.sync_api import expect
 
 from accounts.seed import SEED_CUSTOMERS
 from deploy.tests.prod_run import ROOT, ProdRun
 from realtime.stomp import Frame, FrameParser, encode
 from realtime.tests.stack import NODE_CLIENT, read_events
+from webui.tests.browser import WAIT_MS, Person, launched_chromium
 
 # Starting the run (migrations, six processes, consumer groups) takes longer than a test.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -150,6 +152,27 @@ def test_the_reference_browser_client_gets_messages_over_sockjs_through_nginx(pr
     finally:
         client.kill()
         client.communicate()
+
+
+def test_two_people_chat_in_the_browser_client_through_nginx(prod):
+    room = f"Through nginx {uuid.uuid4().hex[:6]}"
+    with launched_chromium() as browser:
+        alice = Person(browser.new_context(), prod.base_url).log_in("user1", "123")
+        bob = Person(browser.new_context(), prod.base_url).log_in("user2", "1234")
+        alice.page.get_by_role("button", name="New room").click()
+        alice.page.get_by_label("Find people by phone number or name").fill("0918 765")
+        alice.page.get_by_role("button", name=f"Add {SEED_CUSTOMERS[1][3]}").click()
+        alice.page.get_by_label("Room name").fill(room)
+        alice.page.get_by_role("button", name="Create").click()
+        expect(bob.room_button(room)).to_be_visible(timeout=WAIT_MS)
+        bob.open_room(room)
+        alice.send("Hello through nginx")
+        expect(bob.messages).to_have_text(["Hello through nginx"], timeout=WAIT_MS)
+        bob.send("Received, over the WebSocket nginx upgraded")
+        conversation = ["Hello through nginx", "Received, over the WebSocket nginx upgraded"]
+        expect(alice.messages).to_have_text(conversation, timeout=WAIT_MS)
+        alice.shot("conversation-through-nginx")
+        assert alice.errors == bob.errors == []
 
 
 def test_sockjs_info_answers_through_nginx_with_credentialed_cors(prod):

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect, sync_playwright
+from playwright.sync_api import Browser, WebSocketRoute, expect
 
 from accounts.seed import seed_customers
 from accounts.services import BAD_CREDENTIALS
@@ -24,31 +22,12 @@ from chat_command.models import OutboxEvent
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
 from chat_command.tests.test_relay import wait_for
 from realtime.tests.stack import Stack
+from webui.tests.browser import WAIT_MS, Person, launched_chromium
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-# Without the background-networking switches Chromium keeps calling home on a closed network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 USER1_NAME = "Vũ Thanh Hải"
 USER2_NAME = "Huỳnh Đặng Tấn Phát"
-WAIT_MS = 20_000
-
-
-def chromium_path() -> str:
-    return subprocess.run(
-        [str(ROOT / "scripts" / "browser"), "path"], check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +54,8 @@ def browser() -> Iterator[Browser]:
     # browser calls.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
     if previous is None:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
     else:
@@ -91,44 +68,6 @@ def seeded_stack(stack, transactional_db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     seed_customers()
     return stack
-
-
-class Person:
-    """One person's browser window on the chat client."""
-
-    def __init__(self, context: BrowserContext, base_url: str) -> None:
-        self.context = context
-        self.base_url = base_url
-        self.page: Page = context.new_page()
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def log_in(self, username: str, password: str) -> Person:
-        self.page.goto(self.base_url + "/")
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(password)
-        self.page.get_by_role("button", name="Log in").click()
-        expect(self.page.locator("#chat-view")).to_be_visible(timeout=WAIT_MS)
-        return self
-
-    def room_button(self, name: str):
-        return self.page.locator(".room-item", has_text=name)
-
-    def open_room(self, name: str) -> None:
-        self.room_button(name).click()
-        expect(self.page.locator("#room-name")).to_have_text(name)
-
-    def send(self, text: str) -> None:
-        self.page.locator("#composer-input").fill(text)
-        self.page.locator("#composer-input").press("Enter")
-
-    @property
-    def messages(self):
-        return self.page.locator("#message-list .message .content")
-
-    def shot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=SCREENSHOTS / f"{name}.png")
 
 
 @pytest.fixture
