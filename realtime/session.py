@@ -190,11 +190,13 @@ class StompSession:
             ("server", "chatproject/1"),
             ("session", self.connection_id),
         )
-        self.enqueue(encode(Frame("CONNECTED", headers), version), metrics.SENT_CONNECTED)
         await self._watch_session(principal)
+        # Presence is recorded before CONNECTED goes out: a client that has its CONNECTED is
+        # online, so closing another of its tabs right after cannot announce it offline.
+        await broadcast.presence_touched(principal.customer_id, self.connection_id)
+        self.enqueue(encode(Frame("CONNECTED", headers), version), metrics.SENT_CONNECTED)
         if self.send_every or self.expect_every:
             self.tasks.append(asyncio.create_task(self._heartbeats()))
-        await broadcast.presence_touched(principal.customer_id, self.connection_id)
         return True
 
     async def _watch_session(self, principal: Principal) -> None:
