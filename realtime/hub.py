@@ -26,6 +26,12 @@ Push = dict[str, Any]
 Deliver = Callable[[Push], None]
 # channels_redis forgets group members after a day; members re-join well before that.
 REJOIN_EVERY_S = 3600
+# Dispatched to every local subscriber when the channel layer failed (see Hub._read).
+FEED_LOST: Push = {"type": "hub.feed_lost"}
+
+
+def is_feed_lost(push: Push) -> bool:
+    return push.get("type") == FEED_LOST["type"]
 
 
 class Hub:
@@ -83,9 +89,25 @@ class Hub:
                 raise
             except Exception:
                 logger.exception("reading the channel layer failed; retrying")
+                self._feed_lost()
                 await asyncio.sleep(1)
                 continue
             self.dispatch(message["group"], message)
+
+    def _feed_lost(self) -> None:
+        """Tell every subscriber its feed has a gap, and forget the group memberships.
+
+        A Redis that failed may have lost pushes in flight and, after a restart, every group
+        membership; the subscribers close so their clients reconnect (and recover missed
+        messages with since-message-id), and their new subscriptions join the groups again.
+        """
+        groups, self.groups = self.groups, defaultdict(set)
+        for group, members in groups.items():
+            for deliver in members:
+                try:
+                    deliver(FEED_LOST)
+                except Exception:
+                    logger.exception("telling a subscriber of %s about the gap failed", group)
 
     async def _rejoin(self) -> None:
         assert self.layer is not None
