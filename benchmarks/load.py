@@ -203,7 +203,6 @@ class Subscriber:
     arrivals: dict[int, float] = field(default_factory=dict)  # first arrival, perf_counter()
     connections: int = 0  # successful subscriptions, the first one included
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
-    errors: list[str] = field(default_factory=list)
 
     @property
     def reconnects(self) -> int:
@@ -213,11 +212,9 @@ class Subscriber:
         attempt = 0
         while not stop.is_set():
             port = self.ports[attempt % len(self.ports)]
-            try:
+            # Cut off or refused: it counts as a reconnect once it has subscribed again.
+            with contextlib.suppress(OSError, TimeoutError, WebSocketException, RuntimeError):
                 await self._session(port, stop)
-            except (OSError, TimeoutError, WebSocketException, RuntimeError) as exc:
-                if len(self.errors) < 20:
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
             attempt += 1
             if not stop.is_set():
                 await asyncio.sleep(0.5)
@@ -294,14 +291,8 @@ class Subscribers:
 
     async def _start(self) -> None:
         self._stop = asyncio.Event()
-        gate = asyncio.Semaphore(50)
         self._tasks = [asyncio.ensure_future(s.run(self._stop)) for s in self.all]
-
-        async def subscribed(subscriber: Subscriber) -> None:
-            async with gate:
-                await subscriber.subscribed.wait()
-
-        await asyncio.gather(*(subscribed(s) for s in self.all))
+        await asyncio.gather(*(s.subscribed.wait() for s in self.all))
 
     def stop(self) -> None:
         async def stop() -> None:
