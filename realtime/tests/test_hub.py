@@ -36,3 +36,26 @@ def test_many_subscriptions_joining_at_once_stay_within_the_connection_pool(redi
         return joined
 
     assert asyncio.run(storm()) == 500
+
+
+def test_a_burst_of_pushes_larger_than_a_thousand_reaches_every_local_subscriber(redis_url, unique):
+    """After Kafka returns, the pusher hands over its backlog at once; the layer must hold it."""
+    from realtime.hub import hub
+
+    group = f"room.{int(unique[:6], 16)}.message"
+    burst = [(group, {"body": "{}", "messageId": n}) for n in range(1, 3001)]
+
+    async def deliver_burst() -> list[int]:
+        the_hub = await hub()
+        received: list[int] = []
+        subscriber = lambda push: received.append(push["messageId"])  # noqa: E731
+        await the_hub.join(group, subscriber)
+        push_many_from_sync(burst)  # blocks this loop: the backlog arrives while the process is busy
+        for _ in range(300):
+            if len(received) == len(burst):
+                break
+            await asyncio.sleep(0.1)
+        await the_hub.leave(group, subscriber)
+        return received
+
+    assert asyncio.run(deliver_burst()) == list(range(1, 3001))
