@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: run test lint pytest services services-down services-status venv bench node-deps browser compose-plugin nginx prod prod-down prod-status
+.PHONY: run test lint pytest services services-down services-status venv bench drills node-deps browser compose-plugin nginx prod prod-down prod-status
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,7 +84,20 @@ pytest: venv
 	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing." >&2; exit 1; fi; \
 	exit $$rc
 
-## Benchmarks against the real services; each prints its figures against the targets.
+## Benchmarks against the real services; one table of every figure against its target at the end.
+BENCHES := command_write read_path realtime sustained
+SUSTAINED_ARGS ?=
 bench: venv services
-	eval "$$(scripts/services env)"; \
-	for bench in benchmarks/command_write.py benchmarks/read_path.py benchmarks/realtime.py; do $(PY) $$bench || exit 1; done
+	eval "$$(scripts/services env)"; failed=""; \
+	for bench in $(BENCHES); do rm -f .local/bench/$$bench.json; done; \
+	for bench in $(BENCHES); do \
+		args=""; if [ $$bench = sustained ]; then args="$(SUSTAINED_ARGS)"; fi; \
+		$(PY) benchmarks/$$bench.py $$args || failed="$$failed $$bench"; \
+	done; \
+	$(PY) benchmarks/summary.py; \
+	if [ -n "$$failed" ]; then echo "benchmarks that failed to run:$$failed" >&2; exit 1; fi
+
+## Fault drills under load: kill and restart each part in turn, then check nothing was lost.
+DRILLS_ARGS ?=
+drills: venv services
+	eval "$$(scripts/services env)"; $(PY) benchmarks/drills.py $(DRILLS_ARGS)

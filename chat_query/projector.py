@@ -6,6 +6,7 @@ import logging
 import threading
 
 import pymongo
+from redis.exceptions import RedisError
 
 from chat_command.events import COMMAND_TOPICS
 from chat_query import projection
@@ -33,15 +34,18 @@ class Projector:
 
     def handle(self, envelopes: list[Envelope]) -> list[Event]:
         with self._lock:
-            seen = backends.redis_client().mget([_processed_key(e) for e in envelopes])
+            seen = _remembered(envelopes)
             fresh = [e.event() for e, done in zip(envelopes, seen, strict=True) if not done]
             return projection.apply(active_store(), fresh) if fresh else []
 
     def done(self, envelopes: list[Envelope]) -> None:
-        pipe = backends.redis_client().pipeline(transaction=False)
-        for envelope in envelopes:
-            pipe.set(_processed_key(envelope), "1", ex=REMEMBER_S)
-        pipe.execute()
+        try:
+            pipe = backends.redis_client().pipeline(transaction=False)
+            for envelope in envelopes:
+                pipe.set(_processed_key(envelope), "1", ex=REMEMBER_S)
+            pipe.execute()
+        except RedisError as exc:
+            logger.warning("could not remember %d projected events (Redis: %s)", len(envelopes), exc)
 
     def healthy(self) -> bool:
         try:
@@ -54,6 +58,15 @@ class Projector:
 
 def _processed_key(envelope: Envelope) -> str:
     return f"projected:{envelope.event_id}"
+
+
+def _remembered(envelopes: list[Envelope]) -> list[bool]:
+    """Which events were projected before; while Redis is down, none (projecting is idempotent)."""
+    try:
+        return [bool(done) for done in backends.redis_client().mget([_processed_key(e) for e in envelopes])]
+    except RedisError as exc:
+        logger.warning("projecting without the processed-event memory (Redis: %s)", exc)
+        return [False] * len(envelopes)
 
 
 def embedded_projector(stop: threading.Event) -> None:

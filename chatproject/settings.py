@@ -116,7 +116,10 @@ if REDIS_URL:
             # A health check before reusing an idle connection notices a Redis that restarted.
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "health_check_interval": 5}],
-                "capacity": 1000,
+                # Messages waiting per channel; past it channels_redis drops a group_send without
+                # a word. A web process's one hub channel takes the pusher's whole backlog when
+                # Kafka returns (the Kafka fault drill lost live deliveries at 1,000).
+                "capacity": 100_000,
                 "expiry": 30,
             },
         }

@@ -26,6 +26,15 @@ Push = dict[str, Any]
 Deliver = Callable[[Push], None]
 # channels_redis forgets group members after a day; members re-join well before that.
 REJOIN_EVERY_S = 3600
+# Channel-layer calls in flight at once per process: redis-py's pool holds 100 connections and
+# fails past that, which a burst of subscriptions or a pusher batch over many rooms reaches.
+LAYER_CONCURRENCY = 32
+# Dispatched to every local subscriber when the channel layer failed (see Hub._read).
+FEED_LOST: Push = {"type": "hub.feed_lost"}
+
+
+def is_feed_lost(push: Push) -> bool:
+    return push.get("type") == FEED_LOST["type"]
 
 
 class Hub:
@@ -34,6 +43,7 @@ class Hub:
         self.loop = asyncio.get_running_loop()
         self.layer = get_channel_layer() if settings.REDIS_URL else None
         self.channel: str | None = None
+        self._gate = asyncio.Semaphore(LAYER_CONCURRENCY)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -47,7 +57,8 @@ class Hub:
         first = not members
         members.add(deliver)
         if first and self.layer is not None:
-            await self.layer.group_add(group, self.channel)
+            async with self._gate:
+                await self.layer.group_add(group, self.channel)
 
     async def leave(self, group: str, deliver: Deliver) -> None:
         members = self.groups.get(group)
@@ -57,12 +68,14 @@ class Hub:
         if not members:
             del self.groups[group]
             if self.layer is not None:
-                await self.layer.group_discard(group, self.channel)
+                async with self._gate:
+                    await self.layer.group_discard(group, self.channel)
 
     async def publish(self, group: str, push: Push) -> None:
         """Send to every subscriber of the group on every web process."""
         if self.layer is not None:
-            await self.layer.group_send(group, {"type": "hub.push", "group": group, **push})
+            async with self._gate:
+                await self.layer.group_send(group, {"type": "hub.push", "group": group, **push})
         else:
             self.dispatch(group, push)
 
@@ -83,9 +96,25 @@ class Hub:
                 raise
             except Exception:
                 logger.exception("reading the channel layer failed; retrying")
+                self._feed_lost()
                 await asyncio.sleep(1)
                 continue
             self.dispatch(message["group"], message)
+
+    def _feed_lost(self) -> None:
+        """Tell every subscriber its feed has a gap, and forget the group memberships.
+
+        A Redis that failed may have lost pushes in flight and, after a restart, every group
+        membership; the subscribers close so their clients reconnect (and recover missed
+        messages with since-message-id), and their new subscriptions join the groups again.
+        """
+        groups, self.groups = self.groups, defaultdict(set)
+        for group, members in groups.items():
+            for deliver in members:
+                try:
+                    deliver(FEED_LOST)
+                except Exception:
+                    logger.exception("telling a subscriber of %s about the gap failed", group)
 
     async def _rejoin(self) -> None:
         assert self.layer is not None
@@ -135,11 +164,14 @@ def push_many_from_sync(pushes: list[tuple[str, Push]]) -> None:
         for group, push in pushes:
             by_group[group].append(push)
 
-        async def send_group(group: str, items: list[Push]) -> None:
-            for push in items:  # in order: one room's messages must not overtake each other
-                await layer.group_send(group, {"type": "hub.push", "group": group, **push})
-
         async def send_all() -> None:
+            gate = asyncio.Semaphore(LAYER_CONCURRENCY)
+
+            async def send_group(group: str, items: list[Push]) -> None:
+                async with gate:
+                    for push in items:  # in order: one room's messages must not overtake each other
+                        await layer.group_send(group, {"type": "hub.push", "group": group, **push})
+
             await asyncio.gather(*(send_group(g, items) for g, items in by_group.items()))
 
         for attempt in range(3):

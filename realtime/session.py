@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, verify_token
 from chatproject import metrics
 from realtime import broadcast, membership
-from realtime.hub import Push, hub, room_group, token_group, user_group
+from realtime.hub import Push, hub, is_feed_lost, room_group, token_group, user_group
 from realtime.recovery import messages_after
 from realtime.stomp import (
     Frame,
@@ -42,6 +42,7 @@ SERVER_HEARTBEAT_MS = 10_000
 CLOSE_ERROR = 4000
 CLOSE_NO_HEARTBEAT = 4002
 CLOSE_TOO_SLOW = 4008
+CLOSE_FEED_LOST = 4012  # the server's message feed had a gap: reconnect and recover
 # Bytes queued for a client that does not read; past this it is disconnected, not buffered.
 MAX_QUEUED_BYTES = 1 << 20
 MAX_SUBSCRIPTIONS = 200
@@ -206,6 +207,9 @@ class StompSession:
         self.timers.append(loop.call_later(delay, lambda: self._spawn(self.fail("Session expired"))))
 
         def revoked(push: Push) -> None:
+            if is_feed_lost(push):
+                self._feed_lost()
+                return
             self._spawn(self.fail("Session ended", "The session was logged out."))
 
         self.revoke = revoked
@@ -327,6 +331,9 @@ class StompSession:
     # --- Outgoing ---------------------------------------------------------------------
 
     def _deliver(self, subscription: Subscription, push: Push) -> None:
+        if is_feed_lost(push):
+            self._feed_lost()
+            return
         if subscription.held is not None:
             subscription.held.append(push)
             return
@@ -338,6 +345,14 @@ class StompSession:
         # Every local subscriber gets the same push: encode its body once.
         body = push.get("encoded") or push.setdefault("encoded", push["body"].encode())
         self._send_message(subscription, body, message_id)
+
+    def _feed_lost(self) -> None:
+        """Close so the client reconnects and recovers what the gap in the feed may have cost."""
+        if self.closing:
+            return
+        self.closing = True
+        self.outgoing.clear()  # the client recovers these too, from its last messageId
+        self._spawn(self.transport.close(CLOSE_FEED_LOST, "Message feed interrupted: reconnect and recover"))
 
     def _send_message(self, subscription: Subscription, body: bytes, message_id: int | None) -> None:
         if message_id is not None:

@@ -236,3 +236,20 @@ def test_rebuild_switches_readers_to_a_fresh_generation_equal_to_the_log(user1, 
         :20
     ]
     assert f"chatRoomViews_{old}" not in active_store().db.list_collection_names() or old == ""
+
+
+def test_the_projector_keeps_projecting_while_redis_is_down(transactional_db, redis_url, unique):
+    """Redis only remembers which events were announced; losing it must not lose a projection."""
+    from chat_query.tests.helpers import message
+
+    services = ROOT / "scripts" / "services"
+    projector = Projector()
+    room_id, message_id = 900_000_000 + int(unique[:6], 16), 9 * 10**12 + int(unique[:8], 16)
+    envelope = Envelope.wrap(message(room_id, message_id, sender=1))
+    subprocess.run([str(services), "down", "redis"], check=True, capture_output=True)
+    try:
+        projector.handle([envelope])
+        projector.done([envelope])
+    finally:
+        subprocess.run([str(services), "up", "redis"], check=True, capture_output=True)
+    assert active_store().messages.find_one({"_id": message_id})["roomId"] == room_id

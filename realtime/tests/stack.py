@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 
 import stomp
@@ -138,6 +139,7 @@ class RawClient:
         headers = [f"Cookie: jwt_token={cookie}"] if cookie else []
         self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws/chat", header=headers, timeout=10)
         self.parser = FrameParser()
+        self.pending: deque[Frame] = deque()
 
     def send(self, command: str, body: bytes = b"", **headers: str) -> None:
         """Headers as keywords: accept_version becomes accept-version; jwt_token stays as it is."""
@@ -145,10 +147,10 @@ class RawClient:
         self.ws.send(encode(Frame(command, named, body)).decode())
 
     def receive(self) -> Frame:
-        while True:
-            for frame in self.parser.feed(self.ws.recv()):
-                if frame is not None:
-                    return frame
+        """The next frame; the server may batch several into one WebSocket message."""
+        while not self.pending:
+            self.pending.extend(f for f in self.parser.feed(self.ws.recv()) if f is not None)
+        return self.pending.popleft()
 
     def closed(self, timeout: float = 5.0) -> bool:
         self.ws.settimeout(timeout)

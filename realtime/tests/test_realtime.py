@@ -1,7 +1,9 @@
 """STOMP over WebSocket and SockJS, end to end, against the real services and processes."""
 
 import json
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -251,3 +253,31 @@ def test_a_session_whose_token_expires_is_closed(stack, room, settings):
     assert expired.command == "ERROR"
     assert expired.header("message") == "Session expired"
     assert client.closed()
+
+
+def subscribed_raw_client(port, customer_id, destination, **headers):
+    ws = RawClient(port)
+    ws.send("CONNECT", accept_version="1.2", jwt_token=token_for(customer_id))
+    assert ws.receive().command == "CONNECTED"
+    ws.send("SUBSCRIBE", id="m", destination=destination, receipt="subscribed", **headers)
+    return ws
+
+
+def test_a_redis_restart_closes_subscriptions_so_clients_reconnect_and_recover(stack, room):
+    """Pushes in flight and group memberships die with Redis: the client must resubscribe and recover."""
+    services = Path(__file__).resolve().parents[2] / "scripts" / "services"
+    destination = f"/topic/message/roomId/{room.room_id}"
+    ws = subscribed_raw_client(stack.ports[0], 2, destination)
+    assert ws.receive().command == "RECEIPT"
+    seen = send(room, 1, "before the restart")
+    assert json.loads(ws.receive().body)["messageId"] == seen
+    subprocess.run([str(services), "down", "redis"], check=True, capture_output=True)
+    try:
+        missed = send(room, 1, "while Redis is down")
+    finally:
+        subprocess.run([str(services), "up", "redis"], check=True, capture_output=True)
+    assert ws.closed(timeout=15), "the server closed the connection (4012) instead of going quiet"
+    again = subscribed_raw_client(stack.ports[0], 2, destination, since_message_id=str(seen))
+    after = send(room, 1, "after the restart")
+    frames = [again.receive() for _ in range(3)]
+    assert [json.loads(f.body)["messageId"] for f in frames if f.command == "MESSAGE"] == [missed, after]

@@ -1,0 +1,273 @@
+"""Fault drills: kill each part of the running system under a steady load, restart it, verify.
+
+The system runs as in production, in a database of its own: two web processes (uvicorn,
+HTTP and WebSockets), `relay_outbox`, `consume_events projector` and `consume_events pusher`,
+against the real PostgreSQL, Kafka, Redis and FerretDB. Two subscribers per room listen to
+`/topic/message/roomId/{id}` over the raw WebSocket endpoint, one on each web process; when
+a connection is cut they reconnect (to the other web process first) and subscribe again
+with `since-message-id` set to the last messageId they saw.
+
+Each drill, in turn: open-loop posts across the rooms, alternating between the two web
+processes; after a few seconds SIGKILL the target (the Kafka broker, the projector, the
+pusher, web process A, Redis, the FerretDB server), keep it down for the outage, start it
+again, keep posting until everything accepted so far is projected and delivered, then stop
+posting and check:
+
+- every accepted post (a 200 with a messageId) is in PostgreSQL and in MongoDB;
+- the live projection of the drill's rooms equals a fold of their logged events (a rebuild);
+- every subscriber received every accepted message of its room, and how many twice.
+
+Posts refused during an outage (no answer, or a 5xx) are errors, not losses. Recovery is the
+time from starting the target again to the moment every message accepted before that is in
+MongoDB and at every subscriber of its room. The exit status is 1 if anything was lost.
+
+    source .local/ports.env; eval "$(scripts/services env)"
+    .venv/bin/python benchmarks/drills.py            # the full drills (make drills)
+    .venv/bin/python benchmarks/drills.py --short    # a quick pass, as the test suite runs it
+    .venv/bin/python benchmarks/drills.py --only redis --only pusher
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import OUT_DIR, PYTHON, ROOT, bench_environment, ensure_customers, free_port, uvicorn_command
+from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room, setup_django, wait_until
+from benchmarks.realtime import token_for, wait_for_groups
+
+DB_NAME = "chat_drills"
+DRILLS = ("kafka", "projector", "pusher", "web", "redis", "mongo")
+SERVICE_PIDS = {"kafka": "kafka.pid", "redis": "redis.pid", "mongo": "ferretdb.pid"}
+RUN_DIR = ROOT / ".local" / "run"
+
+
+@dataclass(frozen=True)
+class Mode:
+    rooms: int
+    rate: float  # posts per second
+    warm_s: float  # load before the kill
+    outage_s: float  # how long the target stays down
+    after_s: float  # load after recovery, before the checks
+
+
+FULL = Mode(rooms=20, rate=50, warm_s=5, outage_s=15, after_s=5)
+SHORT = Mode(rooms=4, rate=20, warm_s=2, outage_s=3, after_s=1)
+
+
+@dataclass
+class Result:
+    drill: str
+    outage_s: float
+    restart_s: float  # from starting the target to it answering
+    recovery_s: float | None  # from starting the target to everything caught up; None: never
+    posts: int
+    accepted: int
+    errors: int
+    error_statuses: dict[str, int]  # HTTP status of the refused posts, "0" when none came
+    lost_in_postgres: int
+    lost_in_mongo: int
+    projection_equals_rebuild: bool
+    missed_deliveries: int
+    duplicates: int
+    reconnects: int
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.recovery_s is not None
+            and self.lost_in_postgres == 0
+            and self.lost_in_mongo == 0
+            and self.projection_equals_rebuild
+            and self.missed_deliveries == 0
+            and self.duplicates == 0
+        )
+
+
+# --- The system under test ---------------------------------------------------------------
+
+
+def environment() -> dict[str, str]:
+    env = bench_environment(DB_NAME)
+    keys = Path(env["CHAT_STATE_DIR"]) / "keys"
+    env.update(
+        MONGO_DB_NAME=f"{DB_NAME}_{uuid.uuid4().hex[:8]}",  # a fresh read store per run, dropped at the end
+        CHAT_EMBEDDED_WORKERS="false",
+        KAFKA_GROUP_PREFIX=f"drills-{uuid.uuid4().hex[:8]}",
+        KAFKA_AUTO_OFFSET_RESET="latest",
+        JWT_PRIVATE_KEY_PATH=str(keys / "private_key.pem"),
+        JWT_PUBLIC_KEY_PATH=str(keys / "public_key.pem"),
+    )
+    return env
+
+
+def the_system(env: dict[str, str], web_ports: list[int]) -> System:
+    manage_py = [PYTHON, "manage.py"]
+    return System(
+        env,
+        [
+            *(Role(f"web-{'ab'[n]}", uvicorn_command(port), port) for n, port in enumerate(web_ports)),
+            Role("relay", [*manage_py, "relay_outbox"]),
+            Role("projector", [*manage_py, "consume_events", "projector"]),
+            Role("pusher", [*manage_py, "consume_events", "pusher"]),
+        ],
+    )
+
+
+def create_rooms(count: int) -> dict[int, list[int]]:
+    """Fresh rooms of customer 1 and two bench customers each: room id -> the two listeners."""
+    from accounts.models import Customer
+    from chat_command.services import NewRoom, do_create_room
+
+    usernames = [f"drill_{n}" for n in range(2 * count)]
+    ensure_customers(usernames, lambda u: f"Drill {u[6:]}")
+    ids = dict(Customer.objects.filter(username__in=usernames).values_list("username", "customer_id"))
+    rooms = {}
+    for n in range(count):
+        pair = [ids[usernames[2 * n]], ids[usernames[2 * n + 1]]]
+        rooms[do_create_room(1, NewRoom(f"drill {n}", pair)).room_id] = pair
+    return rooms
+
+
+# --- Faults ------------------------------------------------------------------------------
+
+
+def kill(system: System, drill: str) -> None:
+    if drill in SERVICE_PIDS:
+        pid = int((RUN_DIR / SERVICE_PIDS[drill]).read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=30)
+    else:
+        system.kill(role_of(drill))
+
+
+def restart(system: System, drill: str) -> None:
+    if drill in SERVICE_PIDS:
+        subprocess.run([str(ROOT / "scripts" / "services"), "up", drill], cwd=ROOT, check=True, capture_output=True)
+    else:
+        system.start(role_of(drill))
+
+
+def role_of(drill: str) -> str:
+    return "web-a" if drill == "web" else drill
+
+
+# --- One drill ---------------------------------------------------------------------------
+
+
+def run_drill(drill: str, mode: Mode, system: System, checks: Checks, ports: list[int], token: str) -> Result:
+    subscribers = checks.subscribers
+    reconnects_before = sum(s.reconnects for s in subscribers.all)
+    duplicates_before = subscribers.duplicates()
+    print(f"drill {drill}: posting {mode.rate:g}/s, killing it after {mode.warm_s:g} s", flush=True)
+    poster = Poster(ports, token, checks.rooms, mode.rate).start()
+    time.sleep(mode.warm_s)
+    killed = time.perf_counter()
+    kill(system, drill)
+    time.sleep(mode.outage_s)
+    restarting = time.perf_counter()
+    restart(system, drill)
+    up = time.perf_counter()
+    before_restart = by_room([p for p in poster.accepted() if p.sent <= restarting])
+    recovered = wait_until(lambda: checks.caught_up(before_restart), timeout=180, interval=0.1)
+    recovery_s = time.perf_counter() - restarting if recovered else None
+    time.sleep(mode.after_s)
+    posts = poster.stop()
+    accepted = by_room(posts)
+    every = set().union(*accepted.values()) if accepted else set()
+    wait_until(lambda: checks.caught_up(accepted), timeout=120)
+    checks.projected(every)
+    result = Result(
+        drill=drill,
+        outage_s=round(restarting - killed, 2),
+        restart_s=round(up - restarting, 2),
+        recovery_s=None if recovery_s is None else round(recovery_s, 2),
+        posts=len(posts),
+        accepted=len(every),
+        errors=len(posts) - len(every),
+        error_statuses=dict(Counter(str(p.status) for p in posts if p.message_id is None)),
+        lost_in_postgres=len(every - checks.in_postgres(every)),
+        lost_in_mongo=len(every - checks.in_mongo),
+        projection_equals_rebuild=checks.projection_equals_rebuild(timeout=60),
+        missed_deliveries=subscribers.missing(accepted),
+        duplicates=subscribers.duplicates() - duplicates_before,
+        reconnects=sum(s.reconnects for s in subscribers.all) - reconnects_before,
+    )
+    print(f"  {'passed' if result.passed else 'FAILED'}: {json.dumps(asdict(result))}", flush=True)
+    return result
+
+
+def print_table(results: list[Result]) -> None:
+    columns = (
+        *("drill", "outage_s", "restart_s", "recovery_s", "accepted", "errors", "lost_in_postgres"),
+        *("lost_in_mongo", "projection_equals_rebuild", "missed_deliveries", "duplicates", "reconnects"),
+    )
+    print("\n" + "  ".join(f"{c:>{max(len(c), 7)}}" for c in (*columns, "passed")))
+    for result in results:
+        values = [*(getattr(result, c) for c in columns), result.passed]
+        cells = ["never" if v is None else ("yes" if v is True else "NO" if v is False else v) for v in values]
+        print("  ".join(f"{v!s:>{max(len(c), 7)}}" for v, c in zip(cells, (*columns, "passed"), strict=True)))
+
+
+def drop_read_store(name: str) -> None:
+    from chatproject import backends
+
+    backends.mongo_db().client.drop_database(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true", help="small rooms, rate and outages (the CI run)")
+    parser.add_argument("--only", action="append", choices=DRILLS, help="run only these drills (repeatable)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the roles on the way out
+    mode = SHORT if args.short else FULL
+    env = environment()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    setup_django(env)
+    ports = [free_port(), free_port()]
+    system = the_system(env, ports)
+    results: list[Result] = []
+    subscribers: Subscribers | None = None
+    try:
+        system.start_all()
+        wait_for_groups(env["KAFKA_GROUP_PREFIX"])
+        rooms = create_rooms(mode.rooms)
+        subscribers = Subscribers(
+            [
+                Subscriber(customer, room, token_for(customer), ports if n == 0 else ports[::-1])
+                for room, pair in rooms.items()
+                for n, customer in enumerate(pair)
+            ]
+        )
+        subscribers.start()
+        checks = Checks(list(rooms), subscribers)
+        for drill in args.only or DRILLS:
+            results.append(run_drill(drill, mode, system, checks, ports, token_for(1)))
+    finally:
+        if subscribers is not None:
+            subscribers.stop()
+        system.stop_all()
+        for drill in SERVICE_PIDS:  # never leave a datastore down, whatever happened
+            subprocess.run([str(ROOT / "scripts" / "services"), "up", drill], cwd=ROOT, capture_output=True)
+        drop_read_store(env["MONGO_DB_NAME"])
+    print_table(results)
+    path = OUT_DIR / ("drills-short.json" if args.short else "drills.json")
+    path.write_text(json.dumps([{**asdict(r), "passed": r.passed} for r in results], indent=2))
+    print(f"(written to {path.relative_to(ROOT)})")
+    return 0 if results and all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
