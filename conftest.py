@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -29,6 +30,22 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def mongo_url() -> str:
     return _require("MONGO_URL")
+
+
+@pytest.fixture
+def running_relay(kafka_bootstrap, transactional_db):
+    """The outbox relay on Kafka in a thread of the test process, stopped after the test."""
+    from chat_command import relay
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=relay.run_relay, args=(stop, relay.KafkaPublisher(), relay.PostgresCoordinator()), daemon=True
+    )
+    thread.start()
+    yield thread
+    stop.set()
+    thread.join(15)
+    assert not thread.is_alive(), "the relay stops when asked"
 
 
 @pytest.fixture

@@ -30,10 +30,10 @@ from benchmarks.common import (
     Processes,
     bench_environment,
     free_port,
-    manage,
     open_loop_posts,
     percentile,
     report,
+    setup_django,
 )
 
 DB_NAME = "chat_bench_write"
@@ -43,14 +43,7 @@ RATE = 200
 
 
 def prepare(env: dict[str, str]) -> list[int]:
-    manage(env, "migrate", "--noinput")
-    manage(env, "generate_keys", "--if-missing")
-    manage(env, "seed")
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
-    import django
-
-    django.setup()
+    setup_django(env)
     from chat_command.models import RoomParticipant
     from chat_command.services import NewRoom, do_create_room
 

@@ -72,6 +72,19 @@ def progress_over(items, total: int, desc: str, unit: str = "it"):
             bar.update(1)
 
 
+def setup_django(env: dict[str, str], *, seed: bool = True) -> None:
+    """Migrate the bench database, write the keys (and seed), then set Django up in this process."""
+    manage(env, "migrate", "--noinput")
+    manage(env, "generate_keys", "--if-missing")
+    if seed:
+        manage(env, "seed")
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
+    import django
+
+    django.setup()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -43,8 +43,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import OUT_DIR, PYTHON, ROOT, bench_environment, ensure_customers, free_port, uvicorn_command
-from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room, setup_django, wait_until
+from benchmarks.common import (
+    OUT_DIR,
+    PYTHON,
+    ROOT,
+    bench_environment,
+    ensure_customers,
+    free_port,
+    setup_django,
+    uvicorn_command,
+)
+from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room, wait_until
 from benchmarks.realtime import token_for, wait_for_groups
 
 DB_NAME = "chat_drills"

@@ -28,7 +28,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
-from benchmarks.common import OUT_DIR, ROOT, manage, wait_for_port
+from benchmarks.common import OUT_DIR, ROOT, wait_for_port
 from realtime.stomp import Frame, FrameParser, encode
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -368,17 +368,6 @@ def logged_events(rooms: list[int]) -> list[Any]:
     types = registered_types()
     rows = OutboxEvent.objects.filter(topic__in=COMMAND_TOPICS, payload__roomId__in=rooms).order_by("id")
     return [types[row.type](**row.payload) for row in rows]
-
-
-def setup_django(env: dict[str, str]) -> None:
-    manage(env, "migrate", "--noinput")
-    manage(env, "generate_keys", "--if-missing")
-    manage(env, "seed")
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
-    import django
-
-    django.setup()
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:

@@ -47,11 +47,11 @@ from benchmarks.common import (
     bench_environment,
     ensure_customers,
     free_port,
-    manage,
     percentile,
     progress,
     progress_over,
     report,
+    setup_django,
 )
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
@@ -98,13 +98,7 @@ def expected_events() -> int:
 
 def prepare(env: dict[str, str]) -> dict[int, str]:
     """Migrate, keys, Django in this process; the customers, as {id: full name}."""
-    manage(env, "migrate", "--noinput")
-    manage(env, "generate_keys", "--if-missing")
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
-    import django
-
-    django.setup()
+    setup_django(env, seed=False)
 
     from accounts.models import Customer
     from accounts.seed import seed_customers

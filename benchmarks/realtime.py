@@ -64,11 +64,11 @@ from benchmarks.common import (
     bench_environment,
     ensure_customers,
     free_port,
-    manage,
     open_loop_posts,
     percentile,
     progress,
     report,
+    setup_django,
     uvicorn_command,
     wait_for_port,
 )
@@ -112,14 +112,7 @@ def raise_file_limit() -> int:
 
 
 def prepare(env: dict[str, str]) -> Setup:
-    manage(env, "migrate", "--noinput")
-    manage(env, "generate_keys", "--if-missing")
-    manage(env, "seed")
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
-    import django
-
-    django.setup()
+    setup_django(env)
 
     from accounts.models import Customer
     from chat_command.models import Room, RoomParticipant

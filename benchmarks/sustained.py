@@ -40,9 +40,10 @@ from benchmarks.common import (
     free_port,
     percentile,
     report,
+    setup_django,
     uvicorn_command,
 )
-from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room, setup_django, wait_until
+from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room, wait_until
 from benchmarks.realtime import raise_file_limit, token_for, wait_for_groups
 
 DB_NAME = "chat_bench_sustained"

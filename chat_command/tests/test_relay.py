@@ -54,19 +54,6 @@ def tail(kafka_bootstrap):
     tail.close()
 
 
-@pytest.fixture
-def relay_thread(kafka_bootstrap, transactional_db):
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=relay.run_relay, args=(stop, relay.KafkaPublisher(), relay.PostgresCoordinator()), daemon=True
-    )
-    thread.start()
-    yield thread
-    stop.set()
-    thread.join(15)
-    assert not thread.is_alive(), "the relay stops when asked"
-
-
 def send(room, n, sender=1):
     return [do_send_message(sender, NewMessage(room.room_id, f"message {i}", None)).message_id for i in range(n)]
 
@@ -75,7 +62,7 @@ def in_room(room):
     return lambda envelope: envelope.type == "MessageSent" and envelope.payload["roomId"] == room.room_id
 
 
-def test_published_events_arrive_once_in_commit_order(committed_room, tail, relay_thread):
+def test_published_events_arrive_once_in_commit_order(committed_room, tail, running_relay):
     sent = send(committed_room, 30)
     received = tail.collect(in_room(committed_room), 30, settle=1.0)
     assert [e.payload["messageId"] for e in received] == sent
@@ -83,7 +70,7 @@ def test_published_events_arrive_once_in_commit_order(committed_room, tail, rela
     assert wait_for(all_published), "confirmed rows are marked published"
 
 
-def test_the_relay_wakes_on_commit_instead_of_polling(committed_room, tail, relay_thread):
+def test_the_relay_wakes_on_commit_instead_of_polling(committed_room, tail, running_relay):
     send(committed_room, 1)
     tail.collect(in_room(committed_room), 1)
     for _ in range(5):
@@ -131,7 +118,7 @@ def test_concurrent_retries_with_one_idempotency_key_create_one_message(committe
     assert OutboxEvent.objects.filter(type="MessageSent").count() == 1
 
 
-def test_while_kafka_is_down_commands_succeed_and_events_follow_in_order(committed_room, tail, relay_thread):
+def test_while_kafka_is_down_commands_succeed_and_events_follow_in_order(committed_room, tail, running_relay):
     assert wait_for(all_published), "the room's own event is out before the broker stops"
     subprocess.run([str(SERVICES), "down", "kafka"], check=True, capture_output=True)
     try:

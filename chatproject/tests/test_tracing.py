@@ -5,7 +5,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -37,18 +36,6 @@ def committed_room(transactional_db):
 
     seed_customers()
     return do_create_room(1, NewRoom("Traced room", [2]))
-
-
-@pytest.fixture
-def running_relay(kafka_bootstrap, transactional_db):
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=relay.run_relay, args=(stop, relay.KafkaPublisher(), relay.PostgresCoordinator()), daemon=True
-    )
-    thread.start()
-    yield thread
-    stop.set()
-    thread.join(15)
 
 
 @pytest.fixture
