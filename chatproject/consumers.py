@@ -331,28 +331,27 @@ def lag_by_role(timeout: float = 5.0) -> dict[str, int]:
     """For each role whose group has committed: records on its topics past its committed offsets.
 
     Read from Kafka (the group's committed offsets against each partition's end), so it covers
-    every member of the group, running or not.
+    every member of the group, running or not. A plain consumer of the group's id reads them
+    without joining the group; the admin client's group-offsets call crashed the process
+    (a segmentation fault in the client library) on a freshly provisioned broker.
     """
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-    from confluent_kafka.admin import OffsetSpec
+    from confluent_kafka import Consumer, TopicPartition
 
-    admin = backends.kafka_admin()
-    committed: dict[str, list[Any]] = {}
+    lags: dict[str, int] = {}
     for name in role_names():
         group = f"{settings.KAFKA_GROUP_PREFIX}-{name}"
         topics = set(getattr(_roles[name], "topics", ()))
-        future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout)
-        offsets = future[group].result(timeout=timeout).topic_partitions or []
-        committed[name] = [tp for tp in offsets if tp.topic in topics and tp.offset >= 0]
-    wanted = {TopicPartition(tp.topic, tp.partition): OffsetSpec.latest() for tps in committed.values() for tp in tps}
-    if not wanted:
-        return {}
-    ends = {
-        (tp.topic, tp.partition): future.result(timeout=timeout).offset
-        for tp, future in admin.list_offsets(wanted, request_timeout=timeout).items()
-    }
-    return {
-        name: sum(max(ends[(tp.topic, tp.partition)] - tp.offset, 0) for tp in tps)
-        for name, tps in committed.items()
-        if tps
-    }
+        consumer = Consumer(backends.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
+        try:
+            known = consumer.list_topics(timeout=timeout).topics
+            partitions = [TopicPartition(t, p) for t in sorted(topics & set(known)) for p in known[t].partitions]
+            found = consumer.committed(partitions, timeout=timeout) if partitions else []
+            committed = [tp for tp in found if tp.offset >= 0]
+            if committed:
+                ends = [
+                    consumer.get_watermark_offsets(TopicPartition(t.topic, t.partition), timeout) for t in committed
+                ]
+                lags[name] = sum(max(high - t.offset, 0) for (_, high), t in zip(ends, committed, strict=True))
+        finally:
+            consumer.close()
+    return lags
