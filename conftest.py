@@ -32,6 +32,11 @@ def mongo_url() -> str:
     return _require("MONGO_URL")
 
 
+@pytest.fixture(scope="session")
+def ferretdb_postgres_url() -> str:
+    return _require("FERRETDB_POSTGRES_URL")
+
+
 @pytest.fixture
 def running_relay(kafka_bootstrap, transactional_db):
     """The outbox relay on Kafka in a thread of the test process, stopped after the test."""

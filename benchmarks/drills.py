@@ -52,8 +52,9 @@ from benchmarks.common import (
     free_port,
     setup_django,
     uvicorn_command,
+    wait_until,
 )
-from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room, wait_until
+from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room
 from benchmarks.realtime import token_for, wait_for_groups
 
 DB_NAME = "chat_drills"

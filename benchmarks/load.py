@@ -19,7 +19,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
-from benchmarks.common import OUT_DIR, ROOT, wait_for_port
+from benchmarks.common import OUT_DIR, ROOT, wait_for_port, wait_until
 from realtime.stomp import Frame, FrameParser, encode
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -368,12 +367,3 @@ def logged_events(rooms: list[int]) -> list[Any]:
     types = registered_types()
     rows = OutboxEvent.objects.filter(topic__in=COMMAND_TOPICS, payload__roomId__in=rooms).order_by("id")
     return [types[row.type](**row.payload) for row in rows]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()

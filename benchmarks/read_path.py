@@ -52,6 +52,7 @@ from benchmarks.common import (
     progress_over,
     report,
     setup_django,
+    wait_until,
 )
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
@@ -307,14 +308,6 @@ def live_events(customers: dict[int, str]) -> tuple[list[Any], dict[int, int]]:
     return events, last
 
 
-def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
 def relay_active(db_name: str) -> bool:
     from django.db import connection
 
@@ -347,13 +340,11 @@ def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int
     processes = Processes(live_env)
     try:
         processes.start(sys.executable, "manage.py", "consume_events", "projector")
-        wait_until(
-            lambda: (consumers.read_status(f"{prefix}-projector") or {}).get("assigned"),
-            120,
-            "the projector to join its group",
-        )
+        if not wait_until(lambda: bool((consumers.read_status(f"{prefix}-projector") or {}).get("assigned")), 120):
+            raise RuntimeError("the projector did not join its group within 120 s")
         processes.start(sys.executable, "manage.py", "relay_outbox")
-        wait_until(lambda: relay_active(DB_NAME), 60, "the relay to become active")
+        if not wait_until(lambda: relay_active(DB_NAME), 60):
+            raise RuntimeError("the relay did not become active within 60 s")
         store = active_store(fresh=True)
         pending = sorted(last)
         started = time.perf_counter()

@@ -42,8 +42,9 @@ from benchmarks.common import (
     report,
     setup_django,
     uvicorn_command,
+    wait_until,
 )
-from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room, wait_until
+from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room
 from benchmarks.realtime import raise_file_limit, token_for, wait_for_groups
 
 DB_NAME = "chat_bench_sustained"

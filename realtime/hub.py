@@ -80,11 +80,7 @@ class Hub:
             self.dispatch(group, push)
 
     def dispatch(self, group: str, push: Push) -> None:
-        for deliver in list(self.groups.get(group, ())):
-            try:
-                deliver(push)
-            except Exception:
-                logger.exception("delivering to a subscriber of %s failed", group)
+        _deliver(group, list(self.groups.get(group, ())), push)
 
     async def _read(self) -> None:
         assert self.layer is not None
@@ -110,11 +106,7 @@ class Hub:
         """
         groups, self.groups = self.groups, defaultdict(set)
         for group, members in groups.items():
-            for deliver in members:
-                try:
-                    deliver(FEED_LOST)
-                except Exception:
-                    logger.exception("telling a subscriber of %s about the gap failed", group)
+            _deliver(group, list(members), FEED_LOST)
 
     async def _rejoin(self) -> None:
         assert self.layer is not None
@@ -206,3 +198,12 @@ def user_group(customer_id: int, topic: str) -> str:
 
 def token_group(token_id: str) -> str:
     return f"token.{token_id}"
+
+
+def _deliver(group: str, members: list[Deliver], push: Push) -> None:
+    """Hand `push` to each member; one failing subscriber does not keep it from the others."""
+    for deliver in members:
+        try:
+            deliver(push)
+        except Exception:
+            logger.exception("delivering to a subscriber of %s failed", group)

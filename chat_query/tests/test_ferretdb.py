@@ -9,7 +9,8 @@ from chat_query import ferretdb
 from chat_query.store import ReadStore
 from chatproject import backends
 
-pytestmark = pytest.mark.skipif(not settings.FERRETDB_POSTGRES_URL, reason="the read store is not FerretDB")
+# The test command's read store is FerretDB, so these run there; without it they fail.
+pytestmark = pytest.mark.usefixtures("ferretdb_postgres_url")
 
 FIELDS = {"chatRoomViews": ("_id", "participantIds"), "messages": ("_id", "roomId"), "readMarkers": ("_id", "roomId")}
 
