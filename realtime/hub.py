@@ -9,11 +9,12 @@ mode) there is one process, so the hub delivers locally.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -31,6 +32,14 @@ REJOIN_EVERY_S = 3600
 LAYER_CONCURRENCY = 32
 # Dispatched to every local subscriber when the channel layer failed (see Hub._read).
 FEED_LOST: Push = {"type": "hub.feed_lost"}
+# A call to the channel layer is tried this many times: after a Redis restart each pooled
+# connection fails once before redis-py reconnects it.
+LAYER_ATTEMPTS = 3
+LAYER_ERRORS = (RedisConnectionError, OSError)
+
+
+class LayerUnavailable(Exception):
+    """The channel layer kept failing: the caller's feed cannot be trusted."""
 
 
 def is_feed_lost(push: Push) -> bool:
@@ -57,8 +66,13 @@ class Hub:
         first = not members
         members.add(deliver)
         if first and self.layer is not None:
-            async with self._gate:
-                await self.layer.group_add(group, self.channel)
+            try:
+                await self._call(self.layer.group_add, group, self.channel)
+            except LayerUnavailable:
+                members.discard(deliver)
+                if not members:
+                    del self.groups[group]
+                raise
 
     async def leave(self, group: str, deliver: Deliver) -> None:
         members = self.groups.get(group)
@@ -68,19 +82,36 @@ class Hub:
         if not members:
             del self.groups[group]
             if self.layer is not None:
-                async with self._gate:
-                    await self.layer.group_discard(group, self.channel)
+                # On failure the membership expires; pushes to it find no local subscriber.
+                with contextlib.suppress(LayerUnavailable):
+                    await self._call(self.layer.group_discard, group, self.channel)
 
     async def publish(self, group: str, push: Push) -> None:
         """Send to every subscriber of the group on every web process."""
         if self.layer is not None:
-            async with self._gate:
-                await self.layer.group_send(group, {"type": "hub.push", "group": group, **push})
+            await self._call(self.layer.group_send, group, {"type": "hub.push", "group": group, **push})
         else:
             self.dispatch(group, push)
 
     def dispatch(self, group: str, push: Push) -> None:
         _deliver(group, list(self.groups.get(group, ())), push)
+
+    async def _call(self, operation: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """One channel-layer call, tried again on a connection left broken by a Redis restart.
+
+        A retried group_send may deliver twice if Redis ran it and the reply was lost; subscribers
+        drop a message they already have by its messageId.
+        """
+        for attempt in range(1, LAYER_ATTEMPTS + 1):
+            try:
+                async with self._gate:
+                    await operation(*args)
+                return
+            except LAYER_ERRORS as exc:
+                if attempt == LAYER_ATTEMPTS:
+                    raise LayerUnavailable(str(exc)) from exc
+                logger.warning("the channel layer failed (%s); trying again", exc)
+                await asyncio.sleep(0.1 * attempt)
 
     async def _read(self) -> None:
         assert self.layer is not None
@@ -113,7 +144,10 @@ class Hub:
         while True:
             await asyncio.sleep(REJOIN_EVERY_S)
             for group in list(self.groups):
-                await self.layer.group_add(group, self.channel)
+                try:
+                    await self._call(self.layer.group_add, group, self.channel)
+                except LayerUnavailable:
+                    logger.warning("could not renew the membership of %s; trying at the next round", group)
 
 
 _hub: Hub | None = None

@@ -20,7 +20,16 @@ from prometheus_client import Counter
 from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, verify_token
 from chatproject import metrics
 from realtime import broadcast, membership
-from realtime.hub import Push, hub, is_feed_lost, room_group, token_group, user_group
+from realtime.hub import (
+    LAYER_ERRORS,
+    LayerUnavailable,
+    Push,
+    hub,
+    is_feed_lost,
+    room_group,
+    token_group,
+    user_group,
+)
 from realtime.recovery import messages_after
 from realtime.stomp import (
     Frame,
@@ -112,9 +121,14 @@ class StompSession:
         except StompProtocolError as exc:
             await self.fail("Malformed frame", str(exc))
             return
-        for frame in frames:
-            if frame is not None and not self.closing:
-                await self._dispatch(frame)
+        try:
+            for frame in frames:
+                if frame is not None and not self.closing:
+                    await self._dispatch(frame)
+        except (LayerUnavailable, *LAYER_ERRORS) as exc:
+            # Redis is away: the subscription or presence this frame asked for cannot be kept.
+            logger.warning("closing connection %s: the channel layer is unavailable (%s)", self.connection_id, exc)
+            self._feed_lost()
 
     async def closed(self) -> None:
         if self.gone:
@@ -133,7 +147,11 @@ class StompSession:
         if self.principal is not None:
             if self.revoke is not None:
                 await the_hub.leave(token_group(self.principal.token_id), self.revoke)
-            await broadcast.presence_left(self.principal.customer_id, self.connection_id)
+            try:
+                await broadcast.presence_left(self.principal.customer_id, self.connection_id)
+            except (LayerUnavailable, *LAYER_ERRORS) as exc:
+                # The connection's deadline passes and a sweep announces the user offline then.
+                logger.warning("could not record that %s left (%s)", self.connection_id, exc)
 
     # --- Frames -----------------------------------------------------------------------
 

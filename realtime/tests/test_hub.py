@@ -59,3 +59,26 @@ def test_a_burst_of_pushes_larger_than_a_thousand_reaches_every_local_subscriber
         return received
 
     assert asyncio.run(deliver_burst()) == list(range(1, 3001))
+
+
+def test_subscribing_right_after_a_redis_restart_reconnects_the_pooled_connections(redis_url):
+    """Every connection the pool held died with the old server; joining must not fail on them."""
+    from realtime.hub import hub
+
+    async def join_across_a_restart() -> tuple[bool, list[str]]:
+        the_hub = await hub()
+        warm = [f"room.{n}.message" for n in range(1, 33)]
+        subscribers = [lambda push: None for _ in warm]
+        # Joined at once, these fill the pool with connections that are all fresh (no health check).
+        await asyncio.gather(*(the_hub.join(g, s) for g, s in zip(warm, subscribers, strict=True)))
+        await asyncio.to_thread(subprocess.run, [str(SERVICES), "down", "redis"], check=True, capture_output=True)
+        await asyncio.to_thread(subprocess.run, [str(SERVICES), "up", "redis"], check=True, capture_output=True)
+        joined = [f"room.{n}.message" for n in range(1001, 1033)]
+        await asyncio.gather(*(the_hub.join(g, lambda push: None) for g in joined))
+        layer = the_hub.layer
+        assert layer is not None
+        members = [await layer.connection(0).zcard(layer._group_key(g)) for g in joined]
+        return all(members), joined
+
+    all_joined, groups = asyncio.run(join_across_a_restart())
+    assert all_joined, f"some of {groups} have no member in Redis"
