@@ -27,6 +27,8 @@ BATCH_SIZE = 500
 # Rows handed to the publisher but not yet confirmed; past this the relay waits for confirmations.
 MAX_IN_FLIGHT = 5000
 IDLE_WAIT_S = 1.0
+# How long one wait for delivery reports lasts while rows are in flight.
+CONFIRM_WAIT_S = 0.002
 ADVISORY_LOCK_KEY = 0x0C4A7_0B0C  # "chat outbox"
 
 
@@ -111,7 +113,13 @@ class InProcessPublisher:
 
 class Coordinator(Protocol):
     def acquire(self, stop: threading.Event) -> bool: ...
-    def wait(self, timeout: float) -> None: ...
+
+    def wait(self, timeout: float) -> None:
+        """Block until a commit wrote outbox rows, or `timeout` passed."""
+
+    def woken(self) -> bool:
+        """Whether a commit wrote outbox rows since the last wait or woken, without blocking."""
+
     def release(self) -> None: ...
 
 
@@ -148,6 +156,9 @@ class PostgresCoordinator:
         for _ in self._conn.notifies(timeout=timeout, stop_after=1):
             pass
 
+    def woken(self) -> bool:
+        return bool(list(self._conn.notifies(timeout=0)))
+
     def release(self) -> None:
         self._conn.close()
 
@@ -166,6 +177,12 @@ class LocalCoordinator:
     def wait(self, timeout: float) -> None:
         outbox.local_wakeup.wait(timeout)
         outbox.local_wakeup.clear()
+
+    def woken(self) -> bool:
+        if not outbox.local_wakeup.is_set():
+            return False
+        outbox.local_wakeup.clear()
+        return True
 
     def release(self) -> None:
         self._lock.release()
@@ -213,13 +230,23 @@ def run_relay(stop: threading.Event, publisher: Publisher, coordinator: Coordina
         return
     logger.info("outbox relay active")
     in_flight: set[int] = set()
+    look = True  # whether new pending rows may exist: at start, after a wake-up, a full batch or a failure
+    looked_at = 0.0
     try:
         while not stop.is_set():
-            sent = _send_batch(publisher, in_flight)
-            confirmed, failed = publisher.poll(0 if sent else 0.005)
-            _settle(confirmed, failed, in_flight)
-            if not sent and not in_flight:
+            # The outbox is read when a commit announced rows (or once a second, should a
+            # wake-up ever be missed), not while waiting for confirmations: reading it again and
+            # again cost PostgreSQL more than the commands did.
+            look = look or coordinator.woken() or time.monotonic() - looked_at >= IDLE_WAIT_S
+            sent = 0
+            if look:
+                sent, look = _send_batch(publisher, in_flight)
+                looked_at = time.monotonic()
+            confirmed, failed = publisher.poll(0 if look else CONFIRM_WAIT_S)
+            look = _settle(confirmed, failed, in_flight) or look
+            if not sent and not in_flight and not look:
                 coordinator.wait(IDLE_WAIT_S)
+                look = True
         publisher.close()
         _settle(*publisher.poll(0), in_flight)
     finally:
@@ -227,14 +254,16 @@ def run_relay(stop: threading.Event, publisher: Publisher, coordinator: Coordina
         connection.close()  # this thread's connection; the relay may run in a thread of its own
 
 
-def _send_batch(publisher: Publisher, in_flight: set[int]) -> int:
+def _send_batch(publisher: Publisher, in_flight: set[int]) -> tuple[int, bool]:
+    """Hand pending rows to the publisher: (how many, whether more may be waiting)."""
     if len(in_flight) >= MAX_IN_FLIGHT:
-        return 0
+        return 0, True
     sent = 0
     tracing = logger.isEnabledFor(logging.DEBUG)
-    for row in outbox.pending(BATCH_SIZE, exclude=in_flight):
+    rows = outbox.pending(BATCH_SIZE, exclude=in_flight)
+    for row in rows:
         if not publisher.send(row.id, row.topic, row.key, row.value):
-            break
+            return sent, True
         in_flight.add(row.id)
         sent += 1
         if tracing:
@@ -245,10 +274,11 @@ def _send_batch(publisher: Publisher, in_flight: set[int]) -> int:
                 row.topic,
                 extra={"request_id": row.request_id, "event_id": row.event_id, "event_type": row.type},
             )
-    return sent
+    return sent, len(rows) == BATCH_SIZE
 
 
-def _settle(confirmed: list[int], failed: list[int], in_flight: set[int]) -> None:
+def _settle(confirmed: list[int], failed: list[int], in_flight: set[int]) -> bool:
+    """Record what the publisher reported; True when failed rows wait to be sent again."""
     if confirmed:
         metrics.count_by_type(metrics.EVENTS_PUBLISHED, outbox.mark_published(confirmed))
         in_flight.difference_update(confirmed)
@@ -256,6 +286,8 @@ def _settle(confirmed: list[int], failed: list[int], in_flight: set[int]) -> Non
         # Leave them pending; the next batch sends them again.
         in_flight.difference_update(failed)
         time.sleep(0.5)
+        return True
+    return False
 
 
 def embedded_relay(stop: threading.Event) -> None:

@@ -134,7 +134,7 @@ def database_from_url(url: str | None, sqlite_default: Path) -> dict[str, Any]:
         if not name or not parts.hostname:
             raise ImproperlyConfigured(f"DATABASE_URL must be postgres://user:password@host:port/name, got {url!r}.")
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": "chatproject.postgresql",
             "NAME": name,
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),

@@ -65,7 +65,7 @@ def test_database_url_defaults_to_a_sqlite_file(tmp_path):
 
 def test_database_url_parses_postgres_with_escaped_password():
     config = database_from_url("postgres://chat:p%40ss@db.example:6543/chat_db", Path("/unused"))
-    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert config["ENGINE"] == "chatproject.postgresql"
     assert (config["USER"], config["PASSWORD"], config["HOST"], config["PORT"], config["NAME"]) == (
         "chat",
         "p@ss",

@@ -1,0 +1,51 @@
+import time
+
+import pytest
+from django.db import connection, connections
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def spare_connection(db):
+    if connection.vendor != "postgresql":
+        pytest.fail("DATABASE_URL must name the real PostgreSQL (`make test`).")
+    wrapper = connections.create_connection("default")
+    wrapper.ensure_connection()
+    yield wrapper
+    wrapper.close()
+
+
+def test_an_idle_open_connection_is_usable_without_a_round_trip(spare_connection):
+    with spare_connection.cursor() as cursor:
+        cursor.execute("SELECT 'the last query'")
+    assert spare_connection.is_usable()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT query FROM pg_stat_activity WHERE pid = %s", [spare_connection.connection.info.backend_pid]
+        )
+        assert cursor.fetchone() == ("SELECT 'the last query'",), "the check sent a query of its own"
+
+
+def test_a_connection_the_server_closed_is_replaced_at_the_next_health_check(spare_connection):
+    pid = spare_connection.connection.info.backend_pid
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    deadline = time.monotonic() + 5
+    while spare_connection.is_usable() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not spare_connection.is_usable()
+
+    spare_connection.health_check_enabled, spare_connection.health_check_done = True, False
+    spare_connection.close_if_health_check_failed()
+    assert spare_connection.connection is None
+    with spare_connection.cursor() as cursor:  # reconnects
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != pid
+
+
+def test_inside_a_transaction_the_check_asks_the_server(spare_connection):
+    with spare_connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        assert spare_connection.is_usable()
+        cursor.execute("ROLLBACK")
