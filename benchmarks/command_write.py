@@ -1,6 +1,6 @@
 """Write path: POST /command/message with concurrent clients, and commit-to-Kafka delay.
 
-Runs the web role (gunicorn, 3 workers) and the outbox relay against the real services, in a
+Runs the api role (granian, as deploy/entrypoint.sh starts it) and the outbox relay against the real services, in a
 database of its own, with 100 rooms. Phase 1 drives the endpoint as hard as 8 connections can
 (wrk); phase 2 sends an open-loop 200 commands/s while a consumer reads every event back from
 Kafka and measures how long after its commit it became readable.

@@ -99,15 +99,15 @@ class Processes:
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self, *command: str) -> subprocess.Popen[bytes]:
-        log = open(OUT_DIR / f"{Path(command[0]).name}-{len(self.children)}.log", "wb")  # noqa: SIM115
+        name = command[-1] if command[0] == "env" else Path(command[0]).name
+        log = open(OUT_DIR / f"{name}-{len(self.children)}.log", "wb")  # noqa: SIM115
         child = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.children.append(child)
         return child
 
-    def web(self, port: int, workers: int = 3) -> None:
-        self.start(
-            str(Path(PYTHON).parent / "gunicorn"), "chatproject.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}"
-        )
+    def web(self, port: int) -> None:
+        """The HTTP (api) role, as production runs it."""
+        self.start(*api_command(port))
         wait_for_port(port)
 
     def stop(self) -> None:
@@ -189,22 +189,30 @@ def report(benchmark: str, figures: list[Figure]) -> None:
     print(f"(written to {path.relative_to(ROOT)})")
 
 
-def uvicorn_command(port: int) -> list[str]:
-    """The WebSocket web role as production runs it: uvicorn, websockets, no per-message deflate."""
+def role_command(role: str, port: int) -> list[str]:
+    """A server role exactly as production starts it (deploy/entrypoint.sh), on loopback.
+
+    `api` is HTTP on granian (WSGI, two worker processes); `web` is the WebSockets on uvicorn
+    with websockets' back-pressure and no per-message deflate.
+    """
     return [
-        str(Path(PYTHON).parent / "uvicorn"),
-        "chatproject.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ws",
-        "websockets",
-        "--ws-per-message-deflate",
-        "false",
-        "--log-level",
-        "warning",
+        "env",
+        f"PATH={Path(PYTHON).parent}:{os.environ.get('PATH', '')}",
+        "CHAT_BIND=127.0.0.1",
+        f"CHAT_WEB_PORT={port}",
+        str(ROOT / "deploy" / "entrypoint.sh"),
+        role,
     ]
+
+
+def uvicorn_command(port: int) -> list[str]:
+    """The WebSocket web role as production runs it."""
+    return role_command("web", port)
+
+
+def api_command(port: int) -> list[str]:
+    """The HTTP api role as production runs it."""
+    return role_command("api", port)
 
 
 @dataclass

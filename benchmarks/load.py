@@ -111,7 +111,7 @@ def process_tree(pid: int) -> list[int]:
 
 
 def tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and its descendants (gunicorn's workers, for example)."""
+    """Resident memory of a process and its descendants (granian's workers, for example)."""
     total = 0
     for member in process_tree(pid):
         with contextlib.suppress(OSError, IndexError):

@@ -13,7 +13,7 @@ outbox, already published) and kept for the next run.
    rooms of their own are recorded into the outbox in large transactions, and the clock
    stops when every room's view holds its last message. Those events are then removed from
    the outbox again, so the dataset stays the same from run to run.
-3. Read endpoints: the web role (gunicorn) serves `GET /query/message/roomId/{id}` and
+3. Read endpoints: the api role (granian) serves `GET /query/message/roomId/{id}` and
    `GET /query/rooms` to user1 over closed loops of a few keep-alive clients.
 
     eval "$(scripts/services env)"; .venv/bin/python benchmarks/read_path.py

@@ -1,7 +1,7 @@
 """Sustained load: messages/s across many rooms to many STOMP clients, for minutes, losing none.
 
 The production roles run against the real services in a database of their own: the HTTP web
-role (gunicorn, 3 workers), two WebSocket web roles (uvicorn, `--ws websockets`), the relay,
+role (the api role, granian), two WebSocket web roles (uvicorn, `--ws websockets`), the relay,
 the projector and the pusher. RATE posts per second (open loop, one customer who is in every
 room) go round-robin to ROOMS fresh rooms; CLIENTS STOMP connections, CLIENTS/ROOMS per room,
 spread over the two uvicorn processes, subscribe to their room's message topic and reconnect
@@ -35,6 +35,7 @@ from benchmarks.common import (
     OUT_DIR,
     PYTHON,
     Figure,
+    api_command,
     bench_environment,
     ensure_customers,
     free_port,
@@ -81,11 +82,10 @@ def create_rooms(rooms: int, per_room: int) -> dict[int, list[int]]:
 
 
 def the_system(env: dict[str, str], http_port: int, ws_ports: list[int]) -> System:
-    gunicorn = str(Path(PYTHON).parent / "gunicorn")
     return System(
         env,
         [
-            Role("web-http", [gunicorn, "chatproject.wsgi", "-w", "3", "-b", f"127.0.0.1:{http_port}"], http_port),
+            Role("web-http", api_command(http_port), http_port),
             *(Role(f"web-ws-{'ab'[n]}", uvicorn_command(port), port) for n, port in enumerate(ws_ports)),
             Role("relay", [PYTHON, "manage.py", "relay_outbox"]),
             Role("projector", [PYTHON, "manage.py", "consume_events", "projector"]),

@@ -178,7 +178,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # WhiteNoise serves the browser client's files (and the API docs' assets) from the apps'
-# static folders under every server (runserver, daphne, uvicorn, gunicorn): no CDN, and no
+# static folders under every server (runserver, daphne, uvicorn, granian): no CDN, and no
 # collectstatic step needed; after `collectstatic` it serves STATIC_ROOT as well.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

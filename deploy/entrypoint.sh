@@ -1,5 +1,7 @@
 #!/bin/sh
-# Run one role of the chat backend in its container: init | web | relay | projector | pusher | healthcheck.
+# Run one role of the chat backend in its container: init | api | web | relay | projector | pusher | healthcheck.
+# api serves HTTP (granian, WSGI); web serves the WebSockets under /ws/ (uvicorn, ASGI); nginx
+# routes between them. Both are the whole Django project, so either answers any path.
 # Anything else is run as given (for example `manage.py shell`).
 set -eu
 # The project root: /app in the image, the checkout when run by hand.
@@ -17,9 +19,19 @@ case "${1:-web}" in
             python manage.py seed
         fi
         ;;
+    api)
+        # Its worker processes share one metrics folder, so any of them answers /metrics for all.
+        export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-${TMPDIR:-/tmp}/chat-metrics-api-$$}"
+        rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+        exec granian --interface wsgi --host "${CHAT_BIND:-0.0.0.0}" --port "${CHAT_WEB_PORT:-8000}" \
+            --workers "${CHAT_API_WORKERS:-2}" --blocking-threads "${CHAT_API_THREADS:-4}" \
+            --no-access-log chatproject.wsgi:application
+        ;;
     web)
-        exec daphne --bind 0.0.0.0 --port "${CHAT_WEB_PORT:-8000}" \
-            --websocket_timeout -1 --http-timeout 120 chatproject.asgi:application
+        # websockets applies back-pressure to send, which the slow-consumer cut-off relies on.
+        exec uvicorn chatproject.asgi:application --host "${CHAT_BIND:-0.0.0.0}" --port "${CHAT_WEB_PORT:-8000}" \
+            --ws websockets --ws-per-message-deflate false --no-proxy-headers --no-access-log \
+            --timeout-graceful-shutdown 10
         ;;
     relay)
         exec python manage.py relay_outbox

@@ -1,4 +1,4 @@
-"""Container healthchecks of the project's roles: `python -m deploy.healthcheck web|relay|projector|pusher`.
+"""Container healthchecks of the project's roles: `python -m deploy.healthcheck api|web|relay|projector|pusher`.
 
 Exit 0 when healthy, 1 with a one-line reason on stderr otherwise.
 """
@@ -13,10 +13,12 @@ import urllib.request
 
 # A consumer role stores its status every 10 s; three missed reports mean its loop is stuck.
 STATUS_MAX_AGE_S = 30.0
+SERVERS = ("api", "web")  # HTTP and WebSocket servers: healthy when they answer /readyz
+ROLES = (*SERVERS, "relay", "projector", "pusher")
 
 
 def check_web() -> str | None:
-    """The web process answers /readyz, which probes every backend."""
+    """The api or web process answers /readyz, which probes every backend."""
     url = f"http://127.0.0.1:{os.environ.get('CHAT_WEB_PORT', '8000')}/readyz"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -55,16 +57,16 @@ def check_relay() -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in ("web", "relay", "projector", "pusher"):
-        print("usage: python -m deploy.healthcheck web|relay|projector|pusher", file=sys.stderr)
+    if len(argv) != 1 or argv[0] not in ROLES:
+        print(f"usage: python -m deploy.healthcheck {'|'.join(ROLES)}", file=sys.stderr)
         return 2
     role = argv[0]
-    if role != "web":
+    if role not in SERVERS:
         import django
 
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
         django.setup()
-    problem = check_web() if role == "web" else check_relay() if role == "relay" else check_consumer(role)
+    problem = check_web() if role in SERVERS else check_relay() if role == "relay" else check_consumer(role)
     if problem:
         print(f"{role} unhealthy: {problem}", file=sys.stderr)
         return 1

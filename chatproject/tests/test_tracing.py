@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaExcepti
 from django.conf import settings
 from django.test import Client
 
-from benchmarks.common import free_port, wait_for_port
+from benchmarks.common import api_command, free_port, wait_for_port
 from chat_command import relay
 from chat_command.services import NewRoom, do_create_room
 from chat_command.tests.test_relay import _test_database_url, all_published, send, wait_for
@@ -198,10 +198,7 @@ def processes(tmp_path, transactional_db, kafka_bootstrap, group_prefix):
     logs = ROOT / ".local" / "logs"
     children = []
     for name, command in (
-        (
-            "gunicorn",
-            [str(Path(sys.executable).parent / "gunicorn"), "chatproject.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"],
-        ),
+        ("api", api_command(port)),  # granian with two worker processes sharing the metrics folder
         ("relay", [sys.executable, "manage.py", "relay_outbox"]),
     ):
         with open(logs / f"test-multiprocess-{name}.log", "wb") as log:

@@ -26,10 +26,12 @@ class ProdRun:
         self.name = f"prod_test_{uuid.uuid4().hex[:8]}"
         self.port = free_port()
         self.web_ports = (free_port(), free_port())
+        self.api_port = free_port()
         self.env = {
             **os.environ,
             "CHAT_PROD_PORT": str(self.port),
             "CHAT_PROD_WEB_PORTS": " ".join(map(str, self.web_ports)),
+            "CHAT_PROD_API_PORT": str(self.api_port),
             "CHAT_PROD_DB": self.name,
             "KAFKA_GROUP_PREFIX": self.name,
             "KAFKA_AUTO_OFFSET_RESET": "latest",

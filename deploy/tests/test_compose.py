@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER_CONFIG = ROOT / ".local" / "docker"
 SECRETS = {"POSTGRES_PASSWORD": "pg0secret", "MONGO_PASSWORD": "mongo0secret", "MONGO_EXPRESS_PASSWORD": "ui0secret"}
 DATASTORES = ("postgres", "mongo", "redis", "kafka")
-ROLES = ("web", "relay", "projector", "pusher")
+ROLES = ("api", "web", "relay", "projector", "pusher")
 
 
 def compose(*args: str, secrets: dict[str, str] = SECRETS) -> subprocess.CompletedProcess[str]:
@@ -94,14 +94,20 @@ def test_the_roles_are_one_image_and_wait_for_the_one_shot_init(config):
     assert services["init"]["command"] == ["init"]
 
 
-def test_nginx_fronts_the_web_replicas_with_the_shared_config(config):
+def test_nginx_fronts_the_api_and_the_web_replicas_with_the_shared_config(config):
     nginx = config["services"]["nginx"]
     assert {(m["source"], m["target"]) for m in nginx["volumes"]} == {
         (str(ROOT / "deploy" / "nginx.conf"), "/etc/nginx/conf.d/default.conf"),
         (str(ROOT / "deploy" / "nginx" / "upstream.compose.conf"), "/etc/nginx/conf.d/chat-upstream.conf"),
     }
+    assert nginx["depends_on"]["api"]["condition"] == "service_healthy"
     assert nginx["depends_on"]["web"]["condition"] == "service_healthy"
     assert config["services"]["web"]["deploy"]["replicas"] == 2
+    assert config["services"]["api"]["command"] == ["api"]
+    assert config["services"]["web"]["command"] == ["web"]
+    upstreams = (ROOT / "deploy" / "nginx" / "upstream.compose.conf").read_text()
+    assert "server api:8000 resolve;" in upstreams
+    assert "server web:8000 resolve;" in upstreams
 
 
 def test_the_datastore_uis_ask_for_credentials(config):

@@ -66,7 +66,7 @@ def imported_top_level_modules() -> set[str]:
 
 def test_the_image_leaves_the_test_and_lint_tools_out():
     runtime = {_name(requirement.name) for requirement in runtime_requirements()}
-    assert {"django", "daphne", "confluent-kafka", "psycopg"} <= runtime
+    assert {"django", "granian", "uvicorn", "confluent-kafka", "psycopg"} <= runtime
     assert not {"pytest", "mypy", "ruff", "hypothesis"} & runtime
 
 

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from email.message import Message
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -45,7 +46,7 @@ def prod(kafka_bootstrap, redis_url, mongo_url):
 @dataclass
 class Answer:
     status: int
-    headers: dict[str, str]
+    headers: Message  # names are case-insensitive, as in HTTP (granian sends them in lower case)
     body: bytes
 
     def json(self) -> Any:
@@ -62,9 +63,9 @@ def call(url: str, body: object = None, token: str | None = None, **headers: str
         request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
-            return Answer(response.status, dict(response.headers), response.read())
+            return Answer(response.status, response.headers, response.read())
     except urllib.error.HTTPError as error:
-        return Answer(error.code, dict(error.headers), error.read())
+        return Answer(error.code, error.headers, error.read())
 
 
 def login(prod: ProdRun, username: str) -> str:
@@ -107,9 +108,9 @@ def test_nginx_serves_a_ready_system_on_the_real_services(prod):
 def test_every_process_of_the_run_is_up(prod):
     lines = prod.script("status").splitlines()
     assert [line.split()[:2] for line in lines] == [
-        [name, "running"] for name in ("web-1", "web-2", "relay", "projector", "pusher", "nginx")
+        [name, "running"] for name in ("api", "web-1", "web-2", "relay", "projector", "pusher", "nginx")
     ]
-    for port in prod.web_ports:
+    for port in (prod.api_port, *prod.web_ports):
         assert call(f"http://127.0.0.1:{port}/healthz").status == 200
 
 
@@ -222,9 +223,9 @@ def run_healthcheck(prod: ProdRun, role: str, **overrides: str) -> subprocess.Co
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("role", ["web", "relay", "projector", "pusher"])
+@pytest.mark.parametrize("role", ["api", "web", "relay", "projector", "pusher"])
 def test_the_container_healthcheck_of_each_role_passes_on_the_running_system(prod, role):
-    result = run_healthcheck(prod, role)
+    result = run_healthcheck(prod, role, CHAT_WEB_PORT=str(prod.api_port if role == "api" else prod.web_ports[0]))
     assert result.returncode == 0, result.stderr
 
 

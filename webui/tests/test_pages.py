@@ -29,7 +29,7 @@ def test_the_page_loads_nothing_from_another_origin(client):
 
 def static_file(name):
     # WhiteNoise answers before Django's URL routing, under any server; Client goes
-    # through the same middleware stack as daphne, uvicorn and gunicorn.
+    # through the same middleware stack as daphne, uvicorn and granian.
     response = Client().get(f"/static/webui/{name}")
     body = b"".join(response.streaming_content) if response.streaming else response.content
     return response, body.decode()
