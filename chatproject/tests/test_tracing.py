@@ -5,6 +5,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -234,3 +235,36 @@ def test_every_web_worker_serves_the_sum_of_all_processes_on_the_host(processes)
         assert value(samples, "chat_events_recorded_total", type="RoomCreated") == 1
         latency = {"method": "POST", "route": "command/message", "status": "200"}
         assert value(samples, "chat_http_request_duration_seconds_count", **latency) == 3
+
+
+def test_a_running_role_reports_its_lag_from_what_it_fetched(group_prefix, kafka_bootstrap, redis_url):
+    """The status a role stores at intervals counts what it has fetched but not yet consumed."""
+    from confluent_kafka import Producer
+
+    topic = f"lag-{group_prefix}"
+    relay.ensure_topics((topic,))
+
+    class Idle:
+        name, topics, batch_size = "idle", (topic,), 500
+
+    runner = consumers.KafkaRunner(Idle(), threading.Event())  # a role that handles nothing
+    try:
+        runner.consumer.subscribe([topic], on_assign=runner._assigned)
+        assert wait_for(lambda: runner.consumer.poll(0.2) is None and runner.status.assigned)
+        producer = Producer({"bootstrap.servers": kafka_bootstrap})
+        for n in range(5):
+            producer.produce(topic, key=b"one partition", value=str(n).encode())
+        assert producer.flush(10) == 0
+        taken = []
+        while len(taken) < 2:
+            record = runner.consumer.poll(5)
+            assert record is not None, "the records never arrived"
+            taken.append(record)
+
+        def reported_lag() -> int | None:
+            runner._report()
+            return (consumers.read_status(runner.group) or {}).get("lag")
+
+        assert wait_for(lambda: reported_lag() == 3), f"lag {reported_lag()}"
+    finally:
+        runner.consumer.close()
