@@ -6,6 +6,7 @@ import secrets
 import warnings
 from pathlib import Path
 
+from chatproject import admin_middleware
 from chatproject.env import Env, database_from_url
 from chatproject.logs import logging_config
 
@@ -61,13 +62,12 @@ MIDDLEWARE = [
     "chatproject.errors.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Sessions, CSRF, authentication and messages, under /admin/ only (chatproject/admin_middleware.py).
+    "chatproject.admin_middleware.AdminOnlyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+SILENCED_SYSTEM_CHECKS = admin_middleware.SILENCED_CHECKS
 
 ROOT_URLCONF = "chatproject.urls"
 ASGI_APPLICATION = "chatproject.asgi.application"
