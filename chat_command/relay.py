@@ -29,6 +29,11 @@ MAX_IN_FLIGHT = 5000
 IDLE_WAIT_S = 1.0
 # How long one wait for delivery reports lasts while rows are in flight.
 CONFIRM_WAIT_S = 0.002
+# Confirmed rows are marked published together: when nothing else is in flight, or once this
+# many wait, or once the oldest has waited this long. Under load one UPDATE then covers many
+# produce requests; a relay killed before marking publishes those rows again (same eventId).
+MARK_BATCH = 500
+MARK_EVERY_S = 0.05
 ADVISORY_LOCK_KEY = 0x0C4A7_0B0C  # "chat outbox"
 
 
@@ -229,7 +234,8 @@ def run_relay(stop: threading.Event, publisher: Publisher, coordinator: Coordina
     if not coordinator.acquire(stop):
         return
     logger.info("outbox relay active")
-    in_flight: set[int] = set()
+    in_flight: set[int] = set()  # handed to the publisher and not yet marked published
+    marks = _Marks()
     look = True  # whether new pending rows may exist: at start, after a wake-up, a full batch or a failure
     looked_at = 0.0
     try:
@@ -243,12 +249,15 @@ def run_relay(stop: threading.Event, publisher: Publisher, coordinator: Coordina
                 sent, look = _send_batch(publisher, in_flight)
                 looked_at = time.monotonic()
             confirmed, failed = publisher.poll(0 if look else CONFIRM_WAIT_S)
-            look = _settle(confirmed, failed, in_flight) or look
+            look = _settle(confirmed, failed, in_flight, marks) or look
+            if marks.due(unconfirmed=len(in_flight) - len(marks.ids)):
+                marks.flush(in_flight)
             if not sent and not in_flight and not look:
                 coordinator.wait(IDLE_WAIT_S)
                 look = True
         publisher.close()
-        _settle(*publisher.poll(0), in_flight)
+        _settle(*publisher.poll(0), in_flight, marks)
+        marks.flush(in_flight)
     finally:
         coordinator.release()
         connection.close()  # this thread's connection; the relay may run in a thread of its own
@@ -277,11 +286,33 @@ def _send_batch(publisher: Publisher, in_flight: set[int]) -> tuple[int, bool]:
     return sent, len(rows) == BATCH_SIZE
 
 
-def _settle(confirmed: list[int], failed: list[int], in_flight: set[int]) -> bool:
+class _Marks:
+    """Rows the bus confirmed that wait to be marked published."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.oldest = 0.0
+
+    def add(self, ids: list[int]) -> None:
+        if ids and not self.ids:
+            self.oldest = time.monotonic()
+        self.ids.extend(ids)
+
+    def due(self, unconfirmed: int) -> bool:
+        return bool(self.ids) and (
+            unconfirmed == 0 or len(self.ids) >= MARK_BATCH or time.monotonic() - self.oldest >= MARK_EVERY_S
+        )
+
+    def flush(self, in_flight: set[int]) -> None:
+        if self.ids:
+            metrics.count_by_type(metrics.EVENTS_PUBLISHED, outbox.mark_published(self.ids))
+            in_flight.difference_update(self.ids)
+            self.ids = []
+
+
+def _settle(confirmed: list[int], failed: list[int], in_flight: set[int], marks: _Marks) -> bool:
     """Record what the publisher reported; True when failed rows wait to be sent again."""
-    if confirmed:
-        metrics.count_by_type(metrics.EVENTS_PUBLISHED, outbox.mark_published(confirmed))
-        in_flight.difference_update(confirmed)
+    marks.add(confirmed)
     if failed:
         # Leave them pending; the next batch sends them again.
         in_flight.difference_update(failed)
