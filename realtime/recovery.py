@@ -13,19 +13,22 @@ MAX_RECOVERED = 500
 
 
 def messages_after(room_id: int, since: int) -> list[dict[str, Any]]:
-    """Messages of the room after `since`, oldest first (at most the newest 500).
+    """Messages of the room after `since` that PostgreSQL holds now, oldest first (at most the
+    newest 500). Whatever commits later reaches the subscription live, so nothing newer is
+    returned: a newer message returned here would make the subscription drop, as a repeat,
+    an older one that arrives live after it.
 
-    The read store answers unless it has fewer than PostgreSQL (not projected yet); then
-    PostgreSQL does, so nothing committed before the subscription is missing.
+    The read store answers when it holds every one of them; when it lacks one (not projected
+    yet), PostgreSQL answers. Comparing counts is not enough: in the middle of a batch the
+    store can hold a newer message while it still lacks an older one.
     """
-    truth = Message.objects.filter(room_id=room_id, message_id__gt=since)
-    expected = truth.count()
-    if expected == 0:
+    truth = Message.objects.filter(room_id=room_id, message_id__gt=since).order_by("-message_id")
+    expected = set(truth.values_list("message_id", flat=True)[:MAX_RECOVERED])
+    if not expected:
         return []
-    documents = list(
-        active_store().messages.find({"roomId": room_id, "_id": {"$gt": since}}).sort("_id", -1).limit(MAX_RECOVERED)
-    )
-    if len(documents) < min(expected, MAX_RECOVERED):
+    window = {"roomId": room_id, "_id": {"$gt": since, "$lte": max(expected)}}
+    documents = list(active_store().messages.find(window).sort("_id", -1).limit(MAX_RECOVERED))
+    if not expected <= {d["_id"] for d in documents}:
         return [
             {
                 "messageId": m.message_id,
@@ -35,6 +38,6 @@ def messages_after(room_id: int, since: int) -> list[dict[str, Any]]:
                 "content": m.content,
                 "sentAt": iso(m.sent_at),
             }
-            for m in reversed(truth.select_related("sender").order_by("-message_id")[:MAX_RECOVERED])
+            for m in reversed(truth.filter(message_id__in=expected).select_related("sender"))
         ]
     return [message_json(d) for d in reversed(documents)]

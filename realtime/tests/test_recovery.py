@@ -1,0 +1,72 @@
+"""What a client that subscribes with since-message-id gets before the live messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
+from chat_query.store import active_store
+from realtime.recovery import messages_after
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+
+def stored(message_id: int, room_id: int, content: str, sent_at) -> dict:
+    return {
+        "_id": message_id,
+        "roomId": room_id,
+        "senderId": 1,
+        "senderFullName": "User One",
+        "content": content,
+        "sentAt": sent_at,
+    }
+
+
+@pytest.fixture
+def room(seeded, mongo_url):
+    return do_create_room(1, NewRoom("Recovery", [2]))
+
+
+def test_the_read_store_answers_when_it_holds_every_missed_message(room):
+    sent = [do_send_message(1, NewMessage(room.room_id, f"m{n}", None)) for n in range(3)]
+    active_store().messages.insert_many(
+        [stored(m.message_id, room.room_id, f"from the store {n}", m.sent_at) for n, m in enumerate(sent)]
+    )
+    missed = messages_after(room.room_id, sent[0].message_id)
+    assert [(m["messageId"], m["content"]) for m in missed] == [
+        (sent[1].message_id, "from the store 1"),
+        (sent[2].message_id, "from the store 2"),
+    ]
+
+
+def test_postgresql_answers_when_the_store_lacks_one_even_if_it_holds_as_many(room):
+    """Mid-batch, the store may hold a newer message while it still lacks an older one."""
+    first, second = (do_send_message(1, NewMessage(room.room_id, text, None)) for text in ("first", "second"))
+    active_store().messages.insert_many(
+        [
+            stored(first.message_id, room.room_id, "first", first.sent_at),
+            stored(second.message_id + 1000, room.room_id, "committed after the count", second.sent_at),
+        ]
+    )
+    missed = messages_after(room.room_id, 0)
+    assert [(m["messageId"], m["content"]) for m in missed] == [
+        (first.message_id, "first"),
+        (second.message_id, "second"),
+    ]
+
+
+def test_nothing_is_missed_after_the_newest_message(room):
+    last = do_send_message(1, NewMessage(room.room_id, "only", None))
+    assert messages_after(room.room_id, last.message_id) == []
+
+
+def test_nothing_newer_than_postgresql_holds_is_replayed(room):
+    """A newer message comes live; replayed first, it would make an older live one look like a repeat."""
+    only = do_send_message(1, NewMessage(room.room_id, "only", None))
+    active_store().messages.insert_many(
+        [
+            stored(only.message_id, room.room_id, "only", only.sent_at),
+            stored(only.message_id + 1000, room.room_id, "not committed when asked", only.sent_at),
+        ]
+    )
+    assert [m["messageId"] for m in messages_after(room.room_id, 0)] == [only.message_id]
