@@ -112,6 +112,24 @@ class ServiceUnavailable(ApplicationError):
     code = "service_unavailable"
 
 
+BACKEND_UNAVAILABLE = ServiceUnavailable("A backend is unavailable. Try again shortly.", code="backend_unavailable")
+
+
+def backend_unavailable_errors() -> tuple[type[Exception], ...]:
+    """What the datastores' clients raise when they cannot reach their server."""
+    import pymongo.errors
+    import redis.exceptions
+    from django.db import InterfaceError, OperationalError
+
+    return (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        OperationalError,
+        InterfaceError,
+        pymongo.errors.ConnectionFailure,
+    )
+
+
 def generic_body(message: str, data: Any = None) -> dict[str, Any]:
     return {"success": False, "message": message, "data": data}
 
@@ -197,6 +215,10 @@ class JsonErrorMiddleware:
             return error_response(exception)
         if isinstance(exception, DJANGO_CLIENT_ERRORS):
             return None  # Django answers these with handler403/404/400 below: JSON 4xx, not a 500
+        if isinstance(exception, backend_unavailable_errors()):
+            # Not a bug: a datastore is down or restarting; the client may try again.
+            logger.warning("%s %s: a backend is unavailable: %r", request.method, request.path, exception)
+            return error_response(BACKEND_UNAVAILABLE)
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return internal_error_response()
 

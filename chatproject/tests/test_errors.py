@@ -70,3 +70,24 @@ def test_a_wrong_method_is_a_json_405(client):
     assert response.status_code == 405
     assert response["Content-Type"] == "application/json"
     assert response["Allow"] == "GET"
+
+
+@pytest.mark.integration
+def test_a_request_while_redis_is_unreachable_is_a_json_503_not_a_500(user1, redis_url, monkeypatch, caplog):
+    """Tokens are checked against the revocation list in Redis; with Redis away that cannot be done."""
+    import redis
+
+    from benchmarks.common import free_port
+    from chatproject import backends
+
+    unreachable = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1, retry=None)
+    monkeypatch.setattr(backends, "redis_client", lambda: unreachable)
+    response = user1.get("/query/rooms")
+    assert response.status_code == 503
+    assert response.json() == {
+        "success": False,
+        "message": "A backend is unavailable. Try again shortly.",
+        "data": None,
+    }
+    assert response["X-Error-Code"] == "backend_unavailable"
+    assert not [r for r in caplog.records if r.exc_info], "an outage is not logged as a bug, with a traceback"
