@@ -5,7 +5,10 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from chatproject import gateway, health, metrics_http
 from realtime import views as realtime_views
 
+# Django tries these in order and every prefix is distinct: the busiest come first.
 urlpatterns = [
+    path("command/", include("chat_command.urls")),
+    path("query/", include("chat_query.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_http.metrics_endpoint, name="metrics"),
@@ -14,8 +17,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("auth/", include("accounts.urls")),
     path("customer/", include("customers.urls")),
-    path("command/", include("chat_command.urls")),
-    path("query/", include("chat_query.urls")),
     path("ws/chat/info", realtime_views.sockjs_info, name="sockjs-info"),
     path("", include("webui.urls")),
     # Everything else is answered as the reference's gateway answered unknown routes.
