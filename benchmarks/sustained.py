@@ -131,7 +131,7 @@ def measure(args: argparse.Namespace, system: System, rooms: dict[int, list[int]
     wait_until(lambda: checks.caught_up(accepted), timeout=300, interval=1.0)
     subscribers.stop()
     every = set().union(*accepted.values()) if accepted else set()
-    checks.projected(every)
+    checks.projected(accepted)
     lost = {m for m in every if m not in checks.in_mongo}
     listeners: dict[int, list[Subscriber]] = {}
     for s in subscribers.all:
