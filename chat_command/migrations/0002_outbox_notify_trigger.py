@@ -2,6 +2,8 @@
 
 from django.db import migrations
 
+from chat_command.migrations._postgresql import on_postgresql
+
 CREATE = """
 CREATE OR REPLACE FUNCTION chat_outbox_notify() RETURNS trigger AS $$
 BEGIN
@@ -21,16 +23,6 @@ DROP FUNCTION IF EXISTS chat_outbox_notify();
 """
 
 
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
-
-
 class Migration(migrations.Migration):
     dependencies = [("chat_command", "0001_initial")]
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [on_postgresql(CREATE, DROP)]

@@ -10,6 +10,8 @@ commit together, or neither does.
 
 from django.db import migrations
 
+from chat_command.migrations._postgresql import on_postgresql
+
 CREATE = """
 CREATE OR REPLACE FUNCTION chat_send_message(
     p_room_id bigint, p_sender_id bigint, p_content text, p_sent_at timestamptz,
@@ -42,16 +44,6 @@ $$ LANGUAGE plpgsql;
 DROP = "DROP FUNCTION IF EXISTS chat_send_message(bigint, bigint, text, timestamptz, text, uuid, text, text, text, smallint, jsonb, timestamptz, text);"
 
 
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
-
-
 class Migration(migrations.Migration):
     dependencies = [("chat_command", "0003_outbox_request_id")]
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [on_postgresql(CREATE, DROP)]
