@@ -248,7 +248,9 @@ def run_relay(stop: threading.Event, publisher: Publisher, coordinator: Coordina
             if look:
                 sent, look = _send_batch(publisher, in_flight)
                 looked_at = time.monotonic()
-            confirmed, failed = publisher.poll(0 if look else CONFIRM_WAIT_S)
+            # Straight on while a full batch was sent; otherwise wait a little for confirmations
+            # (with MAX_IN_FLIGHT rows out, say while Kafka is down, this keeps the loop from spinning).
+            confirmed, failed = publisher.poll(0 if sent and look else CONFIRM_WAIT_S)
             look = _settle(confirmed, failed, in_flight, marks) or look
             if marks.due(unconfirmed=len(in_flight) - len(marks.ids)):
                 marks.flush(in_flight)
