@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,7 +37,7 @@ LAYER_ATTEMPTS = 3
 LAYER_ERRORS = (RedisConnectionError, OSError)
 
 
-class LayerUnavailable(Exception):
+class LayerUnavailable(RedisConnectionError):
     """The channel layer kept failing: the caller's feed cannot be trusted."""
 
 
@@ -97,21 +96,7 @@ class Hub:
         _deliver(group, list(self.groups.get(group, ())), push)
 
     async def _call(self, operation: Callable[..., Awaitable[None]], *args: Any) -> None:
-        """One channel-layer call, tried again on a connection left broken by a Redis restart.
-
-        A retried group_send may deliver twice if Redis ran it and the reply was lost; subscribers
-        drop a message they already have by its messageId.
-        """
-        for attempt in range(1, LAYER_ATTEMPTS + 1):
-            try:
-                async with self._gate:
-                    await operation(*args)
-                return
-            except LAYER_ERRORS as exc:
-                if attempt == LAYER_ATTEMPTS:
-                    raise LayerUnavailable(str(exc)) from exc
-                logger.warning("the channel layer failed (%s); trying again", exc)
-                await asyncio.sleep(0.1 * attempt)
+        await _layer_call(self._gate, operation, *args)
 
     async def _read(self) -> None:
         assert self.layer is not None
@@ -194,22 +179,12 @@ def push_many_from_sync(pushes: list[tuple[str, Push]]) -> None:
             gate = asyncio.Semaphore(LAYER_CONCURRENCY)
 
             async def send_group(group: str, items: list[Push]) -> None:
-                async with gate:
-                    for push in items:  # in order: one room's messages must not overtake each other
-                        await layer.group_send(group, {"type": "hub.push", "group": group, **push})
+                for push in items:  # in order: one room's messages must not overtake each other
+                    await _layer_call(gate, layer.group_send, group, {"type": "hub.push", "group": group, **push})
 
             await asyncio.gather(*(send_group(g, items) for g, items in by_group.items()))
 
-        for attempt in range(3):
-            try:
-                asyncio.run_coroutine_threadsafe(send_all(), _publisher()).result(timeout=30)
-                return
-            except (RedisConnectionError, OSError) as exc:
-                # A connection left over from before a Redis restart; the next try reconnects.
-                if attempt == 2:
-                    raise
-                logger.warning("publishing to the channel layer failed (%s); trying again", exc)
-                time.sleep(0.2 * (attempt + 1))
+        asyncio.run_coroutine_threadsafe(send_all(), _publisher()).result(timeout=30)
     elif _hub is not None:
         # Embedded mode: the only process; hand the pushes to the loop that owns the sockets.
         for group, push in pushes:
@@ -232,6 +207,24 @@ def user_group(customer_id: int, topic: str) -> str:
 
 def token_group(token_id: str) -> str:
     return f"token.{token_id}"
+
+
+async def _layer_call(gate: asyncio.Semaphore, operation: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """One channel-layer call, tried again on a connection left broken by a Redis restart.
+
+    A retried group_send may deliver twice if Redis ran it and the reply was lost; subscribers
+    drop a message they already have by its messageId.
+    """
+    for attempt in range(1, LAYER_ATTEMPTS + 1):
+        try:
+            async with gate:
+                await operation(*args)
+            return
+        except LAYER_ERRORS as exc:
+            if attempt == LAYER_ATTEMPTS:
+                raise LayerUnavailable(str(exc)) from exc
+            logger.warning("the channel layer failed (%s); trying again", exc)
+            await asyncio.sleep(0.1 * attempt)
 
 
 def _deliver(group: str, members: list[Deliver], push: Push) -> None:
