@@ -215,6 +215,8 @@ def run_drill(drill: str, mode: Mode, system: System, checks: Checks, ports: lis
         reconnects=sum(s.reconnects for s in subscribers.all) - reconnects_before,
     )
     print(f"  {'passed' if result.passed else 'FAILED'}: {json.dumps(asdict(result))}", flush=True)
+    for line in subscribers.who_missed(accepted):
+        print(f"    {line}", flush=True)
     return result
 
 

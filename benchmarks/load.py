@@ -14,11 +14,13 @@ import asyncio
 import contextlib
 import http.client
 import json
+import logging
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from websockets.typing import Subprotocol
 
 from benchmarks.common import OUT_DIR, ROOT, wait_for_port, wait_until
 from realtime.stomp import Frame, FrameParser, encode
+
+logger = logging.getLogger(__name__)
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -202,6 +206,9 @@ class Subscriber:
     arrivals: dict[int, float] = field(default_factory=dict)  # first arrival, perf_counter()
     connections: int = 0  # successful subscriptions, the first one included
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Why sessions ended other than by the stop: exception type -> count. Unexpected ones are
+    # logged, and the subscriber reconnects all the same, so a client bug cannot pose as a loss.
+    endings: Counter[str] = field(default_factory=Counter)
 
     @property
     def reconnects(self) -> int:
@@ -212,8 +219,13 @@ class Subscriber:
         while not stop.is_set():
             port = self.ports[attempt % len(self.ports)]
             # Cut off or refused: it counts as a reconnect once it has subscribed again.
-            with contextlib.suppress(OSError, TimeoutError, WebSocketException, RuntimeError):
+            try:
                 await self._session(port, stop)
+            except (OSError, TimeoutError, WebSocketException, RuntimeError) as exc:
+                self.endings[type(exc).__name__] += 1
+            except Exception as exc:
+                self.endings[type(exc).__name__] += 1
+                logger.exception("subscriber of room %d: unexpected %s; reconnecting", self.room_id, exc)
             attempt += 1
             if not stop.is_set():
                 await asyncio.sleep(0.5)
@@ -306,6 +318,19 @@ class Subscribers:
     def missing(self, accepted: dict[int, set[int]]) -> int:
         """Deliveries that did not happen: accepted messages of its room a subscriber lacks."""
         return sum(len(accepted.get(s.room_id, set()) - set(s.received)) for s in self.all)
+
+    def who_missed(self, accepted: dict[int, set[int]]) -> list[str]:
+        """One line per subscriber that lacks accepted messages: which, and how its sessions ended."""
+        lines = []
+        for s in self.all:
+            lacking = sorted(accepted.get(s.room_id, set()) - set(s.received))
+            if lacking:
+                lines.append(
+                    f"customer {s.customer_id} room {s.room_id}: lacks {len(lacking)} ({lacking[:10]})"
+                    f" of {len(accepted[s.room_id])}; last received {s.received[-3:]}, {s.connections} subscriptions,"
+                    f" sessions ended by {dict(s.endings)}"
+                )
+        return lines
 
     def duplicates(self) -> int:
         return sum(len(s.received) - len(set(s.received)) for s in self.all)

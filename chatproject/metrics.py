@@ -52,6 +52,15 @@ WS_CONNECTIONS = Gauge("chat_websocket_connections", "Open WebSocket (STOMP) con
 STOMP_SUBSCRIPTIONS = Gauge("chat_stomp_subscriptions", "Active STOMP subscriptions.", multiprocess_mode="livesum")
 FRAMES_IN = Counter("chat_stomp_frames_received_total", "STOMP frames received, by command.", ["command"])
 FRAMES_OUT = Counter("chat_stomp_frames_sent_total", "STOMP frames sent, by command.", ["command"])
+LAYER_LAG = Gauge(
+    "chat_channel_layer_lag_seconds",
+    "How far a web process reads behind Redis pub/sub: the delay of its last ping's answer.",
+    multiprocess_mode="livemax",
+)
+LAYER_FEED_LOST = Counter(
+    "chat_channel_layer_feed_lost_total",
+    "Times a web process lost its Redis subscriber connection (its clients closed with 4012).",
+)
 
 STOMP_COMMANDS = frozenset(
     {"CONNECT", "STOMP", "SUBSCRIBE", "UNSUBSCRIBE", "SEND", "DISCONNECT", "ACK", "NACK", "BEGIN", "COMMIT", "ABORT"}

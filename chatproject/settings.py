@@ -108,22 +108,9 @@ KAFKA_AUTO_OFFSET_RESET = env.text("KAFKA_AUTO_OFFSET_RESET", "earliest")
 RUN_EMBEDDED_WORKERS = env.flag("CHAT_EMBEDDED_WORKERS", KAFKA_BOOTSTRAP_SERVERS is None)
 
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 reads with a 5 s socket timeout, the same as channels_redis's blocking
-            # pop: a longer one keeps a message popped at the last moment from being dropped.
-            # A health check before reusing an idle connection notices a Redis that restarted.
-            "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "health_check_interval": 5}],
-                # Messages waiting per channel; past it channels_redis drops a group_send without
-                # a word. A web process's one hub channel takes the pusher's whole backlog when
-                # Kafka returns (the Kafka fault drill lost live deliveries at 1,000).
-                "capacity": 100_000,
-                "expiry": 30,
-            },
-        }
-    }
+    # Our own layer on Redis pub/sub (realtime/layer.py): channels-redis's list-based layer read
+    # one message per round trip and dropped, unseen, what waited past its expiry.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layer.RedisPubSubLayer", "CONFIG": {"url": REDIS_URL}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -22,6 +22,7 @@ from chatproject import metrics
 from realtime import broadcast, membership
 from realtime.hub import (
     LAYER_ERRORS,
+    Hub,
     LayerUnavailable,
     Push,
     hub,
@@ -140,13 +141,17 @@ class StompSession:
             task.cancel()
         for timer in self.timers:
             timer.cancel()
-        the_hub = await hub()
-        for subscription in self.subscriptions.values():
-            await the_hub.leave(subscription.group, subscription.deliver)
+        try:
+            the_hub: Hub | None = await hub()
+        except LayerUnavailable:
+            the_hub = None  # it never started, so nothing of this session joined it
+        if the_hub is not None:
+            for subscription in self.subscriptions.values():
+                await the_hub.leave(subscription.group, subscription.deliver)
+            if self.principal is not None and self.revoke is not None:
+                await the_hub.leave(token_group(self.principal.token_id), self.revoke)
         self.subscriptions.clear()
         if self.principal is not None:
-            if self.revoke is not None:
-                await the_hub.leave(token_group(self.principal.token_id), self.revoke)
             try:
                 await broadcast.presence_left(self.principal.customer_id, self.connection_id)
             except (LayerUnavailable, *LAYER_ERRORS) as exc:

@@ -1,5 +1,6 @@
 import asyncio
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,24 +62,67 @@ def test_a_burst_of_pushes_larger_than_a_thousand_reaches_every_local_subscriber
     assert asyncio.run(deliver_burst()) == list(range(1, 3001))
 
 
-def test_subscribing_right_after_a_redis_restart_reconnects_the_pooled_connections(redis_url):
-    """Every connection the pool held died with the old server; joining must not fail on them."""
-    from realtime.hub import hub
+def test_subscribing_right_after_a_redis_restart_delivers_again(redis_url):
+    """The subscriber connection died with the old server; joining afterwards opens a new one."""
+    from realtime.hub import hub, is_feed_lost
 
-    async def join_across_a_restart() -> tuple[bool, list[str]]:
+    async def join_across_a_restart() -> tuple[int, list[int]]:
         the_hub = await hub()
+        lost: list[str] = []
         warm = [f"room.{n}.message" for n in range(1, 33)]
-        subscribers = [lambda push: None for _ in warm]
-        # Joined at once, these fill the pool with connections that are all fresh (no health check).
-        await asyncio.gather(*(the_hub.join(g, s) for g, s in zip(warm, subscribers, strict=True)))
+
+        def subscriber_of(group: str) -> Callable[[dict], None]:
+            def deliver(push: dict) -> None:
+                if is_feed_lost(push):
+                    lost.append(group)
+
+            return deliver
+
+        for group in warm:
+            await the_hub.join(group, subscriber_of(group))
         await asyncio.to_thread(subprocess.run, [str(SERVICES), "down", "redis"], check=True, capture_output=True)
         await asyncio.to_thread(subprocess.run, [str(SERVICES), "up", "redis"], check=True, capture_output=True)
+        received: list[int] = []
         joined = [f"room.{n}.message" for n in range(1001, 1033)]
-        await asyncio.gather(*(the_hub.join(g, lambda push: None) for g in joined))
-        layer = the_hub.layer
-        assert layer is not None
-        members = [await layer.connection(0).zcard(layer._group_key(g)) for g in joined]
-        return all(members), joined
+        for group in joined:
+            await the_hub.join(group, lambda push: received.append(push["messageId"]))
+        pushes = [(g, {"body": "{}", "messageId": n}) for n, g in enumerate(joined)]
+        await asyncio.to_thread(push_many_from_sync, pushes)
+        for _ in range(100):
+            if len(received) == len(joined):
+                break
+            await asyncio.sleep(0.05)
+        return len(lost), sorted(received)
 
-    all_joined, groups = asyncio.run(join_across_a_restart())
-    assert all_joined, f"some of {groups} have no member in Redis"
+    told, received = asyncio.run(join_across_a_restart())
+    assert told == 32, "every subscriber of the old connection is told its feed has a gap"
+    assert received == list(range(32))
+
+
+def test_a_hub_first_needed_while_redis_is_away_starts_once_it_is_back(redis_url):
+    """A web process whose first client arrives during a Redis outage must not keep a hub
+    without a channel: subscribers joined to it would never receive anything."""
+    from realtime.hub import LayerUnavailable, hub
+
+    async def first_use_during_an_outage() -> tuple[bool, list[int]]:
+        await asyncio.to_thread(subprocess.run, [str(SERVICES), "down", "redis"], check=True, capture_output=True)
+        try:
+            await hub()
+            refused = False
+        except LayerUnavailable:
+            refused = True
+        finally:
+            await asyncio.to_thread(subprocess.run, [str(SERVICES), "up", "redis"], check=True, capture_output=True)
+        the_hub = await hub()
+        received: list[int] = []
+        await the_hub.join("room.7.message", lambda push: received.append(push["messageId"]))
+        await asyncio.to_thread(push_from_sync, "room.7.message", {"body": "{}", "messageId": 7})
+        for _ in range(40):
+            if received:
+                break
+            await asyncio.sleep(0.05)
+        return refused, received
+
+    refused, received = asyncio.run(first_use_during_an_outage())
+    assert refused
+    assert received == [7]

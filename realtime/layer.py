@@ -1,0 +1,356 @@
+"""The channel layer: Redis pub/sub, one subscription per group and process, no loss unseen.
+
+channels-redis's RedisChannelLayer stores each message in a sorted set per channel and reads it
+back with one blocking pop per message. In the sustained-load benchmark a web process read its
+hub channel that way minutes behind the pusher, and the layer dropped every message that waited
+past its expiry without a word. Here Redis pushes each message of a subscribed group down one
+connection per process, which reads them as fast as it parses them; a message is lost only in
+ways the reader sees:
+
+- the connection drops: Redis restarted, the network failed, or Redis closed a subscriber that
+  fell more than its `client-output-buffer-limit pubsub` behind;
+- Redis stops answering the reader's pings.
+
+Then every `receive` raises LayerUnavailable once and the layer forgets its groups: the hub
+closes its subscribers with 4012, and their clients reconnect and recover by messageId.
+
+`group_add` returns once Redis confirms the subscription, so whatever is published after it
+reaches the channel: a subscriber replaying missed messages from the store cannot fall into a
+gap between its replay and its live feed.
+
+Pub/sub channels are server-wide, not per Redis database: their names carry the prefix and the
+database number so deployments sharing a server stay apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+import redis.asyncio
+from channels.layers import BaseChannelLayer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from chatproject import metrics
+
+logger = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+# A publish is tried this many times: after a Redis restart each pooled connection fails once
+# before redis-py reconnects it.
+PUBLISH_ATTEMPTS = 3
+# Publishes sent in one pipeline by group_send_many.
+PUBLISH_CHUNK = 1000
+LAYER_ERRORS = (RedisError, OSError)
+
+
+class LayerUnavailable(RedisConnectionError):
+    """The channel layer failed: messages sent through it meanwhile may be lost."""
+
+
+class RedisPubSubLayer(BaseChannelLayer):
+    extensions = ["groups"]
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "chat",
+        capacity: int = 10_000,
+        ping_every_s: float = 5.0,
+        silence_limit_s: float = 30.0,
+        confirm_timeout_s: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(capacity=capacity, **kwargs)
+        self.url = url
+        db = redis.asyncio.ConnectionPool.from_url(url).connection_kwargs.get("db", 0)
+        self.names = f"{prefix}:{db}:"
+        self.ping_every_s = ping_every_s
+        self.silence_limit_s = silence_limit_s
+        self.confirm_timeout_s = confirm_timeout_s
+        self._feed: _Feed | None = None
+        self._sync: redis.Redis | None = None
+
+    # --- The Channels layer API ---------------------------------------------------------
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        channel = f"{prefix}{uuid.uuid4().hex}"
+        await self.feed().open(channel, self._channel_name(channel))
+        return channel
+
+    async def receive(self, channel: str) -> Message:
+        return await self.feed().receive(channel)
+
+    async def send(self, channel: str, message: Message) -> None:
+        self.require_valid_channel_name(channel)
+        await self.feed().publish(self._channel_name(channel), message)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        feed = self.feed()
+        if channel not in feed.queues:
+            # Its messages would have nowhere to go: a channel of another process, or none.
+            raise RuntimeError(f"group_add needs a channel of this process from new_channel(), not {channel!r}")
+        await feed.subscribe(self._group_name(group), channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        await self.feed().unsubscribe(self._group_name(group), channel)
+
+    async def group_send(self, group: str, message: Message) -> None:
+        self.require_valid_group_name(group)
+        await self.feed().publish(self._group_name(group), message)
+
+    # --- From synchronous code ----------------------------------------------------------
+
+    def group_send_many(self, messages: Iterable[tuple[str, Message]]) -> None:
+        """Publish to many groups from synchronous code (the pusher), in order, pipelined.
+
+        A pipeline tried again after a connection failure may deliver some messages twice;
+        subscribers drop a message they already have by its messageId.
+        """
+        encoded = [(self._group_name(group), json.dumps(message)) for group, message in messages]
+        for start in range(0, len(encoded), PUBLISH_CHUNK):
+            chunk = encoded[start : start + PUBLISH_CHUNK]
+            for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+                try:
+                    pipe = self._sync_client().pipeline(transaction=False)
+                    for name, data in chunk:
+                        pipe.publish(name, data)
+                    pipe.execute()
+                    break
+                except LAYER_ERRORS as exc:
+                    if attempt == PUBLISH_ATTEMPTS:
+                        raise LayerUnavailable(f"publishing to Redis failed: {exc}") from exc
+                    logger.warning("publishing to Redis failed (%s); trying again", exc)
+
+    # --- Inside ------------------------------------------------------------------------
+
+    def feed(self) -> _Feed:
+        """This process's subscriber, on the running event loop (tests run several loops)."""
+        loop = asyncio.get_running_loop()
+        if self._feed is None or self._feed.loop is not loop:
+            self._feed = _Feed(self, loop)
+        return self._feed
+
+    def _group_name(self, group: str) -> str:
+        return f"{self.names}group:{group}"
+
+    def _channel_name(self, channel: str) -> str:
+        return f"{self.names}channel:{channel}"
+
+    def _sync_client(self) -> redis.Redis:
+        if self._sync is None:
+            self._sync = redis.Redis.from_url(self.url, socket_connect_timeout=5, socket_timeout=10)
+        return self._sync
+
+
+class _Feed:
+    """One event loop's subscriber connection, the subscriptions on it and the local queues."""
+
+    def __init__(self, layer: RedisPubSubLayer, loop: asyncio.AbstractEventLoop) -> None:
+        self.layer = layer
+        self.loop = loop
+        self.publisher = redis.asyncio.Redis.from_url(layer.url, socket_connect_timeout=5, socket_timeout=10)
+        self.queues: dict[str, asyncio.Queue[Message | LayerUnavailable]] = {}
+        # Redis channel name -> the local channels it feeds; a specific channel feeds only itself.
+        self.members: dict[str, set[str]] = {}
+        self.specific: dict[str, str] = {}  # local channel -> its own Redis channel
+        # Redis channel name -> its subscription, done when Redis confirmed it.
+        self.confirmed: dict[str, asyncio.Future[None]] = {}
+        # SUBSCRIBE commands sent and not yet confirmed, in order, per Redis channel name.
+        self.unconfirmed: dict[bytes, deque[asyncio.Future[None]]] = {}
+        self.connection: redis.asyncio.Connection | None = None
+        self.connecting = asyncio.Lock()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.pings: deque[float] = deque()
+
+    async def open(self, channel: str, name: str) -> None:
+        self.queues[channel] = asyncio.Queue(self.layer.capacity)
+        await self.subscribe(name, channel)
+        self.specific[channel] = name
+
+    async def receive(self, channel: str) -> Message:
+        item = await self.queues[channel].get()
+        if isinstance(item, LayerUnavailable):
+            raise item
+        return item
+
+    async def publish(self, name: str, message: Message) -> None:
+        data = json.dumps(message)
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                await self.publisher.publish(name, data)
+                return
+            except LAYER_ERRORS as exc:
+                if attempt == PUBLISH_ATTEMPTS:
+                    raise LayerUnavailable(f"publishing to Redis failed: {exc}") from exc
+                logger.warning("publishing to Redis failed (%s); trying again", exc)
+                await asyncio.sleep(0.1 * attempt)
+
+    async def subscribe(self, name: str, channel: str) -> None:
+        self.members.setdefault(name, set()).add(channel)
+        confirmed = self.confirmed.get(name)
+        if confirmed is None:
+            confirmed = self.confirmed[name] = self._future()
+            try:
+                connection = await self._connection()
+                self.unconfirmed.setdefault(name.encode(), deque()).append(confirmed)
+                await connection.send_command("SUBSCRIBE", name, check_health=False)
+            except LAYER_ERRORS as exc:
+                error = LayerUnavailable(f"subscribing on Redis failed: {exc}")
+                self._lost(exc)
+                # No connection to lose (Redis refused it): forget this subscription alone, and
+                # fail whoever waits for it too.
+                if self.confirmed.get(name) is confirmed:
+                    del self.confirmed[name]
+                    del self.members[name]
+                if not confirmed.done():
+                    confirmed.set_exception(error)
+                raise error from exc
+        if not confirmed.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(confirmed), self.layer.confirm_timeout_s)
+            except TimeoutError:
+                raise LayerUnavailable(f"Redis did not confirm the subscription to {name}") from None
+        confirmed.result()
+
+    async def unsubscribe(self, name: str, channel: str) -> None:
+        members = self.members.get(name)
+        if not members or channel not in members:
+            return
+        members.discard(channel)
+        if members:
+            return
+        del self.members[name]
+        del self.confirmed[name]
+        connection = self.connection
+        if connection is not None:
+            try:
+                await connection.send_command("UNSUBSCRIBE", name, check_health=False)
+            except LAYER_ERRORS as exc:
+                self._lost(exc)
+
+    async def _connection(self) -> redis.asyncio.Connection:
+        async with self.connecting:
+            if self.connection is None:
+                # RESP2: confirmations and messages come as plain replies, not RESP3 pushes
+                # that redis-py would hand to a push handler. Named for CLIENT LIST.
+                pool = redis.asyncio.ConnectionPool.from_url(
+                    self.layer.url,
+                    socket_connect_timeout=5,
+                    socket_timeout=None,
+                    protocol=2,
+                    client_name=f"chat-layer-{os.getpid()}",
+                )
+                connection = pool.make_connection()
+                await connection.connect()
+                self.connection = connection
+                self.pings.clear()
+                self.tasks = [
+                    self.loop.create_task(self._read(connection)),
+                    self.loop.create_task(self._ping(connection)),
+                ]
+                # A channel of this process keeps its own Redis channel across reconnections.
+                for channel, name in self.specific.items():
+                    self.members[name] = {channel}
+                    self.confirmed[name] = confirmed = self._future()
+                    self.unconfirmed.setdefault(name.encode(), deque()).append(confirmed)
+                    await connection.send_command("SUBSCRIBE", name, check_health=False)
+            return self.connection
+
+    async def _read(self, connection: redis.asyncio.Connection) -> None:
+        try:
+            while True:
+                reply = await connection.read_response(timeout=math.inf)
+                kind = reply[0]
+                if kind == b"message":
+                    await self._route(reply[1].decode(), reply[2])
+                elif kind == b"subscribe":
+                    waiting = self.unconfirmed.get(reply[1])
+                    if waiting:
+                        confirmed = waiting.popleft()
+                        if not confirmed.done():
+                            confirmed.set_result(None)
+                        if not waiting:
+                            del self.unconfirmed[reply[1]]
+                elif kind == b"pong" and self.pings:
+                    metrics.LAYER_LAG.set(self.loop.time() - self.pings.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever broke the connection, the feed has a gap
+            if connection is self.connection:
+                self._lost(exc)
+
+    async def _route(self, name: str, data: bytes) -> None:
+        channels = self.members.get(name)
+        if not channels:
+            return  # unsubscribed while it was on its way
+        message = json.loads(data)
+        for channel in channels:
+            queue = self.queues.get(channel)
+            if queue is None:
+                continue
+            if queue.full():
+                # Stop reading: Redis holds what follows, and drops the connection past its limit.
+                await queue.put(message)
+            else:
+                queue.put_nowait(message)
+
+    async def _ping(self, connection: redis.asyncio.Connection) -> None:
+        """Ping through the subscription; the pong comes after every message sent before it.
+
+        Its delay is the reader's lag (the chat_channel_layer_lag_seconds gauge); no pong for
+        silence_limit_s means the connection is dead or hopelessly behind.
+        """
+        while True:
+            await asyncio.sleep(self.layer.ping_every_s)
+            if self.pings and self.loop.time() - self.pings[0] > self.layer.silence_limit_s:
+                self._lost(TimeoutError(f"no answer from Redis for {self.layer.silence_limit_s:.0f} s"))
+                return
+            self.pings.append(self.loop.time())
+            try:
+                await connection.send_command("PING", check_health=False)
+            except LAYER_ERRORS as exc:
+                self._lost(exc)
+                return
+
+    def _lost(self, exc: BaseException) -> None:
+        """The feed has a gap: tell every channel once, forget the groups, drop the connection."""
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        logger.warning("the Redis subscriber connection failed (%s); its channels are told", exc)
+        metrics.LAYER_FEED_LOST.inc()
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+        self.tasks = []
+        self.loop.create_task(connection.disconnect(nowait=True))
+        error = LayerUnavailable(f"the channel layer lost its Redis connection: {exc}")
+        for confirmed in [*self.confirmed.values(), *(f for w in self.unconfirmed.values() for f in w)]:
+            if not confirmed.done():
+                confirmed.set_exception(error)
+        self.confirmed.clear()
+        self.unconfirmed.clear()
+        self.members.clear()
+        for queue in self.queues.values():
+            # Whatever waits here is recovered with the rest of the gap.
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(error)
+
+    def _future(self) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self.loop.create_future()
+        # A subscription nobody waits for any more must not log "exception never retrieved".
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return future
