@@ -50,7 +50,8 @@ class Hub:
 
         No subscriber may join before the channel exists: its pushes would have nowhere to go.
         """
-        if self._starting is None or self._starting.cancelled() or self._starting.exception() is not None:
+        starting = self._starting
+        if starting is None or (starting.done() and (starting.cancelled() or starting.exception() is not None)):
             self._starting = asyncio.ensure_future(self._start())
         await asyncio.shield(self._starting)
 

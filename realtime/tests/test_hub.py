@@ -126,3 +126,13 @@ def test_a_hub_first_needed_while_redis_is_away_starts_once_it_is_back(redis_url
     refused, received = asyncio.run(first_use_during_an_outage())
     assert refused
     assert received == [7]
+
+
+def test_the_first_clients_of_a_process_arriving_together_share_one_hub(redis_url):
+    from realtime.hub import hub
+
+    async def together() -> int:
+        hubs = await asyncio.gather(*(hub() for _ in range(20)))
+        return len({id(h) for h in hubs})
+
+    assert asyncio.run(together()) == 1
