@@ -52,8 +52,8 @@ class Hub:
         """
         starting = self._starting
         if starting is None or (starting.done() and (starting.cancelled() or starting.exception() is not None)):
-            self._starting = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._starting)
+            starting = self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(starting)
 
     async def _start(self) -> None:
         if self.layer is not None:
