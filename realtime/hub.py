@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -44,6 +44,7 @@ class Hub:
         self._gate = asyncio.Semaphore(LAYER_CONCURRENCY)
         self._tasks: list[asyncio.Task[None]] = []
         self._starting: asyncio.Future[None] | None = None
+        self._background: set[asyncio.Future[None]] = set()
 
     async def ready(self) -> None:
         """Start once: a channel of its own and the task reading it. A failed start is retried.
@@ -114,7 +115,11 @@ class Hub:
                 self._feed_lost()
                 await asyncio.sleep(1)
                 continue
-            self.dispatch(message["group"], message)
+            group = message.get("group")
+            if isinstance(group, str):
+                self.dispatch(group, message)
+            else:
+                logger.warning("dropping a channel-layer message without a group: %r", message)
 
     def _feed_lost(self) -> None:
         """Tell every subscriber its feed has a gap, and forget the group memberships.
@@ -126,6 +131,20 @@ class Hub:
         groups, self.groups = self.groups, defaultdict(set)
         for group, members in groups.items():
             _deliver(group, list(members), FEED_LOST)
+            # A group joined again on a new connection before this ran would otherwise stay
+            # subscribed after its members leave: they leave a group the hub has forgotten.
+            self._spawn(self._discard_unless_joined(group))
+
+    async def _discard_unless_joined(self, group: str) -> None:
+        assert self.layer is not None
+        if group not in self.groups:  # checked and discarded with no await between
+            with contextlib.suppress(*LAYER_ERRORS):
+                await self.layer.group_discard(group, self.channel)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
 
 _hub: Hub | None = None

@@ -172,10 +172,15 @@ class _Feed:
         self.connecting = asyncio.Lock()
         self.tasks: list[asyncio.Task[None]] = []
         self.pings: deque[float] = deque()
+        self.failed_connects = 0
 
     async def open(self, channel: str, name: str) -> None:
         self.queues[channel] = asyncio.Queue(self.layer.capacity)
-        await self.subscribe(name, channel)
+        try:
+            await self.subscribe(name, channel)
+        except BaseException:
+            del self.queues[channel]
+            raise
         self.specific[channel] = name
 
     async def receive(self, channel: str) -> Message:
@@ -205,17 +210,21 @@ class _Feed:
                 connection = await self._connection()
                 self.unconfirmed.setdefault(name.encode(), deque()).append(confirmed)
                 await connection.send_command("SUBSCRIBE", name, check_health=False)
-            except LAYER_ERRORS as exc:
-                error = LayerUnavailable(f"subscribing on Redis failed: {exc}")
-                self._lost(exc)
-                # No connection to lose (Redis refused it): forget this subscription alone, and
-                # fail whoever waits for it too.
+            except BaseException as exc:
+                # Refused, timed out, or cancelled (a consumer closing): if the connection broke,
+                # it is lost; otherwise forget this subscription alone. Either way whoever waits
+                # for it fails now, and the next join subscribes afresh.
+                error = LayerUnavailable(f"subscribing on Redis failed: {exc!r}")
+                if isinstance(exc, LAYER_ERRORS):
+                    self._lost(exc)
                 if self.confirmed.get(name) is confirmed:
                     del self.confirmed[name]
-                    del self.members[name]
+                    self.members.pop(name, None)
                 if not confirmed.done():
                     confirmed.set_exception(error)
-                raise error from exc
+                if isinstance(exc, LAYER_ERRORS):
+                    raise error from exc
+                raise
         if not confirmed.done():
             try:
                 await asyncio.wait_for(asyncio.shield(confirmed), self.layer.confirm_timeout_s)
@@ -240,32 +249,50 @@ class _Feed:
                 self._lost(exc)
 
     async def _connection(self) -> redis.asyncio.Connection:
+        failures_before = self.failed_connects
         async with self.connecting:
             if self.connection is None:
-                # RESP2: confirmations and messages come as plain replies, not RESP3 pushes
-                # that redis-py would hand to a push handler. Named for CLIENT LIST.
-                pool = redis.asyncio.ConnectionPool.from_url(
-                    self.layer.url,
-                    socket_connect_timeout=5,
-                    socket_timeout=None,
-                    protocol=2,
-                    client_name=f"chat-layer-{os.getpid()}",
-                )
-                connection = pool.make_connection()
-                await connection.connect()
-                self.connection = connection
-                self.pings.clear()
-                self.tasks = [
-                    self.loop.create_task(self._read(connection)),
-                    self.loop.create_task(self._ping(connection)),
-                ]
-                # A channel of this process keeps its own Redis channel across reconnections.
-                for channel, name in self.specific.items():
-                    self.members[name] = {channel}
-                    self.confirmed[name] = confirmed = self._future()
-                    self.unconfirmed.setdefault(name.encode(), deque()).append(confirmed)
-                    await connection.send_command("SUBSCRIBE", name, check_health=False)
+                if self.failed_connects != failures_before:
+                    # Those queued behind a failed attempt fail with it rather than in turn.
+                    raise RedisConnectionError("connecting to Redis failed while this waited for it")
+                try:
+                    async with asyncio.timeout(self.layer.confirm_timeout_s):
+                        await self._connect()
+                except BaseException:
+                    self.failed_connects += 1
+                    raise
+            assert self.connection is not None
             return self.connection
+
+    async def _connect(self) -> None:
+        """Open the subscriber connection; the caller bounds it, handshake replies included."""
+        # RESP2: confirmations and messages come as plain replies, not RESP3 pushes that
+        # redis-py would hand to a push handler. Named for CLIENT LIST.
+        pool = redis.asyncio.ConnectionPool.from_url(
+            self.layer.url,
+            socket_connect_timeout=5,
+            socket_timeout=None,
+            protocol=2,
+            client_name=f"chat-layer-{os.getpid()}",
+        )
+        connection = pool.make_connection()
+        try:
+            await connection.connect()
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        self.connection = connection
+        self.pings.clear()
+        self.tasks = [
+            self.loop.create_task(self._read(connection)),
+            self.loop.create_task(self._ping(connection)),
+        ]
+        # A channel of this process keeps its own Redis channel across reconnections.
+        for channel, name in self.specific.items():
+            self.members[name] = {channel}
+            self.confirmed[name] = confirmed = self._future()
+            self.unconfirmed.setdefault(name.encode(), deque()).append(confirmed)
+            await connection.send_command("SUBSCRIBE", name, check_health=False)
 
     async def _read(self, connection: redis.asyncio.Connection) -> None:
         try:
@@ -295,7 +322,7 @@ class _Feed:
         if not channels:
             return  # unsubscribed while it was on its way
         message = json.loads(data)
-        for channel in channels:
+        for channel in tuple(channels):  # a subscriber may leave while a full queue holds us
             queue = self.queues.get(channel)
             if queue is None:
                 continue

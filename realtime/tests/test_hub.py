@@ -136,3 +136,24 @@ def test_the_first_clients_of_a_process_arriving_together_share_one_hub(redis_ur
         return len({id(h) for h in hubs})
 
     assert asyncio.run(together()) == 1
+
+
+def test_a_layer_message_without_a_group_does_not_stop_the_hub(redis_url):
+    from channels.layers import get_channel_layer
+
+    from realtime.hub import hub
+
+    async def stray_then_push() -> list[int]:
+        the_hub = await hub()
+        received: list[int] = []
+        await the_hub.join("room.9.message", lambda push: received.append(push["messageId"]))
+        assert the_hub.channel is not None
+        await get_channel_layer().send(the_hub.channel, {"type": "not.a.push"})
+        await asyncio.to_thread(push_from_sync, "room.9.message", {"body": "{}", "messageId": 9})
+        for _ in range(40):
+            if received:
+                break
+            await asyncio.sleep(0.05)
+        return received
+
+    assert asyncio.run(stray_then_push()) == [9]

@@ -1,6 +1,7 @@
 """The Redis pub/sub channel layer against the real Redis: nothing it loses goes unseen."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -187,3 +188,51 @@ def test_subscribing_while_redis_refuses_fails_fast_and_works_once_it_is_back(re
     assert refused == [True, True]
     assert waited < 3, "a refused connection is not waited out for the confirmation timeout"
     assert received == [{"back": True}]
+
+
+def test_a_join_cancelled_while_connecting_leaves_nothing_that_blocks_the_next(redis_url, unique, admin):
+    """A consumer closing mid-join is cancelled; the next join of its group must not hang."""
+    layer = layer_for(redis_url, unique)
+
+    async def run() -> tuple[float, list[dict]]:
+        channel = await layer.new_channel("hub.")
+        for client in admin.client_list(_type="pubsub"):
+            if client["name"] == f"chat-layer-{os.getpid()}":
+                admin.client_kill_filter(_id=client["id"])
+        await drain(layer, channel, until=5)  # until the loss is reported
+        joining = asyncio.ensure_future(layer.group_add("room.1.message", channel))
+        await asyncio.sleep(0)  # it is now opening a connection
+        joining.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await joining
+        started = time.monotonic()
+        await layer.group_add("room.1.message", channel)
+        waited = time.monotonic() - started
+        await layer.group_send("room.1.message", {"after": True})
+        received, _ = await drain(layer, channel, until=1)
+        return waited, received
+
+    waited, received = asyncio.run(run())
+    assert waited < 2
+    assert received == [{"after": True}]
+
+
+def test_opening_a_connection_to_a_redis_that_does_not_answer_gives_up(redis_url, unique, admin):
+    layer = layer_for(redis_url, unique, confirm_timeout_s=1.0)
+    pid = int(admin.info("server")["process_id"])
+
+    async def run() -> tuple[bool, float]:
+        started = time.monotonic()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await layer.new_channel("hub.")
+            refused = False
+        except LayerUnavailable:
+            refused = True
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        return refused, time.monotonic() - started
+
+    refused, waited = asyncio.run(run())
+    assert refused
+    assert waited < 3
