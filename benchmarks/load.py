@@ -221,11 +221,10 @@ class Subscriber:
             # Cut off or refused: it counts as a reconnect once it has subscribed again.
             try:
                 await self._session(port, stop)
-            except (OSError, TimeoutError, WebSocketException, RuntimeError) as exc:
-                self.endings[type(exc).__name__] += 1
             except Exception as exc:
                 self.endings[type(exc).__name__] += 1
-                logger.exception("subscriber of room %d: unexpected %s; reconnecting", self.room_id, exc)
+                if not isinstance(exc, (OSError, TimeoutError, WebSocketException, RuntimeError)):
+                    logger.exception("subscriber of room %d: unexpected %s; reconnecting", self.room_id, exc)
             attempt += 1
             if not stop.is_set():
                 await asyncio.sleep(0.5)

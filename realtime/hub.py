@@ -52,9 +52,14 @@ class Hub:
         No subscriber may join before the channel exists: its pushes would have nowhere to go.
         """
         starting = self._starting
-        if starting is None or (starting.done() and (starting.cancelled() or starting.exception() is not None)):
+        if starting is None or (starting.done() and not self.started):
             starting = self._starting = asyncio.ensure_future(self._start())
         await asyncio.shield(starting)
+
+    @property
+    def started(self) -> bool:
+        starting = self._starting
+        return starting is not None and starting.done() and not starting.cancelled() and starting.exception() is None
 
     async def _start(self) -> None:
         if self.layer is not None:
@@ -131,23 +136,26 @@ class Hub:
         groups, self.groups = self.groups, defaultdict(set)
         for group, members in groups.items():
             _deliver(group, list(members), FEED_LOST)
-            # A group joined again on a new connection before this ran would otherwise stay
-            # subscribed after its members leave: they leave a group the hub has forgotten.
-            self._spawn(self._discard_unless_joined(group))
+        # A group joined again on a new connection before this ran would otherwise stay
+        # subscribed after its members leave: they leave a group the hub has forgotten.
+        spawn(self._discard_unless_joined(list(groups)), self._background)
 
-    async def _discard_unless_joined(self, group: str) -> None:
+    async def _discard_unless_joined(self, groups: list[str]) -> None:
         assert self.layer is not None
-        if group not in self.groups:  # checked and discarded with no await between
-            with contextlib.suppress(*LAYER_ERRORS):
-                await self.layer.group_discard(group, self.channel)
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        for group in groups:
+            if group not in self.groups:  # checked and discarded with no await between
+                with contextlib.suppress(*LAYER_ERRORS):
+                    await self.layer.group_discard(group, self.channel)
 
 
 _hub: Hub | None = None
+
+
+def started_hub() -> Hub | None:
+    """This loop's hub if it has started, without starting it: only a started hub has members."""
+    if _hub is not None and _hub.loop is asyncio.get_running_loop() and _hub.started:
+        return _hub
+    return None
 
 
 async def hub() -> Hub:
@@ -192,6 +200,13 @@ def user_group(customer_id: int, topic: str) -> str:
 
 def token_group(token_id: str) -> str:
     return f"token.{token_id}"
+
+
+def spawn(work: Coroutine[Any, Any, None], keep: set[asyncio.Future[None]]) -> None:
+    """Run `work` soon, keeping a reference in `keep` so it is not collected half-way."""
+    task = asyncio.ensure_future(work)
+    keep.add(task)
+    task.add_done_callback(keep.discard)
 
 
 def _deliver(group: str, members: list[Deliver], push: Push) -> None:

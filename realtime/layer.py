@@ -32,6 +32,7 @@ import os
 import uuid
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -39,16 +40,15 @@ import redis.asyncio
 from channels.layers import BaseChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatproject import metrics
 
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
-# A publish is tried this many times: after a Redis restart each pooled connection fails once
-# before redis-py reconnects it.
-PUBLISH_ATTEMPTS = 3
-# Publishes sent in one pipeline by group_send_many.
+# Publishes sent in one pipeline by group_send_many. Publishing clients keep redis-py's own
+# retries (with backoff) for a connection a Redis restart left broken.
 PUBLISH_CHUNK = 1000
 LAYER_ERRORS = (RedisError, OSError)
 
@@ -119,18 +119,13 @@ class RedisPubSubLayer(BaseChannelLayer):
         """
         encoded = [(self._group_name(group), json.dumps(message)) for group, message in messages]
         for start in range(0, len(encoded), PUBLISH_CHUNK):
-            chunk = encoded[start : start + PUBLISH_CHUNK]
-            for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-                try:
-                    pipe = self._sync_client().pipeline(transaction=False)
-                    for name, data in chunk:
-                        pipe.publish(name, data)
-                    pipe.execute()
-                    break
-                except LAYER_ERRORS as exc:
-                    if attempt == PUBLISH_ATTEMPTS:
-                        raise LayerUnavailable(f"publishing to Redis failed: {exc}") from exc
-                    logger.warning("publishing to Redis failed (%s); trying again", exc)
+            pipe = self._sync_client().pipeline(transaction=False)
+            for name, data in encoded[start : start + PUBLISH_CHUNK]:
+                pipe.publish(name, data)
+            try:
+                pipe.execute()
+            except LAYER_ERRORS as exc:
+                raise LayerUnavailable(f"publishing to Redis failed: {exc}") from exc
 
     # --- Inside ------------------------------------------------------------------------
 
@@ -153,19 +148,32 @@ class RedisPubSubLayer(BaseChannelLayer):
         return self._sync
 
 
+@dataclass
+class _Subscription:
+    """One Redis channel this process subscribed to: the local channels it feeds (a specific
+    channel feeds only itself), and the future that is done once Redis confirmed it."""
+
+    channels: set[str]
+    confirmed: asyncio.Future[None]
+
+
 class _Feed:
     """One event loop's subscriber connection, the subscriptions on it and the local queues."""
 
     def __init__(self, layer: RedisPubSubLayer, loop: asyncio.AbstractEventLoop) -> None:
         self.layer = layer
         self.loop = loop
-        self.publisher = redis.asyncio.Redis.from_url(layer.url, socket_connect_timeout=5, socket_timeout=10)
+        # redis-py's asyncio client retries (with backoff) only the errors named here: a pooled
+        # connection that a Redis restart closed fails once before it is reopened.
+        self.publisher = redis.asyncio.Redis.from_url(
+            layer.url,
+            socket_connect_timeout=5,
+            socket_timeout=10,
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
         self.queues: dict[str, asyncio.Queue[Message | LayerUnavailable]] = {}
-        # Redis channel name -> the local channels it feeds; a specific channel feeds only itself.
-        self.members: dict[str, set[str]] = {}
+        self.subscriptions: dict[str, _Subscription] = {}  # by Redis channel name
         self.specific: dict[str, str] = {}  # local channel -> its own Redis channel
-        # Redis channel name -> its subscription, done when Redis confirmed it.
-        self.confirmed: dict[str, asyncio.Future[None]] = {}
         # SUBSCRIBE commands sent and not yet confirmed, in order, per Redis channel name.
         self.unconfirmed: dict[bytes, deque[asyncio.Future[None]]] = {}
         self.connection: redis.asyncio.Connection | None = None
@@ -190,26 +198,20 @@ class _Feed:
         return item
 
     async def publish(self, name: str, message: Message) -> None:
-        data = json.dumps(message)
-        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-            try:
-                await self.publisher.publish(name, data)
-                return
-            except LAYER_ERRORS as exc:
-                if attempt == PUBLISH_ATTEMPTS:
-                    raise LayerUnavailable(f"publishing to Redis failed: {exc}") from exc
-                logger.warning("publishing to Redis failed (%s); trying again", exc)
-                await asyncio.sleep(0.1 * attempt)
+        try:
+            await self.publisher.publish(name, json.dumps(message))
+        except LAYER_ERRORS as exc:
+            raise LayerUnavailable(f"publishing to Redis failed: {exc}") from exc
 
     async def subscribe(self, name: str, channel: str) -> None:
-        self.members.setdefault(name, set()).add(channel)
-        confirmed = self.confirmed.get(name)
-        if confirmed is None:
-            confirmed = self.confirmed[name] = self._future()
+        subscription = self.subscriptions.get(name)
+        if subscription is not None:
+            subscription.channels.add(channel)
+        else:
+            subscription = self.subscriptions[name] = _Subscription({channel}, self._future())
             try:
                 connection = await self._connection()
-                self.unconfirmed.setdefault(name.encode(), deque()).append(confirmed)
-                await connection.send_command("SUBSCRIBE", name, check_health=False)
+                await self._send_subscribe(connection, name, subscription)
             except BaseException as exc:
                 # Refused, timed out, or cancelled (a consumer closing): if the connection broke,
                 # it is lost; otherwise forget this subscription alone. Either way whoever waits
@@ -217,14 +219,14 @@ class _Feed:
                 error = LayerUnavailable(f"subscribing on Redis failed: {exc!r}")
                 if isinstance(exc, LAYER_ERRORS):
                     self._lost(exc)
-                if self.confirmed.get(name) is confirmed:
-                    del self.confirmed[name]
-                    self.members.pop(name, None)
-                if not confirmed.done():
-                    confirmed.set_exception(error)
+                if self.subscriptions.get(name) is subscription:
+                    del self.subscriptions[name]
+                if not subscription.confirmed.done():
+                    subscription.confirmed.set_exception(error)
                 if isinstance(exc, LAYER_ERRORS):
                     raise error from exc
                 raise
+        confirmed = subscription.confirmed
         if not confirmed.done():
             try:
                 await asyncio.wait_for(asyncio.shield(confirmed), self.layer.confirm_timeout_s)
@@ -233,14 +235,13 @@ class _Feed:
         confirmed.result()
 
     async def unsubscribe(self, name: str, channel: str) -> None:
-        members = self.members.get(name)
-        if not members or channel not in members:
+        subscription = self.subscriptions.get(name)
+        if subscription is None or channel not in subscription.channels:
             return
-        members.discard(channel)
-        if members:
+        subscription.channels.discard(channel)
+        if subscription.channels:
             return
-        del self.members[name]
-        del self.confirmed[name]
+        del self.subscriptions[name]
         connection = self.connection
         if connection is not None:
             try:
@@ -289,10 +290,15 @@ class _Feed:
         ]
         # A channel of this process keeps its own Redis channel across reconnections.
         for channel, name in self.specific.items():
-            self.members[name] = {channel}
-            self.confirmed[name] = confirmed = self._future()
-            self.unconfirmed.setdefault(name.encode(), deque()).append(confirmed)
-            await connection.send_command("SUBSCRIBE", name, check_health=False)
+            self.subscriptions[name] = subscription = _Subscription({channel}, self._future())
+            await self._send_subscribe(connection, name, subscription)
+
+    async def _send_subscribe(
+        self, connection: redis.asyncio.Connection, name: str, subscription: _Subscription
+    ) -> None:
+        # Appended and written with no await between: confirmations arrive in this order.
+        self.unconfirmed.setdefault(name.encode(), deque()).append(subscription.confirmed)
+        await connection.send_command("SUBSCRIBE", name, check_health=False)
 
     async def _read(self, connection: redis.asyncio.Connection) -> None:
         try:
@@ -318,11 +324,11 @@ class _Feed:
                 self._lost(exc)
 
     async def _route(self, name: str, data: bytes) -> None:
-        channels = self.members.get(name)
-        if not channels:
+        subscription = self.subscriptions.get(name)
+        if subscription is None:
             return  # unsubscribed while it was on its way
         message = json.loads(data)
-        for channel in tuple(channels):  # a subscriber may leave while a full queue holds us
+        for channel in tuple(subscription.channels):  # a subscriber may leave while a full queue holds us
             queue = self.queues.get(channel)
             if queue is None:
                 continue
@@ -364,12 +370,12 @@ class _Feed:
         self.tasks = []
         self.loop.create_task(connection.disconnect(nowait=True))
         error = LayerUnavailable(f"the channel layer lost its Redis connection: {exc}")
-        for confirmed in [*self.confirmed.values(), *(f for w in self.unconfirmed.values() for f in w)]:
+        waiting = [s.confirmed for s in self.subscriptions.values()]
+        for confirmed in [*waiting, *(f for w in self.unconfirmed.values() for f in w)]:
             if not confirmed.done():
                 confirmed.set_exception(error)
-        self.confirmed.clear()
+        self.subscriptions.clear()
         self.unconfirmed.clear()
-        self.members.clear()
         for queue in self.queues.values():
             # Whatever waits here is recovered with the rest of the gap.
             while not queue.empty():

@@ -22,12 +22,13 @@ from chatproject import metrics
 from realtime import broadcast, membership
 from realtime.hub import (
     LAYER_ERRORS,
-    Hub,
     LayerUnavailable,
     Push,
     hub,
     is_feed_lost,
     room_group,
+    spawn,
+    started_hub,
     token_group,
     user_group,
 )
@@ -141,10 +142,7 @@ class StompSession:
             task.cancel()
         for timer in self.timers:
             timer.cancel()
-        try:
-            the_hub: Hub | None = await hub()
-        except LayerUnavailable:
-            the_hub = None  # it never started, so nothing of this session joined it
+        the_hub = started_hub()  # not started: nothing of this session joined it
         if the_hub is not None:
             for subscription in self.subscriptions.values():
                 await the_hub.leave(subscription.group, subscription.deliver)
@@ -427,10 +425,7 @@ class StompSession:
                 return
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run `work` soon, keeping a reference so it is not collected half-way."""
-        task = asyncio.ensure_future(work)
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        spawn(work, self.background)
 
     def refuse(self, frame: Frame, message: str, details: str = "") -> None:
         """An ERROR for one refused request; the connection stays open (fail() closes it)."""
