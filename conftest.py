@@ -118,10 +118,14 @@ def client():
 
 @pytest.fixture
 def seeded(db):
-    """The reference's customers 1-3 (user1/123, user2/1234, user3/12345)."""
+    """The reference's customers 1-3 (user1/123, user2/1234, user3/12345), with no failed logins
+    counted against them (Redis outlives a test run; the counters last 15 minutes)."""
+    from accounts import throttle
     from accounts.seed import seed_customers
 
     seed_customers()
+    for username in ("user1", "user2", "user3"):
+        throttle.forget_login_failures(username)
 
 
 def login(client, username: str, password: str):
