@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -30,9 +31,12 @@ def create_room(request: Request) -> Response:
     parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
 )
 @api_view(["POST"])
+# Without NotRevoked: the send statement itself refuses a token revoked by logout.
+@permission_classes([IsAuthenticated])
 def send_message(request: Request) -> Response:
     new = services.check_new_message(request.data, request.headers.get("Idempotency-Key"))
-    sent = services.do_send_message(caller(request).customer_id, new)
+    me = caller(request)
+    sent = services.do_send_message(me.customer_id, new, token_id=me.token_id)
     return ok(
         "Message command (Write) processed and event published successfully.",
         {"messageId": sent.message_id, "sentAt": iso(sent.sent_at)},

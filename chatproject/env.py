@@ -142,5 +142,8 @@ def database_from_url(url: str | None, sqlite_default: Path) -> dict[str, Any]:
             "PORT": str(parts.port or 5432),
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
+            # Django turns prepared statements off (for transaction-mode poolers). Allowed, but
+            # never automatic: only the send command asks for one (chat_command/services.py).
+            "OPTIONS": {"prepare_threshold": 2**31 - 1},
         }
     raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or sqlite:///, got {url!r}.")

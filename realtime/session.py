@@ -15,6 +15,7 @@ from http.cookies import SimpleCookie
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from prometheus_client import Counter
 
 from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, verify_token
@@ -193,7 +194,8 @@ class StompSession:
             await self.fail("Authentication required", "Send the jwt_token header or the jwt_token cookie.")
             return False
         try:
-            principal = await sync_to_async(verify_token, thread_sensitive=False)(token)
+            # PostgreSQL holds the revoked tokens; database_sync_to_async drops a connection that went bad.
+            principal = await database_sync_to_async(verify_token, thread_sensitive=False)(token)
             send_ms, expect_ms = negotiate_heartbeat(
                 frame.header("heart-beat"), SERVER_HEARTBEAT_MS, SERVER_HEARTBEAT_MS
             )

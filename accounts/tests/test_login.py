@@ -2,6 +2,7 @@ import jwt
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from django.utils import timezone
 
 from accounts.keys import load_public_key
 from conftest import login
@@ -115,3 +116,40 @@ def test_login_and_logout_accept_only_post(client):
     response = client.get("/auth/login")
     assert response.status_code == 405
     assert response.json()["success"] is False
+
+
+def test_migrating_keeps_the_revocations_made_while_redis_held_them(db, redis_url):
+    """Before migration accounts 0002, logout wrote `revoked_jwt:<jti>` keys with the token's remaining life."""
+    from importlib import import_module
+
+    import redis
+    from django.apps import apps
+    from django.db import connection
+
+    from accounts.models import RevokedToken
+    from accounts.tokens import is_revoked
+
+    old = redis.Redis.from_url(redis_url)
+    old.set("revoked_jwt:before-the-upgrade", "1", ex=600)
+    old.set("revoked_jwt:no-expiry-is-not-ours", "1")
+    try:
+        migration = import_module("accounts.migrations.0002_revoked_tokens")
+        migration.copy_from_redis(apps, type("SchemaEditor", (), {"connection": connection})())
+    finally:
+        old.delete("revoked_jwt:before-the-upgrade", "revoked_jwt:no-expiry-is-not-ours")
+    assert is_revoked("before-the-upgrade")
+    assert not is_revoked("no-expiry-is-not-ours")
+    kept = RevokedToken.objects.get(token_id="before-the-upgrade")
+    assert 590 <= (kept.expires_at - timezone.now()).total_seconds() <= 600
+
+
+def test_logout_forgets_revocations_whose_tokens_have_expired(client, seeded):
+    from datetime import timedelta
+
+    from accounts.models import RevokedToken
+
+    RevokedToken.objects.create(token_id="long-expired", expires_at=timezone.now() - timedelta(seconds=1))
+    login(client, "user1", "123")
+    client.post("/auth/logout")
+    assert RevokedToken.objects.count() == 1, "the token just ended"
+    assert not RevokedToken.objects.filter(token_id="long-expired").exists()

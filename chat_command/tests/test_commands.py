@@ -257,9 +257,25 @@ def test_a_transactional_send_that_fails_after_recording_its_event_leaves_neithe
 
     monkeypatch.setattr(services.outbox, "record", record_then_fail)
     with pytest.raises(RuntimeError, match="crash after"):
-        services._send_in_a_transaction(1, services.NewMessage(room.room_id, "doomed", None))
+        services._send_in_a_transaction(1, services.NewMessage(room.room_id, "doomed", None), "")
     assert not Message.objects.exists()
     assert not events("MessageSent")
+
+
+def test_a_transactional_send_refuses_a_revoked_token(user1, room):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import RevokedToken
+    from chat_command import services
+    from chatproject.errors import InvalidSessionToken
+
+    RevokedToken.objects.create(token_id="ended", expires_at=timezone.now() + timedelta(hours=1))
+    with pytest.raises(InvalidSessionToken):
+        services._send_in_a_transaction(1, services.NewMessage(room.room_id, "too late", None), "ended")
+    assert services._send_in_a_transaction(1, services.NewMessage(room.room_id, "fine", None), "other") is not None
+    assert list(Message.objects.values_list("content", flat=True)) == ["fine"]
 
 
 def test_record_refuses_to_run_outside_a_transaction(transactional_db):
@@ -300,3 +316,38 @@ def test_a_send_outside_any_transaction_commits_message_and_event_in_one_stateme
         do_send_message(3, NewMessage(room.room_id, "not mine", None))
     assert Message.objects.count() == 1
     assert len(events("MessageSent")) == 1
+    if connection.vendor == "postgresql":  # parsed and planned once per connection, not per send
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%chat_send_message(%'")
+            assert cursor.fetchone() == (1,)
+
+
+def _logged_out(client):
+    """The client, still holding its session cookie after logging out elsewhere."""
+    token = client.cookies["jwt_token"].value
+    assert client.post("/auth/logout").status_code == 200
+    client.cookies["jwt_token"] = token
+    return client
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/command/message", {"content": "after logout"}),
+        ("/command/message", {"content": "after logout", "clientMessageId": "k-after"}),
+        ("/command/room", {"name": "after logout", "participantIds": [2]}),
+        ("/command/read", {"messageId": None}),
+    ],
+)
+def test_a_token_revoked_by_logout_is_refused_by_every_command_and_changes_nothing(user1, room, url, body):
+    first = {"roomId": room.room_id, "content": "before", "clientMessageId": "k-after"}
+    earlier = post(user1, "/command/message", first)
+    body = {"roomId": room.room_id, **body}
+    if url == "/command/read":
+        body["messageId"] = earlier.json()["data"]["messageId"]
+    counts = (Room.objects.count(), Message.objects.count(), OutboxEvent.objects.count())
+    response = post(_logged_out(user1), url, body)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Authentication token expired or invalid."}
+    assert response.cookies["jwt_token"]["max-age"] == 0
+    assert (Room.objects.count(), Message.objects.count(), OutboxEvent.objects.count()) == counts
