@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
+
 from chat_command.models import Message, Room, RoomParticipant
 
 
@@ -17,17 +19,21 @@ def participant_ids(room_id: int) -> list[int]:
 
 
 def room_ids_of(customer_id: int) -> list[int]:
-    return list(RoomParticipant.objects.filter(customer_id=customer_id).values_list("room_id", flat=True))
+    # Without the ORM: a customer may be in hundreds of rooms, and this runs on every room list.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT room_id FROM room_participants WHERE customer_id = %s", [customer_id])
+        return [row[0] for row in cursor.fetchall()]
 
 
 # --- Read-your-writes: what the read model shows when its projection has not caught up ------
 
 
-def newest_message_id(room_id: int, before: int | None = None) -> int | None:
+def page_message_ids(room_id: int, before: int | None, size: int) -> list[int]:
+    """The ids of a page of messages, newest first (an index-only scan of room_message_idx)."""
     query = Message.objects.filter(room_id=room_id)
     if before is not None:
         query = query.filter(message_id__lt=before)
-    return query.order_by("-message_id").values_list("message_id", flat=True).first()
+    return list(query.order_by("-message_id").values_list("message_id", flat=True)[:size])
 
 
 def message_page(room_id: int, before: int | None, size: int) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
+from chat_query import cache
 from chat_query.events import ReadStatusUpdated, RoomUpdated
 from chat_query.store import ReadStore, Update
 from chatproject.events import Event
@@ -134,6 +135,11 @@ def _view_updates(room_id: int, facts: RoomFacts) -> list[Update]:
 
 def apply(store: ReadStore, events: list[Event]) -> list[Event]:
     """Merge events into the store; return what to publish. Re-applying changes nothing."""
+    return apply_batch(store, events)[0]
+
+
+def apply_batch(store: ReadStore, events: list[Event]) -> tuple[list[Event], dict[int, dict[str, Any]]]:
+    """`apply`, also returning the views of the rooms the batch touched, as they now are."""
     batch = Batch()
     for event in events:
         batch.add(event)
@@ -148,7 +154,7 @@ def apply(store: ReadStore, events: list[Event]) -> list[Event]:
     )
     store.update_many_ops(store.views, [u for r, f in batch.rooms.items() for u in _view_updates(r, f)], ordered=True)
     views = _settle_unread(store, list(batch.rooms))
-    return _announcements(batch, views)
+    return _announcements(batch, views), views
 
 
 def _settle_unread(store: ReadStore, room_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -193,6 +199,11 @@ def view_json(view: dict[str, Any]) -> dict[str, Any]:
         "createdAt": iso(view["createdAt"]),
         "updatedAt": iso(view["updatedAt"]),
     }
+
+
+def cache_entry(view: dict[str, Any]) -> cache.ViewEntry:
+    """A complete view as the read cache keeps it."""
+    return cache.ViewEntry(int(view.get("rev", 0)), iso(view["updatedAt"]), cache.render(view_json(view)))
 
 
 def is_complete(view: dict[str, Any] | None) -> bool:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Iterable
+from typing import Any
 
 import pymongo
 from redis.exceptions import RedisError
 
 from chat_command.events import COMMAND_TOPICS
-from chat_query import projection
+from chat_query import cache, projection
 from chat_query.store import active_store
 from chatproject import backends, bus, consumers
 from chatproject.events import Envelope, Event
@@ -20,6 +23,7 @@ logger = logging.getLogger(__name__)
 # within it announces nothing twice. Forgetting one only repeats an announcement: the
 # projection itself is idempotent without them.
 REMEMBER_S = 7 * 24 * 3600
+CACHE_REPAIR_EVERY_S = 1.0
 
 
 class Projector:
@@ -31,12 +35,53 @@ class Projector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         active_store().ensure_indexes()
+        # A projector that stopped may have changed views without caching them.
+        self._repairing = threading.Event()
+        self._cache_stale = not cache.forget_views()
+        if self._cache_stale:
+            self._repair_cache_soon()
 
     def handle(self, envelopes: list[Envelope]) -> list[Event]:
         with self._lock:
             seen = _remembered(envelopes)
             fresh = [e.event() for e, done in zip(envelopes, seen, strict=True) if not done]
-            return projection.apply(active_store(), fresh) if fresh else []
+            if not fresh:
+                return []
+            store = active_store()
+            announced, views = projection.apply_batch(store, fresh)
+            self._cache(store.generation, views.values())
+            return announced
+
+    def _cache(self, generation: str, views: Iterable[dict[str, Any]]) -> None:
+        """Write the changed views to the read cache; after a failed write, orphan it first."""
+        if self._cache_stale:
+            self._cache_stale = not cache.forget_views()
+            if self._cache_stale:
+                return
+        entries = [(v["_id"], projection.cache_entry(v)) for v in views if projection.is_complete(v)]
+        if not cache.put_views(generation, entries):
+            self._cache_stale = True
+            self._repair_cache_soon()
+
+    def _repair_cache_soon(self) -> None:
+        """Orphan the cache as soon as Redis answers again, batches or not: until then it may
+        hold views older than the read store's."""
+        if self._repairing.is_set():
+            return
+        self._repairing.set()
+
+        def repair() -> None:
+            try:
+                while True:
+                    time.sleep(CACHE_REPAIR_EVERY_S)
+                    with self._lock:
+                        if not self._cache_stale or cache.forget_views():
+                            self._cache_stale = False
+                            return
+            finally:
+                self._repairing.clear()
+
+        threading.Thread(target=repair, name="read-cache-repair", daemon=True).start()
 
     def done(self, envelopes: list[Envelope]) -> None:
         try:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from chat_command.events import COMMAND_TOPICS
 from chat_command.models import OutboxEvent
-from chat_query import projection
+from chat_query import cache, projection
 from chat_query.store import ReadStore, activate, active_generation
 from chatproject import backends
 from chatproject.events import Event, registered_types
@@ -17,6 +17,9 @@ from chatproject.progress import progress_bar
 logger = logging.getLogger(__name__)
 
 CHUNK = 5000
+# How long the switch to a new generation takes to reach every process (the pointer is cached
+# for a second) and a batch the projector began before it to finish.
+_SWITCH_S = 2.0
 
 
 def _events_after(after_id: int, chunk: int) -> Iterator[tuple[int, list[Event]]]:
@@ -44,6 +47,7 @@ def replay(store: ReadStore, *, after_id: int = 0, progress: bool = True) -> int
             projection.apply(store, events)
             applied += len(events)
             bar.update(len(events))
+    cache.forget_views()  # readers may have cached views that the replay changed
     return applied
 
 
@@ -74,7 +78,8 @@ def rebuild(*, progress: bool = True) -> tuple[str, int, float]:
     """Build a new generation from the log, switch readers to it, drop the old one.
 
     The API keeps serving the old generation until the switch. The projector keeps writing
-    to the old one meanwhile; the replay after the switch brings over anything it wrote.
+    to the old one meanwhile, and until it re-reads the pointer after the switch; the replay
+    after that brings over anything it wrote there.
     """
     db = backends.mongo_db()
     old = active_generation(db, fresh=True)
@@ -87,8 +92,8 @@ def rebuild(*, progress: bool = True) -> tuple[str, int, float]:
     count = load(store, progress=progress)
     elapsed = time.perf_counter() - started
     activate(new, db)
+    time.sleep(_SWITCH_S)  # the projector and readers re-read the pointer every second
     replay(store, after_id=max(last_id - 1000, 0), progress=False)
-    time.sleep(1.5)  # readers re-read the pointer every second
     ReadStore(db, old).drop()
     logger.info("read store rebuilt as generation %s from %d events in %.1f s", new, count, elapsed)
     return new, count, elapsed

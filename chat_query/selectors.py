@@ -1,8 +1,12 @@
 """Reads of the read model, with the source of truth as a backstop for read-your-writes.
 
 A room its creator just created, or a message its sender just sent, may not be projected
-yet. Each read checks the source of truth for what the projection has not caught up with
-(one indexed query) and answers from it in that case, so a write is readable at once.
+yet. Each read asks the source of truth which rooms or messages it must show (one indexed
+query) and answers from it for what the projection has not caught up with, so a write is
+readable at once.
+
+The room list and message pages come back rendered (a JSON text per room or message), from
+the read cache (`chat_query.cache`) where it has them and from the read store otherwise.
 """
 
 from __future__ import annotations
@@ -10,38 +14,60 @@ from __future__ import annotations
 from typing import Any
 
 from chat_command import selectors as truth
-from chat_query.projection import is_complete, unread_status, view_json
-from chat_query.store import active_store
+from chat_query import cache
+from chat_query.projection import cache_entry, is_complete, unread_status
+from chat_query.store import ReadStore, active_store
 from chatproject.timeutil import iso
 from realtime import presence
 
 PAGE_SIZE = 20
+# Fewer missing views than this are read one by one (FerretDB serves an `_id` from its index);
+# more, with the customer's whole room list.
+_LOOKUPS = 20
 
 
-def room_list_for(customer_id: int) -> list[dict[str, Any]]:
+def room_list_for(customer_id: int) -> list[str]:
     """The caller's rooms, newest activity first."""
     store = active_store()
-    views = [v for v in store.views.find({"participantIds": customer_id}).sort("updatedAt", -1) if is_complete(v)]
-    known = {v["_id"] for v in views}
-    missing = [r for r in truth.room_ids_of(customer_id) if r not in known]
+    room_ids = truth.room_ids_of(customer_id)
+    stored = cache.views(store.generation, room_ids)
+    missing = [r for r in room_ids if r not in stored]
     if missing:
-        for document in truth.room_documents(missing):
+        projected = {r: cache_entry(v) for r, v in _projected_views(store, customer_id, missing).items()}
+        cache.put_views(store.generation, projected.items())
+        stored.update((r, e.stored) for r, e in projected.items())
+        for document in truth.room_documents([r for r in missing if r not in projected]):
             document["unreadStatus"] = unread_status(document)
-            views.append(document)
-        views.sort(key=lambda v: v["updatedAt"], reverse=True)
-    return [view_json(v) for v in views]
+            stored[document["_id"]] = cache_entry(document).stored
+    return [cache.json_of(s) for s in sorted(stored.values(), reverse=True)]
 
 
-def message_page(room_id: int, before: int | None = None) -> list[dict[str, Any]]:
+def _projected_views(store: ReadStore, customer_id: int, room_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The complete views of these rooms in the read store."""
+    if len(room_ids) < _LOOKUPS:
+        found = store.find_by_ids(store.views, room_ids)
+    else:
+        wanted = set(room_ids)
+        found = [v for v in store.views.find({"participantIds": customer_id}) if v["_id"] in wanted]
+    return {v["_id"]: v for v in found if is_complete(v)}
+
+
+def message_page(room_id: int, before: int | None = None) -> list[str]:
     """Up to 20 messages, newest first; `before` is an exclusive messageId cursor."""
-    query: dict[str, Any] = {"roomId": room_id}
-    if before is not None:
-        query["_id"] = {"$lt": before}
-    documents = list(active_store().messages.find(query).sort("_id", -1).limit(PAGE_SIZE))
-    newest = truth.newest_message_id(room_id, before)
-    if newest is not None and (not documents or documents[0]["_id"] < newest):
-        documents = truth.message_page(room_id, before, PAGE_SIZE)
-    return [message_json(d) for d in documents]
+    ids = truth.page_message_ids(room_id, before, PAGE_SIZE)
+    if not ids:
+        return []
+    store = active_store()
+    cached = cache.page(store.generation, room_id, ids)
+    if cached is not None:
+        return cached
+    query: dict[str, Any] = {"roomId": room_id, "_id": {"$lte": ids[0]}}
+    documents = list(store.messages.find(query).sort("_id", -1).limit(PAGE_SIZE))
+    if [d["_id"] for d in documents] == ids:
+        rendered = [cache.render(message_json(d)) for d in documents]
+        cache.put_page(store.generation, room_id, ids, rendered)
+        return rendered
+    return [cache.render(message_json(d)) for d in truth.message_page(room_id, before, PAGE_SIZE)]
 
 
 def message_json(document: dict[str, Any]) -> dict[str, Any]:

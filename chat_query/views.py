@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -10,8 +11,15 @@ from rest_framework.response import Response
 from chat_command.selectors import is_participant
 from chat_command.services import not_a_participant
 from chat_query import selectors
+from chat_query.cache import render
 from chatproject.auth import caller
 from chatproject.responses import ok
+
+
+def _rendered(message: str, items: list[str]) -> HttpResponse:
+    """The success envelope around data that is already JSON (see chat_query.cache)."""
+    body = f'{{"success":true,"message":{render(message)},"data":[{",".join(items)}]}}'
+    return HttpResponse(body.encode(), content_type="application/json")
 
 
 def _check_member(request: Request, room_id: int) -> None:
@@ -22,25 +30,27 @@ def _check_member(request: Request, room_id: int) -> None:
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
-def rooms(request: Request) -> Response:
+def rooms(request: Request) -> HttpResponse:
     found = selectors.room_list_for(caller(request).customer_id)
-    return ok("Rooms retrieved successfully." if found else "No rooms found for this user.", found)
+    return _rendered("Rooms retrieved successfully." if found else "No rooms found for this user.", found)
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
-def latest_messages(request: Request, room_id: int) -> Response:
+def latest_messages(request: Request, room_id: int) -> HttpResponse:
     _check_member(request, room_id)
     page = selectors.message_page(room_id)
-    return ok("Latest messages retrieved successfully." if page else "No messages found for this room.", page)
+    return _rendered("Latest messages retrieved successfully." if page else "No messages found for this room.", page)
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
-def older_messages(request: Request, room_id: int, before: int) -> Response:
+def older_messages(request: Request, room_id: int, before: int) -> HttpResponse:
     _check_member(request, room_id)
     page = selectors.message_page(room_id, before)
-    return ok("Next batch of older messages retrieved successfully." if page else "No more older messages found.", page)
+    return _rendered(
+        "Next batch of older messages retrieved successfully." if page else "No more older messages found.", page
+    )
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT)

@@ -1,0 +1,156 @@
+"""A Redis cache in front of the read store for the two hot reads, rendered as JSON.
+
+Message pages. Messages never change, so a page is fixed by which messages it holds. Every
+read already asks PostgreSQL which messages belong on the page (read-your-writes), and a page
+is cached under those ids: a page that would differ has another key, so an entry can never be
+stale and nothing invalidates one. A page is cached only when the read store held all of it.
+
+Room views. A view changes with every message and read marker. The projector writes each view
+it has just changed, and a reader that misses fills the entry from the read store; an entry
+carries the view's revision, and an older revision never replaces a newer one, so a reader's
+fill that raced the projector cannot undo it. Entries live under an epoch. Whoever may have
+missed writing one (the projector when Redis failed a write, or at its start; a rebuild when
+it switches generations) moves the epoch on, which orphans everything cached before; orphans
+expire.
+
+The cache is optional: when Redis fails, reads go to the read store and say so in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from chatproject import backends
+
+logger = logging.getLogger(__name__)
+
+# Long enough to serve a busy day's reads; short enough to bound what a Redis that lost its
+# last second of writes (an append-only file synced every second) can show stale.
+TTL_S = 600
+_PREFIX = "readcache"
+_EPOCH = f"{_PREFIX}:epoch"
+_WARN_EVERY_S = 60.0
+
+# KEYS: the epoch. ARGV: prefix, ttl, then (key suffix, revision, stored form) triples. Stores
+# each unless the entry holds a newer revision (see ViewEntry for the stored form).
+_PUT_VIEWS = """
+local epoch = redis.call('GET', KEYS[1]) or '0'
+for i = 3, #ARGV, 3 do
+  local key = ARGV[1] .. ':' .. epoch .. ':' .. ARGV[i]
+  local current = redis.call('GET', key)
+  if not current or tonumber(string.match(current, '^[^\\n]*\\n(%d+)\\n')) < tonumber(ARGV[i + 1]) then
+    redis.call('SET', key, ARGV[i + 2], 'EX', tonumber(ARGV[2]))
+  end
+end
+return epoch
+"""
+
+_last_warning = 0.0
+
+
+def _unavailable(what: str, exc: RedisError) -> None:
+    """Log a failing cache once a minute, not once a request."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= _WARN_EVERY_S:
+        _last_warning = now
+        logger.warning("read cache unavailable (%s; Redis: %s): reading the read store", what, exc)
+
+
+def render(value: Any) -> str:
+    """JSON as the API's renderer writes it: compact, UTF-8, with U+2028/2029 escaped."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+# --- Message pages -----------------------------------------------------------------------
+
+
+def _page_key(generation: str, room_id: int, message_ids: list[int]) -> str:
+    # A page is the newest messages below some point, so its first id, last id and size name
+    # it: a message committed late inside that range would change the last id or the size.
+    return f"{_PREFIX}:page:{generation}:{room_id}:{message_ids[0]}:{message_ids[-1]}:{len(message_ids)}"
+
+
+def page(generation: str, room_id: int, message_ids: list[int]) -> list[str] | None:
+    """The rendered messages of this page, if cached."""
+    try:
+        found = backends.redis_client().get(_page_key(generation, room_id, message_ids))
+    except RedisError as exc:
+        _unavailable("message page", exc)
+        return None
+    return None if found is None else str(found).split("\n")
+
+
+def put_page(generation: str, room_id: int, message_ids: list[int], rendered: list[str]) -> None:
+    # Rendered JSON never holds a raw newline, so one joins the messages.
+    try:
+        backends.redis_client().set(_page_key(generation, room_id, message_ids), "\n".join(rendered), ex=TTL_S)
+    except RedisError as exc:
+        _unavailable("message page", exc)
+
+
+# --- Room views --------------------------------------------------------------------------
+
+
+class ViewEntry:
+    """A view as cached: "updatedAt\nrevision\nJSON".
+
+    updatedAt comes first and is ISO-8601 of a fixed width, so stored forms sort by it as they
+    are, and a reader takes the JSON from behind the second newline without decoding more.
+    """
+
+    __slots__ = ("rev", "stored")
+
+    def __init__(self, rev: int, updated_at: str, rendered: str) -> None:
+        self.rev = rev
+        self.stored = f"{updated_at}\n{rev}\n{rendered}"
+
+
+def json_of(stored: str) -> str:
+    return stored[stored.index("\n", stored.index("\n") + 1) + 1 :]
+
+
+def views(generation: str, room_ids: list[int]) -> dict[int, str]:
+    """The stored forms of the cached views among these rooms."""
+    if not room_ids:
+        return {}
+    client = backends.redis_client()
+    try:
+        epoch = str(client.get(_EPOCH) or "0")
+        found = client.mget([f"{_PREFIX}:view:{epoch}:{generation}:{r}" for r in room_ids])
+    except RedisError as exc:
+        _unavailable("room views", exc)
+        return {}
+    return {r: str(s) for r, s in zip(room_ids, found, strict=True) if s is not None}
+
+
+def put_views(generation: str, entries: Iterable[tuple[int, ViewEntry]]) -> bool:
+    """Store views unless newer revisions are there; False when Redis failed the write."""
+    args: list[Any] = [f"{_PREFIX}:view", TTL_S]
+    for room_id, entry in entries:
+        args += [f"{generation}:{room_id}", entry.rev, entry.stored]
+    if len(args) == 2:
+        return True
+    try:
+        backends.redis_client().eval(_PUT_VIEWS, 1, _EPOCH, *args)
+    except RedisError as exc:
+        _unavailable("room views", exc)
+        return False
+    return True
+
+
+def forget_views() -> bool:
+    """Orphan every cached view; False when Redis could not be told."""
+    try:
+        backends.redis_client().incr(_EPOCH)
+    except RedisError as exc:
+        _unavailable("room views", exc)
+        return False
+    return True

@@ -1,0 +1,155 @@
+"""The read cache against the real Redis, read store and PostgreSQL: what it serves, and when it may not."""
+
+import json
+
+import pytest
+import redis
+
+from benchmarks.common import free_port
+from chat_command.services import NewMessage, NewRoom, ReadMarker, do_create_room, do_mark_read, do_send_message
+from chat_command.tests.test_relay import wait_for
+from chat_query import cache
+from chat_query.projection import cache_entry
+from chat_query.projector import Projector
+from chat_query.rebuild import replay
+from chat_query.store import active_store
+from chat_query.tests.helpers import marker, message, room_created
+from chatproject import backends
+from chatproject.events import Envelope
+
+pytestmark = pytest.mark.integration
+
+
+def project():
+    replay(active_store(), progress=False)
+
+
+def send(room, sender, n=1):
+    return [do_send_message(sender, NewMessage(room.room_id, f"m{i}", None)).message_id for i in range(n)]
+
+
+def data(response):
+    assert response.status_code == 200, response.content
+    return response.json()["data"]
+
+
+@pytest.fixture
+def unreachable_redis(monkeypatch):
+    client = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1, retry=None)
+    monkeypatch.setattr(backends, "redis_client", lambda: client)
+
+
+def test_a_page_read_from_the_read_store_is_cached_under_its_message_ids(user1, room, redis_url):
+    ids = send(room, 1, 3)[::-1]
+    project()
+    first = data(user1.get(f"/query/message/roomId/{room.room_id}"))
+    generation = active_store().generation
+    assert [json.loads(m) for m in cache.page(generation, room.room_id, ids)] == first
+    # What the cache holds under those ids is what is served.
+    cache.put_page(generation, room.room_id, ids, [json.dumps({**first[0], "content": "from the cache"})])
+    assert data(user1.get(f"/query/message/roomId/{room.room_id}"))[0]["content"] == "from the cache"
+
+
+def test_a_new_message_makes_another_page_so_a_cached_page_is_never_stale(user1, room, redis_url):
+    send(room, 1, 3)
+    project()
+    data(user1.get(f"/query/message/roomId/{room.room_id}"))
+    [newest] = send(room, 2)
+    project()
+    assert data(user1.get(f"/query/message/roomId/{room.room_id}"))[0]["messageId"] == newest
+
+
+def test_a_message_committed_late_inside_a_page_names_another_page(redis_url, unique):
+    generation = f"t{unique}"
+    cache.put_page(generation, 7, [30, 10], ['{"messageId":30}', '{"messageId":10}'])
+    assert cache.page(generation, 7, [30, 20, 10]) is None
+    assert cache.page(generation, 7, [30, 20]) is None
+    assert cache.page(generation, 7, [30, 10]) == ['{"messageId":30}', '{"messageId":10}']
+
+
+def test_a_page_the_read_store_has_not_caught_up_with_comes_from_the_truth_and_is_not_cached(user1, room, redis_url):
+    project()
+    ids = send(room, 1, 2)[::-1]
+    assert [m["messageId"] for m in data(user1.get(f"/query/message/roomId/{room.room_id}"))] == ids
+    assert cache.page(active_store().generation, room.room_id, ids) is None
+
+
+def test_the_projector_caches_each_view_it_changes(redis_url, unique):
+    projector = Projector()
+    room_id = 800_000_000 + int(unique[:6], 16)
+    generation = active_store().generation
+    projector.handle([Envelope.wrap(e) for e in (room_created(room_id, [2, 1]), message(room_id, 50, 1))])
+    view = json.loads(cache.json_of(cache.views(generation, [room_id])[room_id]))
+    assert view["lastMessage"]["messageId"] == 50
+    assert view["unreadStatus"] == {"2": True, "1": False}
+    projector.handle([Envelope.wrap(marker(room_id, 2, 50))])
+    view = json.loads(cache.json_of(cache.views(generation, [room_id])[room_id]))
+    assert view["unreadStatus"] == {"2": False, "1": False}
+
+
+def test_an_older_revision_never_replaces_a_newer_one(redis_url, unique):
+    generation = f"t{unique}"
+    newer, older = (
+        cache.ViewEntry(5, "2026-11-25T10:00:02.000Z", "{}"),
+        cache.ViewEntry(3, "2026-11-25T10:00:01.000Z", "{}"),
+    )
+    assert cache.put_views(generation, [(1, newer)])
+    assert cache.put_views(generation, [(1, older)])
+    assert cache.views(generation, [1]) == {1: newer.stored}
+    newest = cache.ViewEntry(12, "2026-11-25T10:00:03.000Z", "{}")
+    assert cache.put_views(generation, [(1, newest)])
+    assert cache.views(generation, [1]) == {1: newest.stored}
+
+
+def test_forgetting_the_views_orphans_every_cached_one(redis_url, unique):
+    generation = f"t{unique}"
+    cache.put_views(generation, [(1, cache.ViewEntry(1, "2026-11-25T10:00:00.000Z", "{}"))])
+    assert cache.forget_views()
+    assert cache.views(generation, [1]) == {}
+
+
+def test_the_room_list_serves_cached_views_and_fills_the_missing_ones(user1, room, redis_url):
+    quiet = do_create_room(1, NewRoom("Quiet", [3]))
+    send(room, 2)
+    project()
+    listed = data(user1.get("/query/rooms"))
+    assert [r["roomId"] for r in listed] == [room.room_id, quiet.room_id]
+    generation = active_store().generation
+    assert set(cache.views(generation, [room.room_id, quiet.room_id])) == {room.room_id, quiet.room_id}
+    view = active_store().views.find_one({"_id": quiet.room_id})
+    view["roomName"] = "from the cache"
+    view["rev"] += 1
+    cache.put_views(generation, [(quiet.room_id, cache_entry(view))])
+    assert data(user1.get("/query/rooms"))[1]["roomName"] == "from the cache"
+
+
+def test_a_room_the_read_store_lacks_is_listed_from_the_truth_beside_cached_ones(user1, room, redis_url):
+    send(room, 2)
+    project()
+    data(user1.get("/query/rooms"))
+    created = do_create_room(1, NewRoom("Brand new", [3]))
+    assert [r["roomId"] for r in data(user1.get("/query/rooms"))] == [created.room_id, room.room_id]
+    assert created.room_id not in cache.views(active_store().generation, [created.room_id])
+
+
+def test_a_projector_that_could_not_write_the_cache_orphans_it_before_writing_again(redis_url, unique, monkeypatch):
+    projector = Projector()
+    room_id = 800_000_000 + int(unique[:6], 16)
+    generation = active_store().generation
+    projector.handle([Envelope.wrap(e) for e in (room_created(room_id, [2, 1]), message(room_id, 50, 1))])
+    real = backends.redis_client()
+    unreachable = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1, retry=None)
+    monkeypatch.setattr(backends, "redis_client", lambda: unreachable)
+    projector.handle([Envelope.wrap(message(room_id, 51, 2))])  # projected, not cached
+    monkeypatch.setattr(backends, "redis_client", lambda: real)
+    # Redis answers again: the projector orphans the entry showing message 50 without waiting for events.
+    assert wait_for(lambda: cache.views(generation, [room_id]) == {}, 5)
+    assert active_store().views.find_one({"_id": room_id})["lastMessage"]["messageId"] == 51
+
+
+def test_reads_are_answered_without_redis(user1, room, redis_url, unreachable_redis):
+    [sent] = send(room, 1)
+    do_mark_read(2, ReadMarker(room.room_id, sent))
+    project()
+    assert data(user1.get("/query/rooms"))[0]["lastMessage"]["messageId"] == sent
+    assert data(user1.get(f"/query/message/roomId/{room.room_id}"))[0]["messageId"] == sent
