@@ -8,6 +8,8 @@ from django.db import connection
 
 from chat_command.models import Message, Room, RoomParticipant
 
+_NO_CURSOR = 2**63 - 1  # above every message id
+
 
 def is_participant(room_id: int, customer_id: int) -> bool:
     return RoomParticipant.objects.filter(room_id=room_id, customer_id=customer_id).exists()
@@ -28,12 +30,24 @@ def room_ids_of(customer_id: int) -> list[int]:
 # --- Read-your-writes: what the read model shows when its projection has not caught up ------
 
 
-def page_message_ids(room_id: int, before: int | None, size: int) -> list[int]:
-    """The ids of a page of messages, newest first (an index-only scan of room_message_idx)."""
-    query = Message.objects.filter(room_id=room_id)
-    if before is not None:
-        query = query.filter(message_id__lt=before)
-    return list(query.order_by("-message_id").values_list("message_id", flat=True)[:size])
+def member_page_ids(customer_id: int, room_id: int, before: int | None, size: int) -> list[int] | None:
+    """The ids of a page of messages, newest first, or None when the customer is not in the
+    room: on PostgreSQL one round trip for both, as every page read asks both."""
+    if connection.vendor != "postgresql":
+        if not is_participant(room_id, customer_id):
+            return None
+        query = Message.objects.filter(room_id=room_id, message_id__lt=_NO_CURSOR if before is None else before)
+        return list(query.order_by("-message_id").values_list("message_id", flat=True)[:size])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM room_participants WHERE room_id = %s AND customer_id = %s),"
+            " ARRAY(SELECT message_id FROM messages WHERE room_id = %s AND message_id < %s"
+            " ORDER BY message_id DESC LIMIT %s)",
+            [room_id, customer_id, room_id, _NO_CURSOR if before is None else before, size],
+        )
+        row = cursor.fetchone()
+    member, ids = row if row else (False, [])
+    return list(ids) if member else None
 
 
 def message_page(room_id: int, before: int | None, size: int) -> list[dict[str, Any]]:

@@ -18,12 +18,15 @@ The cache is optional: when Redis fails, reads go to the read store and say so i
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import secrets
 import time
 from collections.abc import Iterable
 from typing import Any
 
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from chatproject import backends
@@ -37,21 +40,55 @@ _PREFIX = "readcache"
 _EPOCH = f"{_PREFIX}:epoch"
 _WARN_EVERY_S = 60.0
 
-# KEYS: the epoch. ARGV: prefix, ttl, then (key suffix, revision, stored form) triples. Stores
-# each unless the entry holds a newer revision (see ViewEntry for the stored form).
+# KEYS: the epoch. ARGV: prefix, ttl, generation, whether to bump the lists' versions, then
+# (room, revision, stored form, participants "a,b,c") quadruples. Stores each view unless the
+# entry holds a newer revision (see ViewEntry for the stored form); a view the projector
+# stores moves on the list version of each of its participants who has one.
 _PUT_VIEWS = """
+local prefix, ttl, generation, bump = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1'
 local epoch = redis.call('GET', KEYS[1]) or '0'
-for i = 3, #ARGV, 3 do
-  local key = ARGV[1] .. ':' .. epoch .. ':' .. ARGV[i]
+for i = 5, #ARGV, 4 do
+  local key = prefix .. ':view:' .. epoch .. ':' .. generation .. ':' .. ARGV[i]
   local current = redis.call('GET', key)
   if not current or tonumber(string.match(current, '^[^\\n]*\\n(%d+)\\n')) < tonumber(ARGV[i + 1]) then
-    redis.call('SET', key, ARGV[i + 2], 'EX', tonumber(ARGV[2]))
+    redis.call('SET', key, ARGV[i + 2], 'EX', ttl)
+    if bump then
+      for customer in string.gmatch(ARGV[i + 3], '%d+') do
+        local version = prefix .. ':listver:' .. epoch .. ':' .. generation .. ':' .. customer
+        if redis.call('EXISTS', version) == 1 then
+          redis.call('INCR', version)
+        end
+      end
+    end
   end
 end
 return epoch
 """
 
+# KEYS: the epoch. ARGV: prefix, generation, customer, a random starting version, ttl.
+# Returns the epoch, the customer's list version (created at the random value if missing, so
+# a version never comes back after its key expired) and the list cached under it, if any.
+_GET_LIST = """
+local prefix, generation, customer = ARGV[1], ARGV[2], ARGV[3]
+local epoch = redis.call('GET', KEYS[1]) or '0'
+local version = prefix .. ':listver:' .. epoch .. ':' .. generation .. ':' .. customer
+redis.call('SET', version, ARGV[4], 'NX', 'EX', tonumber(ARGV[5]))
+local v = redis.call('GET', version)
+redis.call('EXPIRE', version, tonumber(ARGV[5]))
+return {epoch, v, redis.call('GET', prefix .. ':list:' .. epoch .. ':' .. generation .. ':' .. customer .. ':' .. v)}
+"""
+
 _last_warning = 0.0
+
+
+def _run(script: str, keys: list[str], args: list[Any]) -> Any:
+    """Run a Lua script by its digest (EVALSHA), loading it when the server lacks it."""
+    return _script(script)(keys, args, client=backends.redis_client())
+
+
+@functools.cache
+def _script(text: str) -> Script:
+    return backends.redis_client().register_script(text)
 
 
 def _unavailable(what: str, exc: RedisError) -> None:
@@ -100,17 +137,18 @@ def put_page(generation: str, room_id: int, message_ids: list[int], rendered: li
 
 
 class ViewEntry:
-    """A view as cached: "updatedAt\nrevision\nJSON".
+    """A view as cached: "updatedAt\nrevision\nJSON", and whose room lists show it.
 
     updatedAt comes first and is ISO-8601 of a fixed width, so stored forms sort by it as they
     are, and a reader takes the JSON from behind the second newline without decoding more.
     """
 
-    __slots__ = ("rev", "stored")
+    __slots__ = ("participants", "rev", "stored")
 
-    def __init__(self, rev: int, updated_at: str, rendered: str) -> None:
+    def __init__(self, rev: int, updated_at: str, rendered: str, participants: Iterable[int] = ()) -> None:
         self.rev = rev
         self.stored = f"{updated_at}\n{rev}\n{rendered}"
+        self.participants = ",".join(str(p) for p in participants)
 
 
 def json_of(stored: str) -> str:
@@ -131,19 +169,64 @@ def views(generation: str, room_ids: list[int]) -> dict[int, str]:
     return {r: str(s) for r, s in zip(room_ids, found, strict=True) if s is not None}
 
 
-def put_views(generation: str, entries: Iterable[tuple[int, ViewEntry]]) -> bool:
-    """Store views unless newer revisions are there; False when Redis failed the write."""
-    args: list[Any] = [f"{_PREFIX}:view", TTL_S]
+def put_views(generation: str, entries: Iterable[tuple[int, ViewEntry]], *, changed: bool = True) -> bool:
+    """Store views unless newer revisions are there; False when Redis failed the write.
+
+    `changed` says the views changed (the projector wrote them), which makes the room lists
+    showing them stale; a reader filling what it missed passes False.
+    """
+    args: list[Any] = [_PREFIX, TTL_S, generation, "1" if changed else "0"]
     for room_id, entry in entries:
-        args += [f"{generation}:{room_id}", entry.rev, entry.stored]
-    if len(args) == 2:
+        args += [room_id, entry.rev, entry.stored, entry.participants]
+    if len(args) == 4:
         return True
     try:
-        backends.redis_client().eval(_PUT_VIEWS, 1, _EPOCH, *args)
+        _run(_PUT_VIEWS, [_EPOCH], args)
     except RedisError as exc:
         _unavailable("room views", exc)
         return False
     return True
+
+
+# --- Room lists --------------------------------------------------------------------------
+
+
+class RoomList:
+    """A customer's cached room list: the key to store it under, and what was there."""
+
+    __slots__ = ("body", "key", "rooms")
+
+    def __init__(self, key: str | None, rooms: str | None, body: str | None) -> None:
+        self.key, self.rooms, self.body = key, rooms, body
+
+
+def room_list(generation: str, customer_id: int) -> RoomList:
+    """The list cached for this customer at their list's current version, if any.
+
+    Any view of theirs the projector writes moves the version on, so a list found here shows
+    every view as the read store has it; which rooms it holds the caller checks itself.
+    """
+    try:
+        epoch, version, found = _run(
+            _GET_LIST, [_EPOCH], [_PREFIX, generation, customer_id, secrets.randbits(48), TTL_S + 60]
+        )
+    except RedisError as exc:
+        _unavailable("room lists", exc)
+        return RoomList(None, None, None)
+    key = f"{_PREFIX}:list:{epoch}:{generation}:{customer_id}:{version}"
+    if found is None:
+        return RoomList(key, None, None)
+    rooms, body = str(found).split("\n", 1)
+    return RoomList(key, rooms, body)
+
+
+def put_room_list(listing: RoomList, rooms: str, body: str) -> None:
+    if listing.key is None:
+        return
+    try:
+        backends.redis_client().set(listing.key, f"{rooms}\n{body}", ex=TTL_S)
+    except RedisError as exc:
+        _unavailable("room lists", exc)
 
 
 def forget_views() -> bool:

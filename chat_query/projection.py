@@ -13,7 +13,8 @@ derived flags guarded by the view's revision, and returns the events to publish.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import functools
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,23 +139,108 @@ def apply(store: ReadStore, events: list[Event]) -> list[Event]:
     return apply_batch(store, events)[0]
 
 
-def apply_batch(store: ReadStore, events: list[Event]) -> tuple[list[Event], dict[int, dict[str, Any]]]:
-    """`apply`, also returning the views of the rooms the batch touched, as they now are."""
+def apply_batch(
+    store: ReadStore, events: list[Event], known: ViewMemo | None = None
+) -> tuple[list[Event], dict[int, dict[str, Any]]]:
+    """`apply`, also returning the views of the rooms the batch touched, as they now are.
+
+    `known` remembers views as the last batches left them, so a writer that is usually the
+    only one need not read them back; every update is still guarded by the view's revision.
+    """
+    known = known if known is not None else ViewMemo(0)
     batch = Batch()
     for event in events:
         batch.add(event)
-    store.insert_new(store.messages, [message_document(m) for m in batch.messages.values()])
-    store.update_many_ops(
-        store.markers,
-        [
-            Update({"roomId": room_id, "customerId": c}, {"$max": {"lastReadMessageId": m}}, upsert=True)
-            for room_id, facts in batch.rooms.items()
-            for c, m in facts.read_up_to.items()
-        ],
+    markers = [
+        Update({"roomId": room_id, "customerId": c}, {"$max": {"lastReadMessageId": m}}, upsert=True)
+        for room_id, facts in batch.rooms.items()
+        for c, m in facts.read_up_to.items()
+    ]
+    # Messages, markers and views are independent collections: written at the same time.
+    views = store.alongside(
+        functools.partial(_merge_into_views, store, batch, known),
+        functools.partial(store.insert_new, store.messages, [message_document(m) for m in batch.messages.values()]),
+        functools.partial(store.update_many_ops, store.markers, markers),
     )
-    store.update_many_ops(store.views, [u for r, f in batch.rooms.items() for u in _view_updates(r, f)], ordered=True)
-    views = _settle_unread(store, list(batch.rooms))
+    rest = {r: f for r, f in batch.rooms.items() if r not in views}
+    store.update_many_ops(store.views, [u for r, f in rest.items() for u in _view_updates(r, f)], ordered=True)
+    views.update(_settle_unread(store, list(rest)))
+    known.remember(views)
     return _announcements(batch, views), views
+
+
+class ViewMemo:
+    """Views as this process last wrote or read them, the most recently used `size` rooms."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._views: OrderedDict[int, dict[str, Any]] = OrderedDict()
+
+    def get(self, room_id: int) -> dict[str, Any] | None:
+        return self._views.get(room_id)
+
+    def remember(self, views: dict[int, dict[str, Any]]) -> None:
+        for room_id, view in views.items():
+            self._views[room_id] = view
+            self._views.move_to_end(room_id)
+        while len(self._views) > self.size:
+            self._views.popitem(last=False)
+
+    def forget(self) -> None:
+        self._views.clear()
+
+
+def _merge_into_views(store: ReadStore, batch: Batch, known: ViewMemo) -> dict[int, dict[str, Any]]:
+    """The common case in one command per room: insert the views of rooms created here; read
+    the complete views, merge the batch's facts in memory, write only the fields that move,
+    each update guarded by the revision it read.
+
+    Returns the views it settled; the rest (views missing or incomplete, or moved by another
+    writer meanwhile) take the general path of conditional updates.
+    """
+    merged: dict[int, dict[str, Any]] = {}
+    updates: list[Update] = []
+    remembered = {r: v for r in batch.rooms if (v := known.get(r)) is not None}
+    found = [*remembered.values(), *store.find_by_ids(store.views, [r for r in batch.rooms if r not in remembered])]
+    # A room created in this batch and not seen before: its view is inserted whole.
+    seen = {v["_id"] for v in found}
+    created = [view_document(r, f) for r, f in batch.rooms.items() if f.room is not None and r not in seen]
+    refused = store.insert_new(store.views, created)
+    merged.update((v["_id"], v) for v in created if v["_id"] not in refused)
+    for view in found:
+        if not is_complete(view) or not isinstance(view.get("rev"), int):
+            continue
+        after, changes = _merged(view, batch.rooms[view["_id"]])
+        merged[view["_id"]] = after
+        if changes:
+            updates.append(Update({"_id": view["_id"], "rev": view["rev"]}, {**changes, "$inc": {"rev": 1}}))
+    if updates and store.update_many_ops(store.views, updates) != len(updates):
+        known.forget()  # another writer moved some of them
+        return {}  # which ones lost is unknown; the general path is safe for all of them
+    return merged
+
+
+def _merged(view: dict[str, Any], facts: RoomFacts) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A complete view with the facts applied, and the update operators that do it."""
+    after = {**view, "readUpTo": dict(view.get("readUpTo") or {})}
+    sets: dict[str, Any] = {}
+    maxes: dict[str, Any] = {}
+    last = view.get("lastMessage")
+    if facts.last_message is not None and (last is None or last["messageId"] < facts.last_message.messageId):
+        after["lastMessage"] = sets["lastMessage"] = last_message_summary(facts.last_message)
+        sent = parse_iso(facts.last_message.sentAt)
+        if sent > view["updatedAt"]:
+            after["updatedAt"] = maxes["updatedAt"] = sent
+    for customer_id, marker in facts.read_up_to.items():
+        if after["readUpTo"].get(str(customer_id), 0) < marker:
+            after["readUpTo"][str(customer_id)] = maxes[f"readUpTo.{customer_id}"] = marker
+    flags = unread_status(after)
+    if flags != view.get("unreadStatus"):
+        after["unreadStatus"] = sets["unreadStatus"] = flags
+    changes = {k: v for k, v in (("$set", sets), ("$max", maxes)) if v}
+    if changes:
+        after["rev"] = view["rev"] + 1
+    return after, changes
 
 
 def _settle_unread(store: ReadStore, room_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -203,7 +289,9 @@ def view_json(view: dict[str, Any]) -> dict[str, Any]:
 
 def cache_entry(view: dict[str, Any]) -> cache.ViewEntry:
     """A complete view as the read cache keeps it."""
-    return cache.ViewEntry(int(view.get("rev", 0)), iso(view["updatedAt"]), cache.render(view_json(view)))
+    return cache.ViewEntry(
+        int(view.get("rev", 0)), iso(view["updatedAt"]), cache.render(view_json(view)), view["participantIds"]
+    )
 
 
 def is_complete(view: dict[str, Any] | None) -> bool:
@@ -248,23 +336,25 @@ def fold(
 
 def view_documents(batch: Batch) -> dict[int, dict[str, Any]]:
     """Each room's view as the facts of `batch` alone make it, unread flags settled."""
-    views: dict[int, dict[str, Any]] = {}
-    for room_id, facts in batch.rooms.items():
-        view: dict[str, Any] = {"_id": room_id, "rev": 0}
-        if facts.room is not None:
-            view["roomName"] = facts.room.roomName
-            view["participantIds"] = [p["id"] for p in facts.room.participants]
-            view["createdAt"] = parse_iso(facts.room.createdAt)
-            view["updatedAt"] = view["createdAt"]
-        if facts.last_message is not None:
-            view["lastMessage"] = last_message_summary(facts.last_message)
-            sent = parse_iso(facts.last_message.sentAt)
-            view["updatedAt"] = max(view.get("updatedAt", sent), sent)
-        if facts.read_up_to:
-            view["readUpTo"] = {str(c): m for c, m in facts.read_up_to.items()}
-        view["unreadStatus"] = unread_status(view)
-        views[room_id] = view
-    return views
+    return {room_id: view_document(room_id, facts) for room_id, facts in batch.rooms.items()}
+
+
+def view_document(room_id: int, facts: RoomFacts) -> dict[str, Any]:
+    """A room's view as these facts alone make it, unread flags settled."""
+    view: dict[str, Any] = {"_id": room_id, "rev": 0}
+    if facts.room is not None:
+        view["roomName"] = facts.room.roomName
+        view["participantIds"] = [p["id"] for p in facts.room.participants]
+        view["createdAt"] = parse_iso(facts.room.createdAt)
+        view["updatedAt"] = view["createdAt"]
+    if facts.last_message is not None:
+        view["lastMessage"] = last_message_summary(facts.last_message)
+        sent = parse_iso(facts.last_message.sentAt)
+        view["updatedAt"] = max(view.get("updatedAt", sent), sent)
+    if facts.read_up_to:
+        view["readUpTo"] = {str(c): m for c, m in facts.read_up_to.items()}
+    view["unreadStatus"] = unread_status(view)
+    return view
 
 
 def marker_documents(batch: Batch) -> list[dict[str, Any]]:

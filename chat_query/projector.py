@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 # projection itself is idempotent without them.
 REMEMBER_S = 7 * 24 * 3600
 CACHE_REPAIR_EVERY_S = 1.0
+# Rooms whose views the projector keeps as it last wrote them (a few hundred bytes each).
+MEMO_ROOMS = 20_000
 
 
 class Projector:
@@ -37,6 +39,7 @@ class Projector:
         active_store().ensure_indexes()
         # A projector that stopped may have changed views without caching them.
         self._repairing = threading.Event()
+        self._memo, self._memo_generation = projection.ViewMemo(MEMO_ROOMS), ""
         self._cache_stale = not cache.forget_views()
         if self._cache_stale:
             self._repair_cache_soon()
@@ -48,7 +51,9 @@ class Projector:
             if not fresh:
                 return []
             store = active_store()
-            announced, views = projection.apply_batch(store, fresh)
+            if self._memo_generation != store.generation:
+                self._memo, self._memo_generation = projection.ViewMemo(MEMO_ROOMS), store.generation
+            announced, views = projection.apply_batch(store, fresh, self._memo)
             self._cache(store.generation, views.values())
             return announced
 

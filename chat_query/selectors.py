@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from chat_command import selectors as truth
+from chat_command.services import not_a_participant
 from chat_query import cache
 from chat_query.projection import cache_entry, is_complete, unread_status
 from chat_query.store import ReadStore, active_store
@@ -27,23 +28,39 @@ _LOOKUPS = 20
 
 
 def room_list_for(customer_id: int) -> list[str]:
-    """The caller's rooms, newest activity first."""
+    """The caller's rooms, newest activity first.
+
+    From the caller's cached list when it holds exactly the rooms PostgreSQL names; else
+    assembled from the cached views, the read store for views not cached, and PostgreSQL for
+    rooms not projected yet.
+    """
     store = active_store()
     room_ids = truth.room_ids_of(customer_id)
+    if not room_ids:
+        return []
+    rooms = ",".join(str(r) for r in sorted(room_ids))
+    listing = cache.room_list(store.generation, customer_id)
+    if listing.body is not None and listing.rooms == rooms:
+        return [listing.body]
     stored = cache.views(store.generation, room_ids)
     missing = [r for r in room_ids if r not in stored]
-    if missing:
-        projected = {r: cache_entry(v) for r, v in _projected_views(store, customer_id, missing).items()}
-        cache.put_views(store.generation, projected.items())
-        stored.update((r, e.stored) for r, e in projected.items())
-        for document in truth.room_documents([r for r in missing if r not in projected]):
-            document["unreadStatus"] = unread_status(document)
-            stored[document["_id"]] = cache_entry(document).stored
-    return [cache.json_of(s) for s in sorted(stored.values(), reverse=True)]
+    projected = {r: cache_entry(v) for r, v in _projected_views(store, customer_id, missing).items()}
+    cache.put_views(store.generation, projected.items(), changed=False)
+    stored.update((r, e.stored) for r, e in projected.items())
+    behind = [r for r in missing if r not in projected]
+    for document in truth.room_documents(behind):
+        document["unreadStatus"] = unread_status(document)
+        stored[document["_id"]] = cache_entry(document).stored
+    items = [cache.json_of(s) for s in sorted(stored.values(), reverse=True)]
+    if not behind:  # a list with a room from PostgreSQL would not learn when it is projected
+        cache.put_room_list(listing, rooms, ",".join(items))
+    return items
 
 
 def _projected_views(store: ReadStore, customer_id: int, room_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The complete views of these rooms in the read store."""
+    if not room_ids:
+        return {}
     if len(room_ids) < _LOOKUPS:
         found = store.find_by_ids(store.views, room_ids)
     else:
@@ -52,9 +69,12 @@ def _projected_views(store: ReadStore, customer_id: int, room_ids: list[int]) ->
     return {v["_id"]: v for v in found if is_complete(v)}
 
 
-def message_page(room_id: int, before: int | None = None) -> list[str]:
-    """Up to 20 messages, newest first; `before` is an exclusive messageId cursor."""
-    ids = truth.page_message_ids(room_id, before, PAGE_SIZE)
+def message_page(customer_id: int, room_id: int, before: int | None = None) -> list[str]:
+    """Up to 20 messages, newest first; `before` is an exclusive messageId cursor.
+    Refuses a customer who is not in the room."""
+    ids = truth.member_page_ids(customer_id, room_id, before, PAGE_SIZE)
+    if ids is None:
+        raise not_a_participant(customer_id, room_id)
     if not ids:
         return []
     store = active_store()

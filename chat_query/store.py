@@ -6,11 +6,12 @@ A rebuild writes a new generation of the collections and then flips the `active`
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pymongo
 from django.conf import settings
@@ -24,11 +25,20 @@ from chatproject import backends
 
 DUPLICATE_KEY = 11000
 # FerretDB 1.x holds a PostgreSQL connection per matching update until the whole command
-# ends; with its pool of 50, one bulk of more updates than that hangs the server. Bulks are
-# sent in commands of at most this many updates.
-BULK_CHUNK = 40
+# ends, and waits for one when its pool (50) is empty: commands that together want more than
+# that hang the server for good. So a process sends at most _CONCURRENCY commands at once,
+# bulks of at most _CONCURRENT_CHUNK updates when beside others and BULK_CHUNK when alone,
+# and holds at most 21 connections: two processes writing at once (the projector and a
+# rebuild) still fit.
+BULK_CHUNK = 20
+_CONCURRENCY = 4
+_CONCURRENT_CHUNK = 5
+# Inserts of at least twice this many documents are split into _CONCURRENCY commands at once
+# (an insert holds one connection).
+_INSERT_CHUNK = 500
 META = "projectionMeta"
 _POINTER_TTL_S = 1.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,11 +83,38 @@ class ReadStore:
         )
 
     def find_by_ids(self, collection: Collection[Any], ids: list[Any]) -> list[dict[str, Any]]:
-        """The documents with these ids. FerretDB scans for `$in` but uses an index per `_id`."""
+        """The documents with these ids. FerretDB scans for `$in` but uses an index per `_id`,
+        so there they are read one by one, a few at a time."""
         if settings.FERRETDB_POSTGRES_URL:
-            found = (collection.find_one({"_id": i}) for i in ids)
-            return [document for document in found if document is not None]
+            chunks = [ids[i::_CONCURRENCY] for i in range(_CONCURRENCY)]
+            found = self.concurrently(*[functools.partial(_each_by_id, collection, c) for c in chunks if c])
+            return [document for documents in found for document in documents]
         return list(collection.find({"_id": {"$in": ids}}))
+
+    def concurrently(self, *calls: Callable[[], T]) -> list[T]:
+        """Run independent commands at once: FerretDB and PostgreSQL then use every core.
+        The embedded store is not thread-safe; it runs them one after another."""
+        return self._run(_commands_pool, calls)
+
+    def alongside(self, main: Callable[[], T], *others: Callable[[], object]) -> T:
+        """Run `main` here while `others` run at once beside it (each may itself run commands
+        concurrently); return what `main` returns once all have finished."""
+        if _is_embedded(self.views):
+            for other in others:
+                other()
+            return main()
+        # The steps pool only ever waits on the commands pool, never on itself: none starves.
+        futures = [_steps_pool().submit(other) for other in others]
+        try:
+            return main()
+        finally:
+            for future in futures:
+                future.result()
+
+    def _run(self, pool: Callable[[], ThreadPoolExecutor], calls: Sequence[Callable[[], T]]) -> list[T]:
+        if len(calls) < 2 or _is_embedded(self.views):
+            return [call() for call in calls]
+        return [future.result() for future in [pool().submit(call) for call in calls]]
 
     def drop(self) -> None:
         for collection in (self.views, self.messages, self.markers):
@@ -94,11 +131,13 @@ class ReadStore:
             return 0
         if _is_embedded(collection):
             return sum(_update_one(collection, u) for u in updates)
-        if len(updates) > BULK_CHUNK:
-            return sum(
-                self.update_many_ops(collection, updates[i : i + BULK_CHUNK], ordered=ordered)
-                for i in range(0, len(updates), BULK_CHUNK)
-            )
+        if ordered or len(updates) <= _CONCURRENT_CHUNK:
+            chunks = [updates[i : i + BULK_CHUNK] for i in range(0, len(updates), BULK_CHUNK)]
+            return sum(self._bulk(collection, c, ordered) for c in chunks)
+        chunks = [updates[i : i + _CONCURRENT_CHUNK] for i in range(0, len(updates), _CONCURRENT_CHUNK)]
+        return sum(self.concurrently(*[functools.partial(self._bulk, collection, c, False) for c in chunks]))
+
+    def _bulk(self, collection: Collection[Any], updates: Sequence[Update], ordered: bool) -> int:
         try:
             result = collection.bulk_write(
                 [UpdateOne(u.filter, u.update, upsert=u.upsert) for u in updates], ordered=ordered
@@ -112,19 +151,48 @@ class ReadStore:
             return done + sum(_update_one(collection, u) for u in lost)
         return result.matched_count + result.upserted_count
 
-    def insert_new(self, collection: Collection[Any], documents: list[dict[str, Any]]) -> None:
-        """Insert documents, skipping those whose key is already there (a redelivery)."""
+    def insert_new(self, collection: Collection[Any], documents: list[dict[str, Any]]) -> set[Any]:
+        """Insert documents, skipping those whose key is already there (a redelivery); return
+        the keys of those skipped."""
         if not documents:
-            return
+            return set()
         if _is_embedded(collection):
+            skipped = set()
             for document in documents:
-                with contextlib.suppress(DuplicateKeyError):
+                try:
                     collection.insert_one(dict(document))
-            return
-        try:
-            collection.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            _raise_unless_duplicates(exc)
+                except DuplicateKeyError:
+                    skipped.add(document["_id"])
+            return skipped
+        if len(documents) >= 2 * _INSERT_CHUNK:
+            size = -(-len(documents) // _CONCURRENCY)
+            parts = [documents[i : i + size] for i in range(0, len(documents), size)]
+            return set().union(*self.concurrently(*[functools.partial(_insert_many, collection, p) for p in parts]))
+        return _insert_many(collection, documents)
+
+
+def _insert_many(collection: Collection[Any], documents: list[dict[str, Any]]) -> set[Any]:
+    try:
+        collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        _raise_unless_duplicates(exc)
+        return {documents[e["index"]]["_id"] for e in exc.details.get("writeErrors", [])}
+    return set()
+
+
+def _each_by_id(collection: Collection[Any], ids: list[Any]) -> list[dict[str, Any]]:
+    found = (collection.find_one({"_id": i}) for i in ids)
+    return [document for document in found if document is not None]
+
+
+@functools.cache
+def _commands_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_CONCURRENCY, thread_name_prefix="read-store")
+
+
+@functools.cache
+def _steps_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_CONCURRENCY, thread_name_prefix="read-store-step")
 
 
 def _is_embedded(collection: Collection[Any]) -> bool:

@@ -38,16 +38,14 @@ def rooms(request: Request) -> HttpResponse:
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def latest_messages(request: Request, room_id: int) -> HttpResponse:
-    _check_member(request, room_id)
-    page = selectors.message_page(room_id)
+    page = selectors.message_page(caller(request).customer_id, room_id)
     return _rendered("Latest messages retrieved successfully." if page else "No messages found for this room.", page)
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def older_messages(request: Request, room_id: int, before: int) -> HttpResponse:
-    _check_member(request, room_id)
-    page = selectors.message_page(room_id, before)
+    page = selectors.message_page(caller(request).customer_id, room_id, before)
     return _rendered(
         "Next batch of older messages retrieved successfully." if page else "No more older messages found.", page
     )

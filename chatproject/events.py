@@ -8,6 +8,7 @@ payload keeps the reference's field names. Apps declare their events with `@even
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -118,6 +119,13 @@ def _check_field(event_name: str, name: str, expected: Any, value: Any) -> None:
         raise MalformedEvent(f"{event_name}.{name} must be {expected}, got {type(value).__name__}")
 
 
+@functools.cache
+def _schema(type_name: str) -> tuple[dict[str, Any], frozenset[str]]:
+    """Each field's type, and the field names: resolving the hints costs more than a decode."""
+    cls = _registry[type_name]
+    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def _event_from(type_name: str, version: int, payload: Any) -> Event:
     cls = _registry.get(type_name)
     if cls is None:
@@ -126,8 +134,7 @@ def _event_from(type_name: str, version: int, payload: Any) -> Event:
         raise MalformedEvent(f"{type_name} version {version} is not supported (expected {cls.VERSION})")
     if not isinstance(payload, dict):
         raise MalformedEvent(f"{type_name} payload must be an object")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
+    hints, fields = _schema(type_name)
     missing, extra = fields - payload.keys(), payload.keys() - fields
     if missing or extra:
         raise MalformedEvent(

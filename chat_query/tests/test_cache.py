@@ -153,3 +153,46 @@ def test_reads_are_answered_without_redis(user1, room, redis_url, unreachable_re
     project()
     assert data(user1.get("/query/rooms"))[0]["lastMessage"]["messageId"] == sent
     assert data(user1.get(f"/query/message/roomId/{room.room_id}"))[0]["messageId"] == sent
+
+
+def test_a_customers_list_is_served_whole_while_it_holds_the_rooms_postgresql_names(user1, room, redis_url):
+    send(room, 2)
+    project()
+    listed = data(user1.get("/query/rooms"))
+    generation = active_store().generation
+    listing = cache.room_list(generation, 1)
+    assert listing.rooms == str(room.room_id)
+    assert [json.loads(listing.body)] == listed
+    cache.put_room_list(listing, listing.rooms, json.dumps({**listed[0], "roomName": "from the cache"}))
+    assert data(user1.get("/query/rooms"))[0]["roomName"] == "from the cache"
+    # A room PostgreSQL names that the list lacks: the list is assembled again.
+    created = do_create_room(1, NewRoom("Brand new", [3]))
+    assert [r["roomName"] for r in data(user1.get("/query/rooms"))] == ["Brand new", room.room_name]
+    kept = cache.room_list(generation, 1)
+    assert kept.rooms == str(room.room_id), "a list with a room not projected yet is not cached"
+    project()
+    data(user1.get("/query/rooms"))
+    assert cache.room_list(generation, 1).rooms == ",".join(str(r) for r in sorted([room.room_id, created.room_id]))
+
+
+def test_a_view_the_projector_writes_moves_its_participants_lists_on(redis_url, unique):
+    projector = Projector()
+    room_id = 800_000_000 + int(unique[:6], 16)
+    generation = active_store().generation
+    projector.handle([Envelope.wrap(e) for e in (room_created(room_id, [2, 1]), message(room_id, 50, 1))])
+    before = {c: cache.room_list(generation, c) for c in (1, 2, 3)}
+    for listing in before.values():
+        cache.put_room_list(listing, str(room_id), "{}")
+    projector.handle([Envelope.wrap(message(room_id, 51, 2))])
+    after = {c: cache.room_list(generation, c) for c in (1, 2, 3)}
+    assert after[1].body is None
+    assert after[2].body is None
+    assert after[3].body == "{}", "customer 3 is not in the room"
+
+
+def test_forgetting_the_views_orphans_the_lists_too(redis_url, unique):
+    generation = f"t{unique}"
+    cache.put_room_list(cache.room_list(generation, 1), "5", "{}")
+    assert cache.room_list(generation, 1).body == "{}"
+    cache.forget_views()
+    assert cache.room_list(generation, 1).body is None

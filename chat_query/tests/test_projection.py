@@ -166,6 +166,32 @@ def test_any_interleaving_in_any_batches_equals_a_rebuild(store, history):
     assert markers == expected_markers
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories(), writers=st.lists(st.sampled_from([0, 1]), min_size=10, max_size=10))
+def test_two_writers_remembering_views_as_they_left_them_still_equal_a_rebuild(store, history, writers):
+    """As when partitions move between two projectors: each one's memory of a view goes stale."""
+    _, batches, log = history
+    r = room_id()
+    memories = [projection.ViewMemo(100), projection.ViewMemo(100)]
+    for batch, writer in zip(batches, writers, strict=False):
+        projection.apply_batch(store, [fresh_ids(e, r) for e in batch], memories[writer])
+    for batch in batches[len(writers) :]:
+        projection.apply_batch(store, [fresh_ids(e, r) for e in batch], memories[0])
+    assert state_of(store, [r]) == rebuilt([fresh_ids(e, r) for e in log])
+
+
+def test_a_view_moved_by_another_writer_is_read_again_not_overwritten(store):
+    r = room_id()
+    mine, theirs = projection.ViewMemo(10), projection.ViewMemo(10)
+    projection.apply_batch(store, [room_created(r, [1, 2]), message(r, 10, 1)], mine)
+    projection.apply_batch(store, [message(r, 11, 2)], theirs)
+    projection.apply_batch(store, [marker(r, 1, 11)], mine)  # remembers message 10 as the last
+    view = store.views.find_one({"_id": r})
+    assert view["lastMessage"]["messageId"] == 11
+    assert view["unreadStatus"] == {"1": False, "2": False}
+    assert mine.get(r)["lastMessage"]["messageId"] == 11
+
+
 def test_a_batch_touching_a_hundred_rooms_completes(store):
     # FerretDB 1.x hangs on a bulk of more than ~50 matching updates; bulks go out in chunks.
     import pymongo
