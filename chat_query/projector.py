@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -90,10 +91,9 @@ class Projector:
 
     def done(self, envelopes: list[Envelope]) -> None:
         try:
-            pipe = backends.redis_client().pipeline(transaction=False)
-            for envelope in envelopes:
-                pipe.set(_processed_key(envelope), "1", ex=REMEMBER_S)
-            pipe.execute()
+            client = backends.redis_client()
+            # One command for the batch: a pipeline of thousands of SETs costs more to build.
+            _remember_script(client)([_processed_key(e) for e in envelopes], [REMEMBER_S], client=client)
         except RedisError as exc:
             logger.warning("could not remember %d projected events (Redis: %s)", len(envelopes), exc)
 
@@ -104,6 +104,19 @@ class Projector:
         except Exception:  # noqa: BLE001 - any failure means the store does not answer
             return False
         return True
+
+
+# KEYS: the events' keys. ARGV: seconds to remember them.
+_REMEMBER = """
+for _, key in ipairs(KEYS) do
+  redis.call('SET', key, '1', 'EX', tonumber(ARGV[1]))
+end
+"""
+
+
+@functools.cache
+def _remember_script(client: Any) -> Any:
+    return client.register_script(_REMEMBER)
 
 
 def _processed_key(envelope: Envelope) -> str:

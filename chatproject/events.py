@@ -13,6 +13,7 @@ import json
 import types
 import typing
 import uuid
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from chatproject.timeutil import iso, now_ms
@@ -95,35 +96,41 @@ class Envelope:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
 
     def event(self) -> Event:
+        return self._event
+
+    @functools.cached_property
+    def _event(self) -> Event:
+        # Decoding validates the event; the consumer asks for it again: build it once.
         return _event_from(self.type, self.version, self.payload)
 
 
 _SIMPLE: dict[Any, Any] = {int: int, str: str, bool: bool, float: (int, float)}
 
 
-def _matches(expected: Any, value: Any) -> bool:
+def _checker(expected: Any) -> Callable[[Any], bool]:
+    """A test that a decoded JSON value fits the annotation `expected`."""
     if expected is Any:
-        return True
+        return lambda value: True
     if expected is type(None):
-        return value is None
+        return lambda value: value is None
     origin = typing.get_origin(expected)
     if origin is typing.Union or origin is types.UnionType:
-        return any(_matches(arg, value) for arg in typing.get_args(expected))
-    if expected in _SIMPLE:
-        return isinstance(value, _SIMPLE[expected]) and not (expected is int and isinstance(value, bool))
-    return isinstance(value, origin or expected)
-
-
-def _check_field(event_name: str, name: str, expected: Any, value: Any) -> None:
-    if not _matches(expected, value):
-        raise MalformedEvent(f"{event_name}.{name} must be {expected}, got {type(value).__name__}")
+        alternatives = [_checker(arg) for arg in typing.get_args(expected)]
+        return lambda value: any(fits(value) for fits in alternatives)
+    if expected is int:
+        return lambda value: isinstance(value, int) and not isinstance(value, bool)
+    kind = _SIMPLE.get(expected, origin or expected)
+    return lambda value: isinstance(value, kind)
 
 
 @functools.cache
-def _schema(type_name: str) -> tuple[dict[str, Any], frozenset[str]]:
-    """Each field's type, and the field names: resolving the hints costs more than a decode."""
+def _schema(type_name: str) -> tuple[tuple[tuple[str, Any, Callable[[Any], bool]], ...], frozenset[str]]:
+    """Each field's name, type and test, and the field names: resolving the hints costs more
+    than a decode, so it is done once per type."""
     cls = _registry[type_name]
-    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+    hints = typing.get_type_hints(cls)
+    fields = tuple((f.name, hints[f.name], _checker(hints[f.name])) for f in dataclasses.fields(cls))
+    return fields, frozenset(name for name, _, _ in fields)
 
 
 def _event_from(type_name: str, version: int, payload: Any) -> Event:
@@ -134,14 +141,15 @@ def _event_from(type_name: str, version: int, payload: Any) -> Event:
         raise MalformedEvent(f"{type_name} version {version} is not supported (expected {cls.VERSION})")
     if not isinstance(payload, dict):
         raise MalformedEvent(f"{type_name} payload must be an object")
-    hints, fields = _schema(type_name)
+    checks, fields = _schema(type_name)
     missing, extra = fields - payload.keys(), payload.keys() - fields
     if missing or extra:
         raise MalformedEvent(
             f"{type_name} payload fields differ: missing {sorted(missing)}, unexpected {sorted(extra)}"
         )
-    for name in fields:
-        _check_field(type_name, name, hints[name], payload[name])
+    for name, expected, fits in checks:
+        if not fits(payload[name]):
+            raise MalformedEvent(f"{type_name}.{name} must be {expected}, got {type(payload[name]).__name__}")
     return cls(**payload)
 
 
