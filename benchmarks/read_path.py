@@ -326,39 +326,95 @@ def relay_active(db_name: str) -> bool:
     return bool(row and row[0])
 
 
-def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int, float, int]:
-    """Events fed, seconds from the first record to the last room settled, events the projector counted."""
+def topic_ends() -> list[Any]:
+    """Each command topic partition with the offset the next record will get."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from chat_command.events import COMMAND_TOPICS
+    from chat_command.relay import ensure_topics
+    from chatproject import backends
+
+    ensure_topics()
+    probe = Consumer(backends.kafka_config(**{"group.id": f"bench-probe-{uuid.uuid4().hex[:8]}"}))
+    try:
+        ends = []
+        for topic in COMMAND_TOPICS:
+            for partition in probe.list_topics(topic, timeout=10).topics[topic].partitions:
+                high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+                ends.append(TopicPartition(topic, partition, high))
+        return ends
+    finally:
+        probe.close()
+
+
+def start_group_at(group: str, offsets: list[Any]) -> None:
+    """Commit these offsets for a group that has not consumed yet, so it starts there."""
+    from confluent_kafka import Consumer
+
+    from chatproject import backends
+
+    consumer = Consumer(backends.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
+    try:
+        consumer.commit(offsets=offsets, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def forget_projected(after_id: int) -> None:
+    """Clear the projector's memory of the events logged after `after_id` (chat_query.projector)."""
+    from django.db import connection
+
+    from chatproject import backends
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT event_id FROM outbox_events WHERE id > %s", [after_id])
+        keys = [f"projected:{row[0]}" for row in cursor.fetchall()]
+    client = backends.redis_client()
+    for first in range(0, len(keys), 10_000):
+        client.delete(*keys[first : first + 10_000])
+
+
+def checkpoint() -> None:
+    """Write out what the last phase left in PostgreSQL's WAL (a rebuild writes about a GB),
+    so the checkpoint it forces does not land in the middle of the next phase's figures."""
+    from django.db import DatabaseError, connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+    except DatabaseError as exc:
+        print(f"no CHECKPOINT ({exc}): one may fall into the next phase")
+
+
+def outbox_published(after_id: int) -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM outbox_events WHERE id > %s AND published_at IS NULL", [after_id])
+        row = cursor.fetchone()
+    return bool(row) and row[0] == 0
+
+
+def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int, float, float, int]:
+    """Events fed; seconds the relay and the projector took together (each room settled after
+    its events were recorded); seconds the projector alone took to drain the same events from
+    Kafka; events the projector counted in that second pass."""
     from django.db import connection, transaction
 
     from chat_command import outbox
     from chat_query.store import active_store
     from chatproject import consumers
 
-    prefix = f"bench-read-{uuid.uuid4().hex[:12]}"
-    live_env = {**env, "KAFKA_GROUP_PREFIX": prefix, "KAFKA_AUTO_OFFSET_RESET": "latest"}
     events, last = live_events(customers)
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(max(id), 0) FROM outbox_events")
         row = cursor.fetchone()
     log_end = int(row[0]) if row else 0
-    processes = Processes(live_env)
-    try:
-        processes.start(sys.executable, "manage.py", "consume_events", "projector")
-        if not wait_until(lambda: bool((consumers.read_status(f"{prefix}-projector") or {}).get("assigned")), 120):
-            raise RuntimeError("the projector did not join its group within 120 s")
-        processes.start(sys.executable, "manage.py", "relay_outbox")
-        if not wait_until(lambda: relay_active(DB_NAME), 60):
-            raise RuntimeError("the relay did not become active within 60 s")
-        store = active_store(fresh=True)
+    start = topic_ends()
+
+    def settle(store: Any, label: str) -> None:
         pending = sorted(last)
-        started = time.perf_counter()
-        with progress(len(events), "recorded", "event") as bar:
-            for first in range(0, len(events), LIVE_TRANSACTION):
-                chunk = events[first : first + LIVE_TRANSACTION]
-                with transaction.atomic():
-                    outbox.record(*chunk)
-                bar.update(len(chunk))
-        with progress(len(pending), "rooms settled", "room") as bar:
+        with progress(len(pending), label, "room") as bar:
             deadline = time.monotonic() + LIVE_TIMEOUT_S
             while pending:
                 # Each room's events stay in order on one partition: once its view shows its
@@ -372,13 +428,55 @@ def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{len(pending)} live rooms were not projected after {LIVE_TIMEOUT_S:.0f} s")
                 time.sleep(0.1)
-        elapsed = time.perf_counter() - started
+
+    # 1. Together: the events are recorded while the relay and the projector run.
+    prefix = f"bench-read-{uuid.uuid4().hex[:12]}"
+    processes = Processes({**env, "KAFKA_GROUP_PREFIX": prefix, "KAFKA_AUTO_OFFSET_RESET": "latest"})
+    try:
+        processes.start(sys.executable, "manage.py", "consume_events", "projector")
+        if not wait_until(lambda: bool((consumers.read_status(f"{prefix}-projector") or {}).get("assigned")), 120):
+            raise RuntimeError("the projector did not join its group within 120 s")
+        processes.start(sys.executable, "manage.py", "relay_outbox")
+        if not wait_until(lambda: relay_active(DB_NAME), 60):
+            raise RuntimeError("the relay did not become active within 60 s")
+        store = active_store(fresh=True)
+        started = time.perf_counter()
+        with progress(len(events), "recorded", "event") as bar:
+            for first in range(0, len(events), LIVE_TRANSACTION):
+                chunk = events[first : first + LIVE_TRANSACTION]
+                with transaction.atomic():
+                    outbox.record(*chunk)
+                bar.update(len(chunk))
+        settle(store, "rooms settled")
+        together = time.perf_counter() - started
+        if not wait_until(lambda: outbox_published(log_end), 120):
+            raise RuntimeError("the relay did not publish the whole feed within 120 s")
+    finally:
+        processes.stop()
+
+    checkpoint()
+    # 2. Alone: a new projector group drains the same events, now all in Kafka, into views
+    # emptied of them; the clock runs from its joining the group to the last room settled.
+    store = active_store(fresh=True)
+    for collection, field in ((store.views, "_id"), (store.messages, "roomId"), (store.markers, "roomId")):
+        collection.delete_many({field: {"$gte": LIVE_BASE}})
+    forget_projected(log_end)
+    prefix = f"bench-read-{uuid.uuid4().hex[:12]}"
+    start_group_at(f"{prefix}-projector", start)
+    processes = Processes({**env, "KAFKA_GROUP_PREFIX": prefix, "KAFKA_AUTO_OFFSET_RESET": "earliest"})
+    try:
+        processes.start(sys.executable, "manage.py", "consume_events", "projector")
+        if not wait_until(lambda: bool((consumers.read_status(f"{prefix}-projector") or {}).get("assigned")), 120):
+            raise RuntimeError("the projector did not join its group within 120 s")
+        started = time.perf_counter()
+        settle(store, "rooms settled (projector alone)")
+        alone = time.perf_counter() - started
     finally:
         processes.stop()
     status = consumers.read_status(f"{prefix}-projector") or {}
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM outbox_events WHERE id > %s", [log_end])
-    return len(events), elapsed, int(status.get("processed", 0))
+    return len(events), together, alone, int(status.get("processed", 0))
 
 
 # --- 3. Read endpoints ---------------------------------------------------------------------
@@ -500,12 +598,15 @@ def main() -> None:
             sys.exit("the dataset does not have the expected counts after building it")
 
     print("rebuilding the read store from the outbox")
+    checkpoint()
     rebuilt, rebuild_s = rebuild()
     print(f"rebuilt {rebuilt} events in {rebuild_s:.1f} s")
+    checkpoint()
 
     print(f"projector live throughput: {LIVE_MESSAGES} messages in {LIVE_ROOMS} rooms")
-    fed, live_s, counted = live_throughput(env, customers)
-    print(f"{fed} events projected in {live_s:.1f} s")
+    fed, together_s, live_s, counted = live_throughput(env, customers)
+    print(f"{fed} events relayed and projected in {together_s:.1f} s; projected alone in {live_s:.1f} s")
+    checkpoint()
 
     from chat_command.selectors import room_ids_of
 
@@ -519,8 +620,9 @@ def main() -> None:
         reads = read_latencies(port, token, rooms)
 
     figures = [
-        Figure(f"projector live throughput ({fed} events)", fed / live_s, "/s", 5000),
+        Figure(f"projector live throughput ({fed} events in Kafka)", fed / live_s, "/s", 5000),
         Figure("  events counted by the projector", counted, "", fed),
+        Figure("  relay and projector together, recorded as they run", fed / together_s, "/s"),
         Figure(f"rebuild throughput ({rebuilt} events)", rebuilt / rebuild_s, "/s", 20000),
     ]
     for name, (latencies, failures) in reads.items():

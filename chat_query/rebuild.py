@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from chat_command.events import COMMAND_TOPICS
 from chat_command.models import OutboxEvent
@@ -51,6 +52,10 @@ def replay(store: ReadStore, *, after_id: int = 0, progress: bool = True) -> int
     return applied
 
 
+def _nothing() -> None:
+    return None
+
+
 def load(store: ReadStore, *, progress: bool = True) -> int:
     """Fill an empty `store` from the whole log; return how many events it holds.
 
@@ -61,14 +66,18 @@ def load(store: ReadStore, *, progress: bool = True) -> int:
     total = OutboxEvent.objects.filter(topic__in=COMMAND_TOPICS).count()
     rooms = projection.Batch()
     loaded = 0
+    inserting: Callable[[], object] = _nothing
     with progress_bar(total, f"load into {store.generation}", "event", enabled=progress) as bar:
         for _, events in _events_after(0, CHUNK):
             for event in events:
                 rooms.add(event)
-            store.insert_new(store.messages, [projection.message_document(m) for m in rooms.messages.values()])
+            documents = [projection.message_document(m) for m in rooms.messages.values()]
             rooms.messages.clear()
+            inserting()  # the previous chunk's messages went in while this one was read
+            inserting = store.in_background(functools.partial(store.insert_new, store.messages, documents))
             loaded += len(events)
             bar.update(len(events))
+        inserting()
     store.insert_new(store.views, list(projection.view_documents(rooms).values()))
     store.insert_new(store.markers, projection.marker_documents(rooms))
     return loaded

@@ -27,7 +27,7 @@ PAGE_SIZE = 20
 _LOOKUPS = 20
 
 
-def room_list_for(customer_id: int) -> list[str]:
+def room_list_for(customer_id: int, token_id: str) -> list[str]:
     """The caller's rooms, newest activity first.
 
     From the caller's cached list when it holds exactly the rooms PostgreSQL names; else
@@ -35,7 +35,7 @@ def room_list_for(customer_id: int) -> list[str]:
     rooms not projected yet.
     """
     store = active_store()
-    room_ids = truth.room_ids_of(customer_id)
+    room_ids = truth.readable_room_ids(customer_id, token_id)
     if not room_ids:
         return []
     rooms = ",".join(str(r) for r in sorted(room_ids))
@@ -69,10 +69,10 @@ def _projected_views(store: ReadStore, customer_id: int, room_ids: list[int]) ->
     return {v["_id"]: v for v in found if is_complete(v)}
 
 
-def message_page(customer_id: int, room_id: int, before: int | None = None) -> list[str]:
+def message_page(customer_id: int, token_id: str, room_id: int, before: int | None = None) -> list[str]:
     """Up to 20 messages, newest first; `before` is an exclusive messageId cursor.
-    Refuses a customer who is not in the room."""
-    ids = truth.member_page_ids(customer_id, room_id, before, PAGE_SIZE)
+    Refuses a revoked token, and a customer who is not in the room."""
+    ids = truth.member_page_ids(customer_id, room_id, before, PAGE_SIZE, token_id)
     if ids is None:
         raise not_a_participant(customer_id, room_id)
     if not ids:

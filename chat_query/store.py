@@ -111,6 +111,14 @@ class ReadStore:
             for future in futures:
                 future.result()
 
+    def in_background(self, step: Callable[[], object]) -> Callable[[], object]:
+        """Start `step` (which may run commands concurrently); return a wait for its end that
+        raises what it raised. The embedded store runs it here and now."""
+        if _is_embedded(self.views):
+            step()
+            return lambda: None
+        return _steps_pool().submit(step).result
+
     def _run(self, pool: Callable[[], ThreadPoolExecutor], calls: Sequence[Callable[[], T]]) -> list[T]:
         if len(calls) < 2 or _is_embedded(self.views):
             return [call() for call in calls]

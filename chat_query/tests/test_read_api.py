@@ -182,3 +182,26 @@ def test_the_unread_flag_follows_reads_through_the_whole_path(user1, user2, room
     user2.post("/command/read", {"roomId": room.room_id, "messageId": sent}, content_type="application/json")
     project()
     assert body(user2.get("/query/rooms"))["data"][0]["unreadStatus"]["2"] is False
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/query/rooms",
+        "/query/message/roomId/{r}",
+        "/query/message/roomId/{r}/index/1000",
+        "/query/onlineStatus/roomId/{r}",
+        "/query/readMarkers/roomId/{r}",
+    ],
+)
+def test_a_token_revoked_by_logout_is_refused_by_every_read(user1, room, path):
+    send(room, 1, 2)
+    project()
+    assert user1.get(path.format(r=room.room_id)).status_code == 200
+    token = user1.cookies["jwt_token"].value
+    assert user1.post("/auth/logout").status_code == 200
+    user1.cookies["jwt_token"] = token
+    response = user1.get(path.format(r=room.room_id))
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Authentication token expired or invalid."}
+    assert response.cookies["jwt_token"]["max-age"] == 0
