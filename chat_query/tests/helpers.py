@@ -5,10 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
+from chat_command.services import NewMessage, do_send_message
 from chat_query import projection
-from chat_query.store import ReadStore
+from chat_query.rebuild import replay
+from chat_query.store import ReadStore, active_store
 
 T0 = "2026-11-25T10:00:00.000Z"
+
+
+def project() -> None:
+    """Apply everything logged so far, as the projector would."""
+    replay(active_store(), progress=False)
+
+
+def send(room: Any, sender: int, n: int = 1) -> list[int]:
+    """Send n messages to the room; their ids."""
+    return [do_send_message(sender, NewMessage(room.room_id, f"m{i}", None)).message_id for i in range(n)]
+
+
+def body(response: Any) -> Any:
+    assert response.status_code == 200, response.content
+    return response.json()
 
 
 def room_created(room_id: int, participants: list[int], name: str = "Room") -> RoomCreated:

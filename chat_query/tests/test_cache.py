@@ -6,31 +6,21 @@ import pytest
 import redis
 
 from benchmarks.common import free_port
-from chat_command.services import NewMessage, NewRoom, ReadMarker, do_create_room, do_mark_read, do_send_message
+from chat_command.services import NewRoom, ReadMarker, do_create_room, do_mark_read
 from chat_command.tests.test_relay import wait_for
 from chat_query import cache
 from chat_query.projection import cache_entry
 from chat_query.projector import Projector
-from chat_query.rebuild import replay
 from chat_query.store import active_store
-from chat_query.tests.helpers import marker, message, room_created
+from chat_query.tests.helpers import body, marker, message, project, room_created, send
 from chatproject import backends
 from chatproject.events import Envelope
 
 pytestmark = pytest.mark.integration
 
 
-def project():
-    replay(active_store(), progress=False)
-
-
-def send(room, sender, n=1):
-    return [do_send_message(sender, NewMessage(room.room_id, f"m{i}", None)).message_id for i in range(n)]
-
-
 def data(response):
-    assert response.status_code == 200, response.content
-    return response.json()["data"]
+    return body(response)["data"]
 
 
 @pytest.fixture

@@ -2,26 +2,20 @@
 
 import pytest
 
-from chat_command.services import NewMessage, NewRoom, ReadMarker, do_create_room, do_mark_read, do_send_message
-from chat_query.rebuild import replay
-from chat_query.store import active_store
+from chat_command.services import NewRoom, ReadMarker, do_create_room, do_mark_read
+from chat_query.tests.helpers import body, project, send
 from realtime import presence
 
 pytestmark = pytest.mark.integration
 
 
-def project():
-    """Apply everything logged so far, as the projector would."""
-    replay(active_store(), progress=False)
-
-
-def send(room, sender, n=1):
-    return [do_send_message(sender, NewMessage(room.room_id, f"m{i}", None)).message_id for i in range(n)]
-
-
-def body(response):
-    assert response.status_code == 200, response.content
-    return response.json()
+# Every endpoint about one room, {r} standing for its id.
+ROOM_ENDPOINTS = [
+    "/query/message/roomId/{r}",
+    "/query/message/roomId/{r}/index/1000",
+    "/query/onlineStatus/roomId/{r}",
+    "/query/readMarkers/roomId/{r}",
+]
 
 
 def test_rooms_are_listed_newest_activity_first_with_the_contract_fields(user1, room):
@@ -103,15 +97,7 @@ def test_a_message_just_sent_is_readable_before_it_is_projected(user1, room):
     assert body(user1.get(f"/query/message/roomId/{room.room_id}"))["data"][0]["messageId"] == sent
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/query/message/roomId/{r}",
-        "/query/message/roomId/{r}/index/1000",
-        "/query/onlineStatus/roomId/{r}",
-        "/query/readMarkers/roomId/{r}",
-    ],
-)
+@pytest.mark.parametrize("path", ROOM_ENDPOINTS)
 def test_every_room_endpoint_refuses_non_members_with_a_json_403(outsider, room, path):
     send(room, 1, 2)
     project()
@@ -184,16 +170,7 @@ def test_the_unread_flag_follows_reads_through_the_whole_path(user1, user2, room
     assert body(user2.get("/query/rooms"))["data"][0]["unreadStatus"]["2"] is False
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/query/rooms",
-        "/query/message/roomId/{r}",
-        "/query/message/roomId/{r}/index/1000",
-        "/query/onlineStatus/roomId/{r}",
-        "/query/readMarkers/roomId/{r}",
-    ],
-)
+@pytest.mark.parametrize("path", ["/query/rooms", *ROOM_ENDPOINTS])
 def test_a_token_revoked_by_logout_is_refused_by_every_read(user1, room, path):
     send(room, 1, 2)
     project()
