@@ -360,15 +360,25 @@ def start_group_at(group: str, offsets: list[Any]) -> None:
         consumer.close()
 
 
+def start_projector(processes: Processes, prefix: str) -> None:
+    """Start the projector role and wait until its group (`prefix`) has its partitions."""
+    from chatproject import consumers
+
+    processes.start(sys.executable, "manage.py", "consume_events", "projector")
+    if not wait_until(lambda: bool((consumers.read_status(f"{prefix}-projector") or {}).get("assigned")), 120):
+        raise RuntimeError("the projector did not join its group within 120 s")
+
+
 def forget_projected(after_id: int) -> None:
     """Clear the projector's memory of the events logged after `after_id` (chat_query.projector)."""
     from django.db import connection
 
+    from chat_query.projector import processed_key
     from chatproject import backends
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT event_id FROM outbox_events WHERE id > %s", [after_id])
-        keys = [f"projected:{row[0]}" for row in cursor.fetchall()]
+        keys = [processed_key(str(row[0])) for row in cursor.fetchall()]
     client = backends.redis_client()
     for first in range(0, len(keys), 10_000):
         client.delete(*keys[first : first + 10_000])
@@ -433,9 +443,7 @@ def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int
     prefix = f"bench-read-{uuid.uuid4().hex[:12]}"
     processes = Processes({**env, "KAFKA_GROUP_PREFIX": prefix, "KAFKA_AUTO_OFFSET_RESET": "latest"})
     try:
-        processes.start(sys.executable, "manage.py", "consume_events", "projector")
-        if not wait_until(lambda: bool((consumers.read_status(f"{prefix}-projector") or {}).get("assigned")), 120):
-            raise RuntimeError("the projector did not join its group within 120 s")
+        start_projector(processes, prefix)
         processes.start(sys.executable, "manage.py", "relay_outbox")
         if not wait_until(lambda: relay_active(DB_NAME), 60):
             raise RuntimeError("the relay did not become active within 60 s")
@@ -465,9 +473,7 @@ def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int
     start_group_at(f"{prefix}-projector", start)
     processes = Processes({**env, "KAFKA_GROUP_PREFIX": prefix, "KAFKA_AUTO_OFFSET_RESET": "earliest"})
     try:
-        processes.start(sys.executable, "manage.py", "consume_events", "projector")
-        if not wait_until(lambda: bool((consumers.read_status(f"{prefix}-projector") or {}).get("assigned")), 120):
-            raise RuntimeError("the projector did not join its group within 120 s")
+        start_projector(processes, prefix)
         started = time.perf_counter()
         settle(store, "rooms settled (projector alone)")
         alone = time.perf_counter() - started

@@ -6,8 +6,9 @@ from typing import Any
 
 from django.db import connection
 
-from accounts.tokens import is_revoked
+from accounts.tokens import REVOKED_SQL
 from chat_command.models import Message, Room, RoomParticipant
+from chatproject.auth import refuse_if_revoked
 from chatproject.errors import InvalidSessionToken
 
 _NO_CURSOR = 2**63 - 1  # above every message id
@@ -31,29 +32,28 @@ def room_ids_of(customer_id: int) -> list[int]:
 
 # The two hot reads check the caller's token against the revoked ones in the query they need
 # anyway (as the send statement does), instead of in a round trip of its own.
-_REVOKED = "EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = %s)"
 
 
 def readable_room_ids(customer_id: int, token_id: str) -> list[int]:
     """The customer's rooms; refuses a revoked token."""
     if connection.vendor != "postgresql":
-        _refuse_if_revoked(token_id)
+        refuse_if_revoked(token_id)
         return room_ids_of(customer_id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_REVOKED}, ARRAY(SELECT room_id FROM room_participants WHERE customer_id = %s)",
-            [token_id, customer_id],
-        )
-        row = cursor.fetchone()
-    revoked, room_ids = row if row else (True, [])
+    revoked, room_ids = _one_row(
+        f"SELECT {REVOKED_SQL}, ARRAY(SELECT room_id FROM room_participants WHERE customer_id = %s)",
+        [token_id, customer_id],
+    )
     if revoked:
         raise InvalidSessionToken()
     return list(room_ids)
 
 
-def _refuse_if_revoked(token_id: str) -> None:
-    if is_revoked(token_id):
-        raise InvalidSessionToken()
+def _one_row(sql: str, params: list[Any]) -> tuple[Any, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    assert row is not None, "a SELECT without FROM returns one row"
+    return tuple(row)
 
 
 # --- Read-your-writes: what the read model shows when its projection has not caught up ------
@@ -63,21 +63,18 @@ def member_page_ids(customer_id: int, room_id: int, before: int | None, size: in
     """The ids of a page of messages, newest first, or None when the customer is not in the
     room; refuses a revoked token. On PostgreSQL one round trip for all three."""
     if connection.vendor != "postgresql":
-        _refuse_if_revoked(token_id)
+        refuse_if_revoked(token_id)
         if not is_participant(room_id, customer_id):
             return None
         query = Message.objects.filter(room_id=room_id, message_id__lt=_NO_CURSOR if before is None else before)
         return list(query.order_by("-message_id").values_list("message_id", flat=True)[:size])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_REVOKED},"
-            " EXISTS (SELECT 1 FROM room_participants WHERE room_id = %s AND customer_id = %s),"
-            " ARRAY(SELECT message_id FROM messages WHERE room_id = %s AND message_id < %s"
-            " ORDER BY message_id DESC LIMIT %s)",
-            [token_id, room_id, customer_id, room_id, _NO_CURSOR if before is None else before, size],
-        )
-        row = cursor.fetchone()
-    revoked, member, ids = row if row else (True, False, [])
+    revoked, member, ids = _one_row(
+        f"SELECT {REVOKED_SQL},"
+        " EXISTS (SELECT 1 FROM room_participants WHERE room_id = %s AND customer_id = %s),"
+        " ARRAY(SELECT message_id FROM messages WHERE room_id = %s AND message_id < %s"
+        " ORDER BY message_id DESC LIMIT %s)",
+        [token_id, room_id, customer_id, room_id, _NO_CURSOR if before is None else before, size],
+    )
     if revoked:
         raise InvalidSessionToken()
     return list(ids) if member else None

@@ -11,10 +11,10 @@ from typing import Any
 import psycopg
 from django.db import IntegrityError, connection, transaction
 
-from accounts.tokens import is_revoked
 from chat_command import outbox
 from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
 from chat_command.models import Message, Room, RoomParticipant
+from chatproject.auth import refuse_if_revoked
 from chatproject.errors import BadRequest, Forbidden, InvalidSessionToken
 from chatproject.timeutil import iso, now_ms
 from customers import api as customers
@@ -174,14 +174,9 @@ def do_send_message(sender_id: int, new: NewMessage, *, token_id: str = "") -> S
     return sent
 
 
-def _refuse_if_revoked(token_id: str) -> None:
-    if is_revoked(token_id):
-        raise InvalidSessionToken()
-
-
 def _send_in_a_transaction(sender_id: int, new: NewMessage, token_id: str) -> SentMessage | None:
     with transaction.atomic():
-        _refuse_if_revoked(token_id)
+        refuse_if_revoked(token_id)
         sender_name = _lock_room_for(sender_id, new.room_id)
         if sender_name is None:
             return None
@@ -288,7 +283,7 @@ def _earlier_send(sender_id: int, new: NewMessage, token_id: str) -> SentMessage
     earlier = Message.objects.filter(sender_id=sender_id, client_message_id=new.client_message_id).first()
     if earlier is None:
         return None
-    _refuse_if_revoked(token_id)
+    refuse_if_revoked(token_id)
     if earlier.room_id != new.room_id:
         raise BadRequest("This idempotency key was already used for another room.", code="idempotency_conflict")
     return SentMessage(message_id=earlier.message_id, room_id=earlier.room_id, sent_at=earlier.sent_at)

@@ -18,15 +18,12 @@ The cache is optional: when Redis fails, reads go to the read store and say so i
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import secrets
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from chatproject import backends
@@ -66,29 +63,20 @@ return epoch
 """
 
 # KEYS: the epoch. ARGV: prefix, generation, customer, a random starting version, ttl.
-# Returns the epoch, the customer's list version (created at the random value if missing, so
-# a version never comes back after its key expired) and the list cached under it, if any.
+# Returns the key of the customer's list at its current version (a version missing is created
+# at the random value, so a version never comes back after its key expired) and the list
+# cached there, if any.
 _GET_LIST = """
 local prefix, generation, customer = ARGV[1], ARGV[2], ARGV[3]
 local epoch = redis.call('GET', KEYS[1]) or '0'
 local version = prefix .. ':listver:' .. epoch .. ':' .. generation .. ':' .. customer
-redis.call('SET', version, ARGV[4], 'NX', 'EX', tonumber(ARGV[5]))
-local v = redis.call('GET', version)
+redis.call('SET', version, ARGV[4], 'NX')
 redis.call('EXPIRE', version, tonumber(ARGV[5]))
-return {epoch, v, redis.call('GET', prefix .. ':list:' .. epoch .. ':' .. generation .. ':' .. customer .. ':' .. v)}
+local key = prefix .. ':list:' .. epoch .. ':' .. generation .. ':' .. customer .. ':' .. redis.call('GET', version)
+return {key, redis.call('GET', key)}
 """
 
 _last_warning = 0.0
-
-
-def _run(script: str, keys: list[str], args: list[Any]) -> Any:
-    """Run a Lua script by its digest (EVALSHA), loading it when the server lacks it."""
-    return _script(script)(keys, args, client=backends.redis_client())
-
-
-@functools.cache
-def _script(text: str) -> Script:
-    return backends.redis_client().register_script(text)
 
 
 def _unavailable(what: str, exc: RedisError) -> None:
@@ -98,12 +86,6 @@ def _unavailable(what: str, exc: RedisError) -> None:
     if now - _last_warning >= _WARN_EVERY_S:
         _last_warning = now
         logger.warning("read cache unavailable (%s; Redis: %s): reading the read store", what, exc)
-
-
-def render(value: Any) -> str:
-    """JSON as the API's renderer writes it: compact, UTF-8, with U+2028/2029 escaped."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 # --- Message pages -----------------------------------------------------------------------
@@ -181,7 +163,7 @@ def put_views(generation: str, entries: Iterable[tuple[int, ViewEntry]], *, chan
     if len(args) == 4:
         return True
     try:
-        _run(_PUT_VIEWS, [_EPOCH], args)
+        backends.run_script(_PUT_VIEWS, [_EPOCH], args)
     except RedisError as exc:
         _unavailable("room views", exc)
         return False
@@ -207,17 +189,16 @@ def room_list(generation: str, customer_id: int) -> RoomList:
     every view as the read store has it; which rooms it holds the caller checks itself.
     """
     try:
-        epoch, version, found = _run(
+        key, found = backends.run_script(
             _GET_LIST, [_EPOCH], [_PREFIX, generation, customer_id, secrets.randbits(48), TTL_S + 60]
         )
     except RedisError as exc:
         _unavailable("room lists", exc)
         return RoomList(None, None, None)
-    key = f"{_PREFIX}:list:{epoch}:{generation}:{customer_id}:{version}"
     if found is None:
         return RoomList(key, None, None)
     rooms, body = str(found).split("\n", 1)
-    return RoomList(key, rooms, body)
+    return RoomList(str(key), rooms, body)
 
 
 def put_room_list(listing: RoomList, rooms: str, body: str) -> None:

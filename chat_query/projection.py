@@ -23,6 +23,7 @@ from chat_query import cache
 from chat_query.events import ReadStatusUpdated, RoomUpdated
 from chat_query.store import ReadStore, Update
 from chatproject.events import Event
+from chatproject.responses import render
 from chatproject.timeutil import iso, parse_iso
 
 MAX_CAS_ROUNDS = 10
@@ -290,7 +291,7 @@ def view_json(view: dict[str, Any]) -> dict[str, Any]:
 def cache_entry(view: dict[str, Any]) -> cache.ViewEntry:
     """A complete view as the read cache keeps it."""
     return cache.ViewEntry(
-        int(view.get("rev", 0)), iso(view["updatedAt"]), cache.render(view_json(view)), view["participantIds"]
+        int(view.get("rev", 0)), iso(view["updatedAt"]), render(view_json(view)), view["participantIds"]
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -59,11 +58,9 @@ class Projector:
             return announced
 
     def _cache(self, generation: str, views: Iterable[dict[str, Any]]) -> None:
-        """Write the changed views to the read cache; after a failed write, orphan it first."""
+        """Write the changed views to the read cache, unless it waits to be orphaned."""
         if self._cache_stale:
-            self._cache_stale = not cache.forget_views()
-            if self._cache_stale:
-                return
+            return  # _repair_cache_soon orphans it when Redis answers; these views go with it
         entries = [(v["_id"], projection.cache_entry(v)) for v in views if projection.is_complete(v)]
         if not cache.put_views(generation, entries):
             self._cache_stale = True
@@ -91,9 +88,8 @@ class Projector:
 
     def done(self, envelopes: list[Envelope]) -> None:
         try:
-            client = backends.redis_client()
             # One command for the batch: a pipeline of thousands of SETs costs more to build.
-            _remember_script(client)([_processed_key(e) for e in envelopes], [REMEMBER_S], client=client)
+            backends.run_script(_REMEMBER, [processed_key(e.event_id) for e in envelopes], [REMEMBER_S])
         except RedisError as exc:
             logger.warning("could not remember %d projected events (Redis: %s)", len(envelopes), exc)
 
@@ -114,19 +110,15 @@ end
 """
 
 
-@functools.cache
-def _remember_script(client: Any) -> Any:
-    return client.register_script(_REMEMBER)
-
-
-def _processed_key(envelope: Envelope) -> str:
-    return f"projected:{envelope.event_id}"
+def processed_key(event_id: str) -> str:
+    """The Redis key that remembers an event was projected."""
+    return f"projected:{event_id}"
 
 
 def _remembered(envelopes: list[Envelope]) -> list[bool]:
     """Which events were projected before; while Redis is down, none (projecting is idempotent)."""
     try:
-        return [bool(done) for done in backends.redis_client().mget([_processed_key(e) for e in envelopes])]
+        return [bool(done) for done in backends.redis_client().mget([processed_key(e.event_id) for e in envelopes])]
     except RedisError as exc:
         logger.warning("projecting without the processed-event memory (Redis: %s)", exc)
         return [False] * len(envelopes)

@@ -18,6 +18,7 @@ from chat_command.services import not_a_participant
 from chat_query import cache
 from chat_query.projection import cache_entry, is_complete, unread_status
 from chat_query.store import ReadStore, active_store
+from chatproject.responses import render
 from chatproject.timeutil import iso
 from realtime import presence
 
@@ -84,10 +85,10 @@ def message_page(customer_id: int, token_id: str, room_id: int, before: int | No
     query: dict[str, Any] = {"roomId": room_id, "_id": {"$lte": ids[0]}}
     documents = list(store.messages.find(query).sort("_id", -1).limit(PAGE_SIZE))
     if [d["_id"] for d in documents] == ids:
-        rendered = [cache.render(message_json(d)) for d in documents]
+        rendered = [render(message_json(d)) for d in documents]
         cache.put_page(store.generation, room_id, ids, rendered)
         return rendered
-    return [cache.render(message_json(d)) for d in truth.message_page(room_id, before, PAGE_SIZE)]
+    return [render(message_json(d)) for d in truth.message_page(room_id, before, PAGE_SIZE)]
 
 
 def message_json(document: dict[str, Any]) -> dict[str, Any]:

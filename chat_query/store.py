@@ -94,7 +94,9 @@ class ReadStore:
     def concurrently(self, *calls: Callable[[], T]) -> list[T]:
         """Run independent commands at once: FerretDB and PostgreSQL then use every core.
         The embedded store is not thread-safe; it runs them one after another."""
-        return self._run(_commands_pool, calls)
+        if len(calls) < 2 or _is_embedded(self.views):
+            return [call() for call in calls]
+        return [future.result() for future in [_commands_pool().submit(call) for call in calls]]
 
     def alongside(self, main: Callable[[], T], *others: Callable[[], object]) -> T:
         """Run `main` here while `others` run at once beside it (each may itself run commands
@@ -118,11 +120,6 @@ class ReadStore:
             step()
             return lambda: None
         return _steps_pool().submit(step).result
-
-    def _run(self, pool: Callable[[], ThreadPoolExecutor], calls: Sequence[Callable[[], T]]) -> list[T]:
-        if len(calls) < 2 or _is_embedded(self.views):
-            return [call() for call in calls]
-        return [future.result() for future in [pool().submit(call) for call in calls]]
 
     def drop(self) -> None:
         for collection in (self.views, self.messages, self.markers):

@@ -12,15 +12,8 @@ from rest_framework.response import Response
 from chat_command.selectors import is_participant
 from chat_command.services import not_a_participant
 from chat_query import selectors
-from chat_query.cache import render
 from chatproject.auth import caller
-from chatproject.responses import ok
-
-
-def _rendered(message: str, items: list[str]) -> HttpResponse:
-    """The success envelope around data that is already JSON (see chat_query.cache)."""
-    body = f'{{"success":true,"message":{render(message)},"data":[{",".join(items)}]}}'
-    return HttpResponse(body.encode(), content_type="application/json")
+from chatproject.responses import ok, ok_rendered
 
 
 def _check_member(request: Request, room_id: int) -> None:
@@ -37,7 +30,7 @@ def _check_member(request: Request, room_id: int) -> None:
 def rooms(request: Request) -> HttpResponse:
     me = caller(request)
     found = selectors.room_list_for(me.customer_id, me.token_id)
-    return _rendered("Rooms retrieved successfully." if found else "No rooms found for this user.", found)
+    return ok_rendered("Rooms retrieved successfully." if found else "No rooms found for this user.", found)
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -46,7 +39,7 @@ def rooms(request: Request) -> HttpResponse:
 def latest_messages(request: Request, room_id: int) -> HttpResponse:
     me = caller(request)
     page = selectors.message_page(me.customer_id, me.token_id, room_id)
-    return _rendered("Latest messages retrieved successfully." if page else "No messages found for this room.", page)
+    return ok_rendered("Latest messages retrieved successfully." if page else "No messages found for this room.", page)
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -55,7 +48,7 @@ def latest_messages(request: Request, room_id: int) -> HttpResponse:
 def older_messages(request: Request, room_id: int, before: int) -> HttpResponse:
     me = caller(request)
     page = selectors.message_page(me.customer_id, me.token_id, room_id, before)
-    return _rendered(
+    return ok_rendered(
         "Next batch of older messages retrieved successfully." if page else "No more older messages found.", page
     )
 

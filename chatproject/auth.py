@@ -69,9 +69,15 @@ class NotRevoked(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         principal = request.user
-        if isinstance(principal, Principal) and is_revoked(principal.token_id):
-            raise InvalidSessionToken()
+        if isinstance(principal, Principal):
+            refuse_if_revoked(principal.token_id)
         return True
+
+
+def refuse_if_revoked(token_id: str) -> None:
+    """Raise InvalidSessionToken when logout revoked this token."""
+    if is_revoked(token_id):
+        raise InvalidSessionToken()
 
 
 class JwtCookieScheme(OpenApiAuthenticationExtension):

@@ -57,6 +57,16 @@ def redis_client() -> redis.Redis:
     return fakeredis.FakeRedis(server=_embedded_redis_server(), decode_responses=True)
 
 
+def run_script(text: str, keys: list[str], args: list[Any]) -> Any:
+    """Run a Lua script on Redis by its digest (EVALSHA), loading it when the server lacks it."""
+    return _script(text)(keys, args, client=redis_client())
+
+
+@functools.cache
+def _script(text: str) -> Any:
+    return redis_client().register_script(text)
+
+
 @functools.cache
 def _embedded_redis_server() -> Any:
     import fakeredis
