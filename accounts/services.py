@@ -42,4 +42,4 @@ def end_session(token: str | None) -> None:
     except tokens.InvalidToken:
         return
     tokens.revoke(principal)
-    realtime.end_sessions_of_token(principal.token_id)
+    realtime.end_sessions_of_token(principal.customer_id, principal.token_id)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from realtime.hub import push_from_sync, token_group
+from realtime.hub import push_from_sync, sessions_group
 
 
-def end_sessions_of_token(token_id: str) -> None:
+def end_sessions_of_token(customer_id: int, token_id: str) -> None:
     """Close every open STOMP session authenticated by this token, on every web process."""
     if token_id:
-        push_from_sync(token_group(token_id), {"kind": "revoke"})
+        push_from_sync(sessions_group(customer_id), {"kind": "end", "tokenId": token_id})
+
+
+def end_sessions_of_customer(customer_id: int, reason: str) -> None:
+    """Close every open STOMP session of this customer, whatever token it holds, on every web process."""
+    push_from_sync(sessions_group(customer_id), {"kind": "end", "tokenId": None, "reason": reason})

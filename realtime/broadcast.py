@@ -7,6 +7,7 @@ import json
 import logging
 
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from chat_command.selectors import room_ids_of
 from realtime import presence, typing_indicator
@@ -18,7 +19,7 @@ SWEEP_EVERY_S = 0.5
 
 
 async def _announce_presence(customer_id: int, online: bool) -> None:
-    rooms = await sync_to_async(room_ids_of)(customer_id)
+    rooms = await database_sync_to_async(room_ids_of)(customer_id)
     body = json.dumps({"customerId": customer_id, "online": online})
     the_hub = await hub()
     for room_id in rooms:

@@ -38,12 +38,23 @@ class StompConsumer(AsyncWebsocketConsumer):
         self.session = StompSession(self, self.scope)
         await self.session.opened()
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        await self.session.received(text_data if text_data is not None else bytes_data or b"")
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Serve the socket; however it ends (closed, failed, cancelled), release the session once.
 
-    async def disconnect(self, code: int) -> None:
+        Channels runs disconnect() only for a websocket.disconnect message, not when a handler
+        raises, so the cleanup lives here rather than there.
+        """
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.ended()
+
+    async def ended(self) -> None:
         if hasattr(self, "session"):
             await self.session.closed()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.session.received(text_data if text_data is not None else bytes_data or b"")
 
     async def send_frames(self, frames: list[str]) -> None:
         await self.send(text_data="".join(frames))
@@ -76,10 +87,10 @@ class SockJsStompConsumer(StompConsumer):
             if isinstance(message, str):
                 await self.session.received(message)
 
-    async def disconnect(self, code: int) -> None:
+    async def ended(self) -> None:
         if hasattr(self, "heartbeat"):
             self.heartbeat.cancel()
-        await super().disconnect(code)
+        await super().ended()
 
     async def send_frames(self, frames: list[str]) -> None:
         await self.send(text_data="a" + json.dumps(frames))

@@ -198,8 +198,9 @@ def user_group(customer_id: int, topic: str) -> str:
     return f"user.{customer_id}.{topic}"
 
 
-def token_group(token_id: str) -> str:
-    return f"token.{token_id}"
+def sessions_group(customer_id: int) -> str:
+    """The group every STOMP session of one customer watches, to be ended (logout, deactivation)."""
+    return f"sessions.{customer_id}"
 
 
 def spawn(work: Coroutine[Any, Any, None], keep: set[asyncio.Future[None]]) -> None:

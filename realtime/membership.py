@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from chat_command.selectors import is_participant
 
@@ -21,7 +21,8 @@ async def is_member(room_id: int, customer_id: int) -> bool:
     cached = _members.get(key)
     if cached is not None and time.monotonic() - cached < CACHE_SECONDS:
         return True
-    member = await sync_to_async(is_participant)(room_id, customer_id)
+    # database_sync_to_async replaces a connection that broke (a PostgreSQL restart) before the next call.
+    member = await database_sync_to_async(is_participant)(room_id, customer_id)
     if member:
         if len(_members) > 100_000:
             _members.clear()

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any, Protocol
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from prometheus_client import Counter
 
 from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, verify_token
 from chatproject import metrics
+from chatproject.errors import BACKEND_UNAVAILABLE, backend_unavailable_errors
 from realtime import broadcast, membership
 from realtime.hub import (
     LAYER_ERRORS,
@@ -28,9 +28,9 @@ from realtime.hub import (
     hub,
     is_feed_lost,
     room_group,
+    sessions_group,
     spawn,
     started_hub,
-    token_group,
     user_group,
 )
 from realtime.recovery import messages_after
@@ -52,6 +52,7 @@ USER_DESTINATIONS = {"/user/topic/rooms": "rooms", "/user/topic/readStatus": "re
 SERVER_HEARTBEAT_MS = 10_000
 # WebSocket close codes: 1000 normal; applications may use 4000-4999 (1008 is refused by servers).
 CLOSE_ERROR = 4000
+CLOSE_SERVER_ERROR = 1011  # the server failed (a backend away, a bug): reconnect
 CLOSE_NO_HEARTBEAT = 4002
 CLOSE_TOO_SLOW = 4008
 CLOSE_FEED_LOST = 4012  # the server's message feed had a gap: reconnect and recover
@@ -105,7 +106,7 @@ class StompSession:
         self.limits = Limits()
         self.tasks: list[asyncio.Task[None]] = []
         self.timers: list[asyncio.TimerHandle] = []
-        self.revoke: Callable[[Push], None] | None = None
+        self.watches: list[tuple[str, Callable[[Push], None]]] = []  # hub groups besides subscriptions
         self.background: set[asyncio.Future[None]] = set()
         self.gone = False  # closed() ran: the transport is gone
 
@@ -132,8 +133,15 @@ class StompSession:
             # Redis is away: the subscription or presence this frame asked for cannot be kept.
             logger.warning("closing connection %s: the channel layer is unavailable (%s)", self.connection_id, exc)
             self._feed_lost()
+        except backend_unavailable_errors() as exc:
+            logger.warning("closing connection %s: a backend is unavailable (%r)", self.connection_id, exc)
+            await self.fail(BACKEND_UNAVAILABLE.message, "Reconnect shortly.", code=CLOSE_SERVER_ERROR)
+        except Exception:
+            logger.exception("closing connection %s: a frame could not be handled", self.connection_id)
+            await self.fail("Internal server error", "Reconnect and try again.", code=CLOSE_SERVER_ERROR)
 
     async def closed(self) -> None:
+        """Release what the session holds; the transport calls it once, however the socket ended."""
         if self.gone:
             return
         self.gone = self.closing = True
@@ -143,19 +151,19 @@ class StompSession:
             task.cancel()
         for timer in self.timers:
             timer.cancel()
+        members = [(s.group, s.deliver) for s in self.subscriptions.values()] + self.watches
+        self.subscriptions.clear()
+        self.watches.clear()
         the_hub = started_hub()  # not started: nothing of this session joined it
         if the_hub is not None:
-            for subscription in self.subscriptions.values():
-                await the_hub.leave(subscription.group, subscription.deliver)
-            if self.principal is not None and self.revoke is not None:
-                await the_hub.leave(token_group(self.principal.token_id), self.revoke)
-        self.subscriptions.clear()
+            for group, deliver in members:
+                await the_hub.leave(group, deliver)
         if self.principal is not None:
             try:
                 await broadcast.presence_left(self.principal.customer_id, self.connection_id)
-            except (LayerUnavailable, *LAYER_ERRORS) as exc:
+            except Exception as exc:  # noqa: BLE001 - a session that ended must not fail to end
                 # The connection's deadline passes and a sweep announces the user offline then.
-                logger.warning("could not record that %s left (%s)", self.connection_id, exc)
+                logger.warning("could not record that %s left (%r)", self.connection_id, exc)
 
     # --- Frames -----------------------------------------------------------------------
 
@@ -224,20 +232,20 @@ class StompSession:
         return True
 
     async def _watch_session(self, principal: Principal) -> None:
-        """Close the session when its token expires or is revoked by logout."""
+        """Close the session when its token expires, logout revokes it or the customer is deactivated."""
         delay = max(principal.expires_at - time.time(), 0)
         loop = asyncio.get_running_loop()
         self.timers.append(loop.call_later(delay, lambda: self._spawn(self.fail("Session expired"))))
 
-        def revoked(push: Push) -> None:
+        def ended(push: Push) -> None:
             if is_feed_lost(push):
                 self._feed_lost()
-                return
-            self._spawn(self.fail("Session ended", "The session was logged out."))
+            elif push.get("tokenId") in (None, principal.token_id):  # None: every token of the customer
+                self._spawn(self.fail("Session ended", push.get("reason") or "The session was logged out."))
 
-        self.revoke = revoked
-        if principal.token_id:
-            await (await hub()).join(token_group(principal.token_id), revoked)
+        group = sessions_group(principal.customer_id)
+        self.watches.append((group, ended))
+        await (await hub()).join(group, ended)
 
     async def _subscribe(self, frame: Frame) -> bool:
         assert self.principal is not None
@@ -289,7 +297,7 @@ class StompSession:
     async def _recover(self, subscription: Subscription, since: int) -> None:
         """Replay what was missed after `since`, then what arrived meanwhile, without repeats."""
         assert subscription.room_id is not None
-        missed = await sync_to_async(messages_after, thread_sensitive=False)(subscription.room_id, since)
+        missed = await database_sync_to_async(messages_after, thread_sensitive=False)(subscription.room_id, since)
         subscription.last_message_id = since
         for body in missed:
             self._send_message(subscription, json.dumps(body, ensure_ascii=False).encode(), body["messageId"])
@@ -434,12 +442,12 @@ class StompSession:
         error = error_frame(message, receipt_id=frame.header("receipt"), details=details)
         self.enqueue(encode(error, self.version), metrics.SENT_ERROR)
 
-    async def fail(self, message: str, details: str = "") -> None:
-        """An ERROR frame, then close: for protocol and authentication failures."""
+    async def fail(self, message: str, details: str = "", code: int = CLOSE_ERROR) -> None:
+        """An ERROR frame, then close: for protocol, authentication and server failures."""
         if self.closing:
             return
         self.enqueue(encode(error_frame(message, details=details), self.version), metrics.SENT_ERROR)
-        await self._shutdown(CLOSE_ERROR, message)
+        await self._shutdown(code, message)
 
     async def _shutdown(self, code: int, reason: str) -> None:
         if self.closing:
