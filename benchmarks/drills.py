@@ -9,13 +9,15 @@ with `since-message-id` set to the last messageId they saw.
 
 Each drill, in turn: open-loop posts across the rooms, alternating between the two web
 processes; after a few seconds SIGKILL the target (the Kafka broker, the projector, the
-pusher, web process A, Redis, the FerretDB server), keep it down for the outage, start it
-again, keep posting until everything accepted so far is projected and delivered, then stop
-posting and check:
+pusher, web process A, Redis, the FerretDB server, PostgreSQL), keep it down for the outage,
+start it again, keep posting until everything accepted so far is projected and delivered, then
+stop posting and check:
 
 - every accepted post (a 200 with a messageId) is in PostgreSQL and in MongoDB;
 - the live projection of the drill's rooms equals a fold of their logged events (a rebuild);
-- every subscriber received every accepted message of its room, and how many twice.
+- every subscriber received every accepted message of its room, and how many twice;
+- the web processes hold no more connections and subscriptions than the subscribers have
+  (their gauges `chat_websocket_connections` and `chat_stomp_subscriptions`): nothing leaked.
 
 Posts refused during an outage (no answer, or a 5xx) are errors, not losses. Recovery is the
 time from starting the target again to the moment every message accepted before that is in
@@ -32,16 +34,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect
 
 from benchmarks.common import (
     OUT_DIR,
@@ -56,11 +63,20 @@ from benchmarks.common import (
 )
 from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room
 from benchmarks.realtime import token_for, wait_for_groups
+from realtime.stomp import Frame, FrameParser, encode
 
 DB_NAME = "chat_drills"
-DRILLS = ("kafka", "projector", "pusher", "web", "redis", "mongo")
-SERVICE_PIDS = {"kafka": "kafka.pid", "redis": "redis.pid", "mongo": "ferretdb.pid"}
+DRILLS = ("kafka", "projector", "pusher", "web", "redis", "mongo", "postgres")
 RUN_DIR = ROOT / ".local" / "run"
+# Each datastore's pid file, and the signal that crashes it. PostgreSQL's crash is its immediate
+# shutdown (SIGQUIT: every backend ends at once, recovery at the next start); a SIGKILL of the
+# postmaster alone would leave its backends holding the data directory.
+SERVICES = {
+    "kafka": (RUN_DIR / "kafka.pid", signal.SIGKILL),
+    "redis": (RUN_DIR / "redis.pid", signal.SIGKILL),
+    "mongo": (RUN_DIR / "ferretdb.pid", signal.SIGKILL),
+    "postgres": (ROOT / ".local" / "data" / "postgres" / "postmaster.pid", signal.SIGQUIT),
+}
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,11 @@ class Result:
     missed_deliveries: int
     duplicates: int
     reconnects: int
+    # Sessions opened while the target was down (PostgreSQL: CONNECT and SUBSCRIBE need it), by
+    # how each ended: "ERROR" (refused, then closed), "RECEIPT" (served) or what cut it.
+    sessions_during_outage: dict[str, int]
+    leaked_connections: int  # open by the web processes' gauges, beyond the subscribers' own
+    leaked_subscriptions: int
 
     @property
     def passed(self) -> bool:
@@ -102,6 +123,8 @@ class Result:
             and self.projection_equals_rebuild
             and self.missed_deliveries == 0
             and self.duplicates == 0
+            and self.leaked_connections == 0
+            and self.leaked_subscriptions == 0
         )
 
 
@@ -154,19 +177,60 @@ def create_rooms(count: int) -> dict[int, list[int]]:
 
 
 def kill(system: System, drill: str) -> None:
-    if drill in SERVICE_PIDS:
-        pid = int((RUN_DIR / SERVICE_PIDS[drill]).read_text().split()[0])
-        os.kill(pid, signal.SIGKILL)
+    if drill in SERVICES:
+        pid_file, crash = SERVICES[drill]
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, crash)
         wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=30)
     else:
         system.kill(role_of(drill))
 
 
 def restart(system: System, drill: str) -> None:
-    if drill in SERVICE_PIDS:
+    if drill in SERVICES:
         subprocess.run([str(ROOT / "scripts" / "services"), "up", drill], cwd=ROOT, check=True, capture_output=True)
+        if drill == "postgres":
+            from django.db import connections
+
+            connections.close_all()  # this process's checks need connections of the new server
     else:
         system.start(role_of(drill))
+
+
+def sessions_opened_now(ports: list[int], token: str, room_id: int, per_port: int = 2) -> Counter[str]:
+    """Open STOMP sessions that CONNECT and SUBSCRIBE to a room; how each one ended."""
+    endings: Counter[str] = Counter()
+    for port in ports * per_port:
+        try:
+            with connect(f"ws://127.0.0.1:{port}/ws/chat", open_timeout=5, close_timeout=2) as ws:
+                for command, headers in (
+                    ("CONNECT", (("accept-version", "1.2"), ("jwt_token", token))),
+                    ("SUBSCRIBE", (("id", "0"), ("destination", f"/topic/message/roomId/{room_id}"), ("receipt", "r"))),
+                ):
+                    ws.send(encode(Frame(command, headers, b"")).decode())
+                parser, ending = FrameParser(), ""
+                while ending not in ("ERROR", "RECEIPT"):
+                    frames = [f for f in parser.feed(ws.recv(timeout=10)) if f is not None]
+                    ending = next((f.command for f in frames if f.command in ("ERROR", "RECEIPT")), "")
+                endings[ending] += 1
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            endings[type(exc).__name__] += 1
+    return endings
+
+
+def leaks(ports: list[int], live: int) -> tuple[int, int]:
+    """Connections and subscriptions the web processes count beyond the `live` subscribers' own."""
+    totals = {"chat_websocket_connections": 0.0, "chat_stomp_subscriptions": 0.0}
+    for port in ports:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            continue  # a process that is not up holds nothing
+        for name in totals:
+            found = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
+            totals[name] += float(found.group(1)) if found else 0.0
+    return int(totals["chat_websocket_connections"]) - live, int(totals["chat_stomp_subscriptions"]) - live
 
 
 def role_of(drill: str) -> str:
@@ -185,7 +249,8 @@ def run_drill(drill: str, mode: Mode, system: System, checks: Checks, ports: lis
     time.sleep(mode.warm_s)
     killed = time.perf_counter()
     kill(system, drill)
-    time.sleep(mode.outage_s)
+    during_outage = sessions_opened_now(ports, token, checks.rooms[0]) if drill == "postgres" else Counter()
+    time.sleep(max(mode.outage_s - (time.perf_counter() - killed), 0))
     restarting = time.perf_counter()
     restart(system, drill)
     up = time.perf_counter()
@@ -198,6 +263,10 @@ def run_drill(drill: str, mode: Mode, system: System, checks: Checks, ports: lis
     every = set().union(*accepted.values()) if accepted else set()
     wait_until(lambda: checks.caught_up(accepted), timeout=120)
     checks.projected(accepted)
+    # Every subscriber holds one connection with one subscription; a leak never drains.
+    live = len(subscribers.all)
+    wait_until(lambda: leaks(ports, live) == (0, 0), timeout=30, interval=0.5)
+    leaked_connections, leaked_subscriptions = leaks(ports, live)
     result = Result(
         drill=drill,
         outage_s=round(restarting - killed, 2),
@@ -213,6 +282,9 @@ def run_drill(drill: str, mode: Mode, system: System, checks: Checks, ports: lis
         missed_deliveries=subscribers.missing(accepted),
         duplicates=subscribers.duplicates() - duplicates_before,
         reconnects=sum(s.reconnects for s in subscribers.all) - reconnects_before,
+        sessions_during_outage=dict(during_outage),
+        leaked_connections=leaked_connections,
+        leaked_subscriptions=leaked_subscriptions,
     )
     print(f"  {'passed' if result.passed else 'FAILED'}: {json.dumps(asdict(result))}", flush=True)
     for line in subscribers.who_missed(accepted):
@@ -224,6 +296,7 @@ def print_table(results: list[Result]) -> None:
     columns = (
         *("drill", "outage_s", "restart_s", "recovery_s", "accepted", "errors", "lost_in_postgres"),
         *("lost_in_mongo", "projection_equals_rebuild", "missed_deliveries", "duplicates", "reconnects"),
+        *("leaked_connections", "leaked_subscriptions"),
     )
     print("\n" + "  ".join(f"{c:>{max(len(c), 7)}}" for c in (*columns, "passed")))
     for result in results:
@@ -271,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         if subscribers is not None:
             subscribers.stop()
         system.stop_all()
-        for drill in SERVICE_PIDS:  # never leave a datastore down, whatever happened
+        for drill in SERVICES:  # never leave a datastore down, whatever happened
             subprocess.run([str(ROOT / "scripts" / "services"), "up", drill], cwd=ROOT, capture_output=True)
         drop_read_store(env["MONGO_DB_NAME"])
     print_table(results)

@@ -5,7 +5,8 @@ wakes on LISTEN/NOTIFY (or an in-process event) when a transaction commits, so i
 milliseconds, not a polling interval. Rows are marked published only after the bus confirmed
 them; a relay killed in between publishes those rows again on restart (same eventId, so
 consumers drop the duplicates). While Kafka is down, rows stay pending and the producer keeps
-retrying in order; the commands that wrote them have already succeeded.
+retrying in order; the commands that wrote them have already succeeded. While PostgreSQL is
+down (a restart), the relay waits for it, connects again and takes the lock again.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import threading
 import time
 from typing import Any, Protocol
 
+import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from chat_command import outbox
 from chatproject import bus, metrics
@@ -35,6 +37,9 @@ CONFIRM_WAIT_S = 0.002
 MARK_BATCH = 500
 MARK_EVERY_S = 0.05
 ADVISORY_LOCK_KEY = 0x0C4A7_0B0C  # "chat outbox"
+# What the relay's two connections raise while PostgreSQL is away (Django's, and the coordinator's own).
+DATABASE_AWAY = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+RECONNECT_MAX_WAIT_S = 5.0
 
 
 class Publisher(Protocol):
@@ -129,6 +134,9 @@ class Coordinator(Protocol):
     def woken(self) -> bool:
         """Whether a commit wrote outbox rows since the last wait or woken, without blocking."""
 
+    def reconnect(self, stop: threading.Event) -> None:
+        """Give up the lock and connect again after the database failed; block until connected or `stop`."""
+
     def release(self) -> None: ...
 
 
@@ -136,18 +144,22 @@ class PostgresCoordinator:
     """Single active relay by advisory lock; wake-ups by LISTEN on the outbox channel."""
 
     def __init__(self) -> None:
-        import psycopg
+        self._conn = self._connect()
 
+    @staticmethod
+    def _connect() -> psycopg.Connection[Any]:
         db = settings.DATABASES["default"]
-        self._conn = psycopg.connect(
+        conn = psycopg.connect(
             dbname=db["NAME"],
             user=db["USER"],
             password=db["PASSWORD"],
             host=db["HOST"],
             port=db["PORT"],
             autocommit=True,
+            connect_timeout=5,
         )
-        self._conn.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
+        conn.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
+        return conn
 
     def acquire(self, stop: threading.Event) -> bool:
         announced = False
@@ -167,6 +179,17 @@ class PostgresCoordinator:
 
     def woken(self) -> bool:
         return bool(list(self._conn.notifies(timeout=0)))
+
+    def reconnect(self, stop: threading.Event) -> None:
+        self._conn.close()  # a session's advisory lock ends with it
+        delay = 0.2
+        while not stop.wait(delay):
+            try:
+                self._conn = self._connect()
+                return
+            except DATABASE_AWAY as exc:
+                logger.warning("the outbox relay cannot reach PostgreSQL yet (%s)", exc)
+                delay = min(delay * 2, RECONNECT_MAX_WAIT_S)
 
     def release(self) -> None:
         self._conn.close()
@@ -192,6 +215,10 @@ class LocalCoordinator:
             return False
         outbox.local_wakeup.clear()
         return True
+
+    def reconnect(self, stop: threading.Event) -> None:
+        self.release()  # acquire() takes it again
+        stop.wait(0.2)
 
     def release(self) -> None:
         self._lock.release()
@@ -234,39 +261,52 @@ def ensure_topics(topics: tuple[str, ...] = ()) -> None:
 
 
 def run_relay(stop: threading.Event, publisher: Publisher, coordinator: Coordinator) -> None:
-    """Publish until `stop` is set; returns after handing over what it had confirmed."""
-    if not coordinator.acquire(stop):
-        return
-    logger.info("outbox relay active")
+    """Publish until `stop` is set, through database outages; returns after handing over what it had confirmed."""
     in_flight: set[int] = set()  # handed to the publisher and not yet marked published
     marks = _Marks()
-    look = True  # whether new pending rows may exist: at start, after a wake-up, a full batch or a failure
-    looked_at = 0.0
     try:
         while not stop.is_set():
-            # The outbox is read when a commit announced rows (or once a second, should a
-            # wake-up ever be missed), not while waiting for confirmations: reading it again and
-            # again cost PostgreSQL more than the commands did.
-            look = look or coordinator.woken() or time.monotonic() - looked_at >= IDLE_WAIT_S
-            sent = 0
-            if look:
-                sent, look = _send_batch(publisher, in_flight)
-                looked_at = time.monotonic()
-            # Straight on while a full batch was sent; otherwise wait a little for confirmations
-            # (with MAX_IN_FLIGHT rows out, say while Kafka is down, this keeps the loop from spinning).
-            confirmed, failed = publisher.poll(0 if sent and look else CONFIRM_WAIT_S)
-            look = _settle(confirmed, failed, in_flight, marks) or look
-            if marks.due(unconfirmed=len(in_flight) - len(marks.ids)):
-                marks.flush(in_flight)
-            if not sent and not in_flight and not look:
-                coordinator.wait(IDLE_WAIT_S)
-                look = True
+            try:
+                if not coordinator.acquire(stop):
+                    break
+                logger.info("outbox relay active")
+                _relay_while_active(stop, publisher, coordinator, in_flight, marks)
+            except DATABASE_AWAY as exc:
+                # Rows in flight stay there: their confirmations are marked once it is back.
+                logger.warning("the outbox relay lost PostgreSQL (%s); connecting again", exc)
+                connection.close()
+                coordinator.reconnect(stop)
         publisher.close()
         _settle(*publisher.poll(0), in_flight, marks)
         marks.flush(in_flight)
     finally:
         coordinator.release()
         connection.close()  # this thread's connection; the relay may run in a thread of its own
+
+
+def _relay_while_active(
+    stop: threading.Event, publisher: Publisher, coordinator: Coordinator, in_flight: set[int], marks: _Marks
+) -> None:
+    look = True  # whether new pending rows may exist: at start, after a wake-up, a full batch or a failure
+    looked_at = 0.0
+    while not stop.is_set():
+        # The outbox is read when a commit announced rows (or once a second, should a
+        # wake-up ever be missed), not while waiting for confirmations: reading it again and
+        # again cost PostgreSQL more than the commands did.
+        look = look or coordinator.woken() or time.monotonic() - looked_at >= IDLE_WAIT_S
+        sent = 0
+        if look:
+            sent, look = _send_batch(publisher, in_flight)
+            looked_at = time.monotonic()
+        # Straight on while a full batch was sent; otherwise wait a little for confirmations
+        # (with MAX_IN_FLIGHT rows out, say while Kafka is down, this keeps the loop from spinning).
+        confirmed, failed = publisher.poll(0 if sent and look else CONFIRM_WAIT_S)
+        look = _settle(confirmed, failed, in_flight, marks) or look
+        if marks.due(unconfirmed=len(in_flight) - len(marks.ids)):
+            marks.flush(in_flight)
+        if not sent and not in_flight and not look:
+            coordinator.wait(IDLE_WAIT_S)
+            look = True
 
 
 def _send_batch(publisher: Publisher, in_flight: set[int]) -> tuple[int, bool]:

@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / ".local" / "bench" / "drills-short.json"
-DRILLS = ["kafka", "projector", "pusher", "web", "redis", "mongo"]
+DRILLS = ["kafka", "projector", "pusher", "web", "redis", "mongo", "postgres"]
 
 
 @pytest.mark.timeout(900)

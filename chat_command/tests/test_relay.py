@@ -213,3 +213,31 @@ def test_in_process_bus_delivers_the_outbox_in_embedded_mode(committed_room):
         stop.set()
         thread.join(5)
         bus.unsubscribe("test-role")
+
+
+def test_the_relay_carries_on_after_postgresql_drops_its_connections(committed_room):
+    """What a PostgreSQL restart does to the relay: both its connections end at once."""
+    received = []
+    bus.subscribe("test-role", ["chat-message-sent"], lambda topic, value: received.append(value))
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=relay.run_relay, args=(stop, relay.InProcessPublisher(), relay.PostgresCoordinator()), daemon=True
+    )
+    thread.start()
+    try:
+        send(committed_room, 2)
+        assert wait_for(lambda: len(received) == 2, timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        send(committed_room, 3)
+        assert wait_for(lambda: len(received) == 5, timeout=15), "the relay published what came after"
+        assert thread.is_alive()
+        assert wait_for(all_published)
+    finally:
+        stop.set()
+        thread.join(10)
+        bus.unsubscribe("test-role")
+    assert not thread.is_alive(), "the relay stops when asked"
