@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,6 +20,8 @@ def test_every_fault_drill_recovers_without_losing_or_repeating_a_message(kafka_
     run = subprocess.run(
         [sys.executable, "benchmarks/drills.py", "--short"], cwd=ROOT, capture_output=True, text=True, timeout=880
     )
+    # The PostgreSQL drill restarted the server under this process too: reconnect for the tests after it.
+    connections.close_all()
     results = json.loads(REPORT.read_text())
     assert [r["drill"] for r in results] == DRILLS, run.stdout[-3000:] + run.stderr[-3000:]
     for result in results:
