@@ -1,7 +1,12 @@
+from __future__ import annotations
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.forms import ModelForm
+from django.http import HttpRequest
 
 from accounts.models import Customer
+from accounts.services import do_deactivate_customer
 
 
 @admin.register(Customer)
@@ -31,3 +36,8 @@ class CustomerAdmin(UserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "full_name", "email", "password1", "password2")}),
     )
+
+    def save_model(self, request: HttpRequest, obj: Customer, form: ModelForm[Customer], change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            do_deactivate_customer(obj.customer_id)  # ends the sessions their tokens still hold

@@ -39,6 +39,9 @@ class Customer(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(auto_now_add=True)
+    # Tokens issued (their `iat`, in epoch seconds) before this are refused: deactivation ends
+    # every session the customer holds, and reactivation does not bring them back.
+    tokens_not_before = models.BigIntegerField(default=0)
 
     objects: ClassVar[CustomerManager] = CustomerManager()
 

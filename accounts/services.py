@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from django.contrib.auth import authenticate
+from django.db import transaction
 
 from accounts import throttle, tokens
 from accounts.models import Customer
@@ -43,3 +46,12 @@ def end_session(token: str | None) -> None:
         return
     tokens.revoke(principal)
     realtime.end_sessions_of_token(principal.customer_id, principal.token_id)
+
+
+def do_deactivate_customer(customer_id: int) -> None:
+    """Deactivate the customer: login is refused, and so is every token they hold, as if each had
+    logged out (reactivating does not bring those back); their live sessions close."""
+    with transaction.atomic():
+        # Tokens carry their issue time in whole seconds: refuse everything issued up to now.
+        Customer.objects.filter(pk=customer_id).update(is_active=False, tokens_not_before=int(time.time()) + 1)
+        transaction.on_commit(lambda: realtime.end_sessions_of_customer(customer_id, "The account was deactivated."))

@@ -28,6 +28,7 @@ class Principal:
     full_name: str
     token_id: str
     expires_at: int
+    issued_at: int = 0
 
     is_authenticated = True
 
@@ -56,18 +57,18 @@ def issue_token(*, customer_id: int, username: str, full_name: str, roles: str) 
 
 
 def verify_token(token: str) -> Principal:
-    """Return the principal of a valid, unexpired, unrevoked RS256 token or raise InvalidToken."""
+    """Return the principal of a valid, unexpired RS256 token whose session has not ended, or raise InvalidToken."""
     principal = identify(token)
-    if is_revoked(principal.token_id):
-        raise InvalidToken("the token was revoked by logout")
+    if has_ended(principal):
+        raise InvalidToken("the session was ended by logout or deactivation")
     return principal
 
 
 def identify(token: str) -> Principal:
     """The principal of a validly signed, unexpired token, revoked or not; else InvalidToken.
 
-    For a caller that checks revocation itself, in the statement that acts on the token
-    (chat_send_message); everyone else wants verify_token.
+    For a caller that checks whether the session ended itself, in the statement that acts on
+    the token (chat_send_message); everyone else wants verify_token.
     """
     principal = _signed_principal(token)
     if principal.expires_at <= time.time():
@@ -75,16 +76,25 @@ def identify(token: str) -> Principal:
     return principal
 
 
-# Whether logout revoked a token, as an SQL expression of one parameter (the token id), for
-# the queries that check it in passing (chat_command.selectors).
-REVOKED_SQL = "EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = %s)"
+# Whether a token's session has ended, as one SQL expression of the parameters ended_params()
+# gives, for the queries that check it in passing (chat_command.selectors): logout revoked the
+# token, or its customer is deactivated or was since the token was issued (a deleted customer's
+# requests find nothing of theirs, as the reference answered them). The send statement
+# (migration chat_command 0007) says the same in PL/pgSQL; a test holds the two together.
+ENDED_SQL = (
+    "(EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = %s)"
+    " OR EXISTS (SELECT 1 FROM customers WHERE customer_id = %s AND (NOT is_active OR tokens_not_before > %s)))"
+)
 
 
-def is_revoked(token_id: str) -> bool:
-    if not token_id:
-        return False
+def ended_params(principal: Principal) -> list[str | int]:
+    return [principal.token_id, principal.customer_id, principal.issued_at]
+
+
+def has_ended(principal: Principal) -> bool:
+    """Whether logout revoked this token or its customer's deactivation ended it."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {REVOKED_SQL}", [token_id])
+        cursor.execute(f"SELECT {ENDED_SQL}", ended_params(principal))
         row = cursor.fetchone()
     return bool(row and row[0])
 
@@ -102,16 +112,16 @@ def _signed_principal(token: str) -> Principal:
             algorithms=[ALGORITHM],
             options={"require": ["exp", "iat", "sub", "customerId"]},
         )
-        customer_id = int(claims["customerId"])
+        return Principal(
+            customer_id=int(claims["customerId"]),
+            username=str(claims["sub"]),
+            full_name=str(claims.get("fullName", "")),
+            token_id=str(claims.get("jti", "")),
+            expires_at=int(claims["exp"]),
+            issued_at=int(claims["iat"]),
+        )
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from exc
-    return Principal(
-        customer_id=customer_id,
-        username=str(claims["sub"]),
-        full_name=str(claims.get("fullName", "")),
-        token_id=str(claims.get("jti", "")),
-        expires_at=int(claims["exp"]),
-    )
 
 
 def revoke(principal: Principal) -> None:

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db import connection
 
-from accounts.tokens import REVOKED_SQL
+from accounts.tokens import ENDED_SQL, Principal, ended_params
 from chat_command.models import Message, Room, RoomParticipant
-from chatproject.auth import refuse_if_revoked
+from chatproject.auth import refuse_if_ended
 from chatproject.errors import InvalidSessionToken
 
 _NO_CURSOR = 2**63 - 1  # above every message id
@@ -30,20 +30,20 @@ def room_ids_of(customer_id: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-# The two hot reads check the caller's token against the revoked ones in the query they need
-# anyway (as the send statement does), instead of in a round trip of its own.
+# The two hot reads check whether the caller's session ended in the query they need anyway
+# (as the send statement does), instead of in a round trip of its own.
 
 
-def readable_room_ids(customer_id: int, token_id: str) -> list[int]:
-    """The customer's rooms; refuses a revoked token."""
+def readable_room_ids(me: Principal) -> list[int]:
+    """The caller's rooms; refuses a session that logout or deactivation ended."""
     if connection.vendor != "postgresql":
-        refuse_if_revoked(token_id)
-        return room_ids_of(customer_id)
-    revoked, room_ids = _one_row(
-        f"SELECT {REVOKED_SQL}, ARRAY(SELECT room_id FROM room_participants WHERE customer_id = %s)",
-        [token_id, customer_id],
+        refuse_if_ended(me)
+        return room_ids_of(me.customer_id)
+    ended, room_ids = _one_row(
+        f"SELECT {ENDED_SQL}, ARRAY(SELECT room_id FROM room_participants WHERE customer_id = %s)",
+        [*ended_params(me), me.customer_id],
     )
-    if revoked:
+    if ended:
         raise InvalidSessionToken()
     return list(room_ids)
 
@@ -59,23 +59,23 @@ def _one_row(sql: str, params: list[Any]) -> tuple[Any, ...]:
 # --- Read-your-writes: what the read model shows when its projection has not caught up ------
 
 
-def member_page_ids(customer_id: int, room_id: int, before: int | None, size: int, token_id: str) -> list[int] | None:
-    """The ids of a page of messages, newest first, or None when the customer is not in the
-    room; refuses a revoked token. On PostgreSQL one round trip for all three."""
+def member_page_ids(me: Principal, room_id: int, before: int | None, size: int) -> list[int] | None:
+    """The ids of a page of messages, newest first, or None when the caller is not in the
+    room; refuses a session that ended. On PostgreSQL one round trip for all three."""
     if connection.vendor != "postgresql":
-        refuse_if_revoked(token_id)
-        if not is_participant(room_id, customer_id):
+        refuse_if_ended(me)
+        if not is_participant(room_id, me.customer_id):
             return None
         query = Message.objects.filter(room_id=room_id, message_id__lt=_NO_CURSOR if before is None else before)
         return list(query.order_by("-message_id").values_list("message_id", flat=True)[:size])
-    revoked, member, ids = _one_row(
-        f"SELECT {REVOKED_SQL},"
+    ended, member, ids = _one_row(
+        f"SELECT {ENDED_SQL},"
         " EXISTS (SELECT 1 FROM room_participants WHERE room_id = %s AND customer_id = %s),"
         " ARRAY(SELECT message_id FROM messages WHERE room_id = %s AND message_id < %s"
         " ORDER BY message_id DESC LIMIT %s)",
-        [token_id, room_id, customer_id, room_id, _NO_CURSOR if before is None else before, size],
+        [*ended_params(me), room_id, me.customer_id, room_id, _NO_CURSOR if before is None else before, size],
     )
-    if revoked:
+    if ended:
         raise InvalidSessionToken()
     return list(ids) if member else None
 

@@ -11,10 +11,11 @@ from typing import Any
 import psycopg
 from django.db import IntegrityError, connection, transaction
 
+from accounts.tokens import Principal
 from chat_command import outbox
 from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
 from chat_command.models import Message, Room, RoomParticipant
-from chatproject.auth import refuse_if_revoked
+from chatproject.auth import refuse_if_ended
 from chatproject.errors import BadRequest, Forbidden, InvalidSessionToken
 from chatproject.timeutil import iso, now_ms
 from customers import api as customers
@@ -150,22 +151,23 @@ def _idempotency_key(from_body: Any, from_header: str | None) -> str | None:
     return key
 
 
-def do_send_message(sender_id: int, new: NewMessage, *, token_id: str = "") -> SentMessage:
+def do_send_message(sender_id: int, new: NewMessage, *, session: Principal | None = None) -> SentMessage:
     """Store the message and MessageSent together; a repeated idempotency key returns the first.
 
-    `token_id` is the caller's token: if logout revoked it, nothing is stored or returned and
-    InvalidSessionToken is raised. On PostgreSQL the statement that stores the message checks it.
+    `session` is the caller's token: if logout or deactivation ended it, nothing is stored or
+    returned and InvalidSessionToken is raised. On PostgreSQL the statement that stores the
+    message checks it.
     """
     if new.client_message_id is not None:
-        earlier = _earlier_send(sender_id, new, token_id)
+        earlier = _earlier_send(sender_id, new, session)
         if earlier is not None:
             return earlier
     send = _send_in_one_statement if connection.vendor == "postgresql" else _send_in_a_transaction
     try:
-        sent = send(sender_id, new, token_id)
+        sent = send(sender_id, new, session)
     except IntegrityError:
         # The same key raced in from a concurrent retry: the one that committed is the answer.
-        earlier = _earlier_send(sender_id, new, token_id) if new.client_message_id else None
+        earlier = _earlier_send(sender_id, new, session) if new.client_message_id else None
         if earlier is None:
             raise
         return earlier
@@ -174,9 +176,10 @@ def do_send_message(sender_id: int, new: NewMessage, *, token_id: str = "") -> S
     return sent
 
 
-def _send_in_a_transaction(sender_id: int, new: NewMessage, token_id: str) -> SentMessage | None:
+def _send_in_a_transaction(sender_id: int, new: NewMessage, session: Principal | None) -> SentMessage | None:
     with transaction.atomic():
-        refuse_if_revoked(token_id)
+        if session is not None:
+            refuse_if_ended(session)
         sender_name = _lock_room_for(sender_id, new.room_id)
         if sender_name is None:
             return None
@@ -195,16 +198,17 @@ def _send_in_a_transaction(sender_id: int, new: NewMessage, token_id: str) -> Se
 
 
 # The send path is the hottest write. On PostgreSQL it is one call of chat_send_message()
-# (migrations 0004 and 0006), which does what _send_in_a_transaction does in a fifth of the round
+# (migrations 0004 and 0007), which does what _send_in_a_transaction does in a fifth of the round
 # trips and half the database time. The function fills in the event's messageId and
 # senderFullName, which only it knows.
 _SEND_SQL = (
-    "SELECT message_id, revoked FROM chat_send_message(%s::bigint, %s::bigint, %s::text, %s::timestamptz, %s::text,"
-    " %s::uuid, %s::text, %s::text, %s::text, %s::smallint, %s::jsonb, %s::timestamptz, %s::text, %s::text)"
+    "SELECT message_id, session_ended FROM chat_send_message(%s::bigint, %s::bigint, %s::text, %s::timestamptz,"
+    " %s::text, %s::uuid, %s::text, %s::text, %s::text, %s::smallint, %s::jsonb, %s::timestamptz, %s::text,"
+    " %s::text, %s::bigint)"
 )
 
 
-def _send_in_one_statement(sender_id: int, new: NewMessage, token_id: str) -> SentMessage | None:
+def _send_in_one_statement(sender_id: int, new: NewMessage, session: Principal | None) -> SentMessage | None:
     sent_at = now_ms()
     event = MessageSent(
         roomId=new.room_id,
@@ -215,7 +219,8 @@ def _send_in_one_statement(sender_id: int, new: NewMessage, token_id: str) -> Se
         sentAt=iso(sent_at),
     )
     row = outbox.row_of(event)
-    params = [new.room_id, sender_id, new.content, sent_at, new.client_message_id, *row.columns(), token_id]
+    checked = [session.token_id, session.issued_at] if session is not None else [None, None]
+    params = [new.room_id, sender_id, new.content, sent_at, new.client_message_id, *row.columns(), *checked]
     # Alone, the statement is its own transaction. Inside a caller's transaction it gets a
     # savepoint, so a duplicate idempotency key leaves that transaction usable.
     savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
@@ -279,11 +284,12 @@ def _insert_message(sender_id: int, new: NewMessage) -> SentMessage:
     return SentMessage(message_id=message_id, room_id=new.room_id, sent_at=sent_at)
 
 
-def _earlier_send(sender_id: int, new: NewMessage, token_id: str) -> SentMessage | None:
+def _earlier_send(sender_id: int, new: NewMessage, session: Principal | None) -> SentMessage | None:
     earlier = Message.objects.filter(sender_id=sender_id, client_message_id=new.client_message_id).first()
     if earlier is None:
         return None
-    refuse_if_revoked(token_id)
+    if session is not None:
+        refuse_if_ended(session)
     if earlier.room_id != new.room_id:
         raise BadRequest("This idempotency key was already used for another room.", code="idempotency_conflict")
     return SentMessage(message_id=earlier.message_id, room_id=earlier.room_id, sent_at=earlier.sent_at)

@@ -31,12 +31,12 @@ def create_room(request: Request) -> Response:
     parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
 )
 @api_view(["POST"])
-# Without NotRevoked: the send statement itself refuses a token revoked by logout.
+# Without SessionNotEnded: the send statement itself refuses a session that logout or deactivation ended.
 @permission_classes([IsAuthenticated])
 def send_message(request: Request) -> Response:
     new = services.check_new_message(request.data, request.headers.get("Idempotency-Key"))
     me = caller(request)
-    sent = services.do_send_message(me.customer_id, new, token_id=me.token_id)
+    sent = services.do_send_message(me.customer_id, new, session=me)
     return ok(
         "Message command (Write) processed and event published successfully.",
         {"messageId": sent.message_id, "sentAt": iso(sent.sent_at)},

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.tokens import Principal
 from chat_command import selectors as truth
 from chat_command.services import not_a_participant
 from chat_query import cache
@@ -28,7 +29,7 @@ PAGE_SIZE = 20
 _LOOKUPS = 20
 
 
-def room_list_for(customer_id: int, token_id: str) -> list[str]:
+def room_list_for(me: Principal) -> list[str]:
     """The caller's rooms, newest activity first.
 
     From the caller's cached list when it holds exactly the rooms PostgreSQL names; else
@@ -36,7 +37,8 @@ def room_list_for(customer_id: int, token_id: str) -> list[str]:
     rooms not projected yet.
     """
     store = active_store()
-    room_ids = truth.readable_room_ids(customer_id, token_id)
+    customer_id = me.customer_id
+    room_ids = truth.readable_room_ids(me)
     if not room_ids:
         return []
     rooms = ",".join(str(r) for r in sorted(room_ids))
@@ -70,12 +72,12 @@ def _projected_views(store: ReadStore, customer_id: int, room_ids: list[int]) ->
     return {v["_id"]: v for v in found if is_complete(v)}
 
 
-def message_page(customer_id: int, token_id: str, room_id: int, before: int | None = None) -> list[str]:
+def message_page(me: Principal, room_id: int, before: int | None = None) -> list[str]:
     """Up to 20 messages, newest first; `before` is an exclusive messageId cursor.
-    Refuses a revoked token, and a customer who is not in the room."""
-    ids = truth.member_page_ids(customer_id, room_id, before, PAGE_SIZE, token_id)
+    Refuses a session that ended, and a customer who is not in the room."""
+    ids = truth.member_page_ids(me, room_id, before, PAGE_SIZE)
     if ids is None:
-        raise not_a_participant(customer_id, room_id)
+        raise not_a_participant(me.customer_id, room_id)
     if not ids:
         return []
     store = active_store()

@@ -22,14 +22,14 @@ def _check_member(request: Request, room_id: int) -> None:
         raise not_a_participant(customer_id, room_id)
 
 
-# The room list and message pages check revocation in their own PostgreSQL query (see
-# chat_command.selectors), so they leave out the NotRevoked permission's round trip.
+# The room list and message pages check whether the session ended in their own PostgreSQL
+# query (see chat_command.selectors), so they leave out the SessionNotEnded permission's round trip.
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def rooms(request: Request) -> HttpResponse:
     me = caller(request)
-    found = selectors.room_list_for(me.customer_id, me.token_id)
+    found = selectors.room_list_for(me)
     return ok_rendered("Rooms retrieved successfully." if found else "No rooms found for this user.", found)
 
 
@@ -38,7 +38,7 @@ def rooms(request: Request) -> HttpResponse:
 @permission_classes([IsAuthenticated])
 def latest_messages(request: Request, room_id: int) -> HttpResponse:
     me = caller(request)
-    page = selectors.message_page(me.customer_id, me.token_id, room_id)
+    page = selectors.message_page(me, room_id)
     return ok_rendered("Latest messages retrieved successfully." if page else "No messages found for this room.", page)
 
 
@@ -47,7 +47,7 @@ def latest_messages(request: Request, room_id: int) -> HttpResponse:
 @permission_classes([IsAuthenticated])
 def older_messages(request: Request, room_id: int, before: int) -> HttpResponse:
     me = caller(request)
-    page = selectors.message_page(me.customer_id, me.token_id, room_id, before)
+    page = selectors.message_page(me, room_id, before)
     return ok_rendered(
         "Next batch of older messages retrieved successfully." if page else "No more older messages found.", page
     )

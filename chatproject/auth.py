@@ -11,7 +11,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, identify, is_revoked, verify_token
+from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, has_ended, identify, verify_token
 from chatproject.errors import AUTHENTICATION_REQUIRED, InvalidSessionToken, Unauthenticated
 
 
@@ -46,8 +46,8 @@ def caller(request: Request) -> Principal:
 class JwtCookieAuthentication(BaseAuthentication):
     """DRF authentication from the cookie; client-sent identity headers are never read.
 
-    It proves who the caller is (signature and expiry); whether logout has since ended the
-    token is the NotRevoked permission's question.
+    It proves who the caller is (signature and expiry); whether logout or deactivation has
+    since ended the session is the SessionNotEnded permission's question.
     """
 
     def authenticate(self, request: Request) -> tuple[Principal, str] | None:
@@ -60,23 +60,23 @@ class JwtCookieAuthentication(BaseAuthentication):
         return f'Cookie name="{COOKIE_NAME}"'
 
 
-class NotRevoked(BasePermission):
-    """The caller's token has not been revoked by logout (a default permission, after
-    IsAuthenticated). The send command leaves it out: chat_send_message checks revocation in
-    the statement that stores the message, which saves a round trip on the hottest path and
-    leaves no gap for a logout between the check and the write.
+class SessionNotEnded(BasePermission):
+    """Neither logout nor the customer's deactivation has ended the caller's token (a default
+    permission, after IsAuthenticated). The send command and the hot reads leave it out: they
+    check in the statement that does their work, which saves a round trip and leaves no gap
+    between the check and the write.
     """
 
     def has_permission(self, request: Request, view: Any) -> bool:
         principal = request.user
         if isinstance(principal, Principal):
-            refuse_if_revoked(principal.token_id)
+            refuse_if_ended(principal)
         return True
 
 
-def refuse_if_revoked(token_id: str) -> None:
-    """Raise InvalidSessionToken when logout revoked this token."""
-    if is_revoked(token_id):
+def refuse_if_ended(principal: Principal) -> None:
+    """Raise InvalidSessionToken when logout or deactivation ended this token's session."""
+    if has_ended(principal):
         raise InvalidSessionToken()
 
 

@@ -257,7 +257,7 @@ def test_a_transactional_send_that_fails_after_recording_its_event_leaves_neithe
 
     monkeypatch.setattr(services.outbox, "record", record_then_fail)
     with pytest.raises(RuntimeError, match="crash after"):
-        services._send_in_a_transaction(1, services.NewMessage(room.room_id, "doomed", None), "")
+        services._send_in_a_transaction(1, services.NewMessage(room.room_id, "doomed", None), None)
     assert not Message.objects.exists()
     assert not events("MessageSent")
 
@@ -268,13 +268,18 @@ def test_a_transactional_send_refuses_a_revoked_token(user1, room):
     from django.utils import timezone
 
     from accounts.models import RevokedToken
+    from accounts.tokens import Principal
     from chat_command import services
     from chatproject.errors import InvalidSessionToken
 
+    def session(token_id: str) -> Principal:
+        return Principal(1, "user1", "", token_id, expires_at=2**40, issued_at=int(timezone.now().timestamp()))
+
     RevokedToken.objects.create(token_id="ended", expires_at=timezone.now() + timedelta(hours=1))
     with pytest.raises(InvalidSessionToken):
-        services._send_in_a_transaction(1, services.NewMessage(room.room_id, "too late", None), "ended")
-    assert services._send_in_a_transaction(1, services.NewMessage(room.room_id, "fine", None), "other") is not None
+        services._send_in_a_transaction(1, services.NewMessage(room.room_id, "too late", None), session("ended"))
+    fine = services._send_in_a_transaction(1, services.NewMessage(room.room_id, "fine", None), session("other"))
+    assert fine is not None
     assert list(Message.objects.values_list("content", flat=True)) == ["fine"]
 
 

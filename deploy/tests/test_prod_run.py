@@ -23,6 +23,7 @@ import websocket
 from playwright.sync_api import expect
 
 from accounts.seed import SEED_CUSTOMERS
+from accounts.tests.deactivation_flow import check_deactivation_ends_every_session
 from deploy.tests.prod_run import ROOT, ProdRun
 from realtime.stomp import Frame, FrameParser, encode
 from realtime.tests.stack import NODE_CLIENT, read_events
@@ -211,12 +212,18 @@ def test_a_request_without_a_session_gets_the_apps_json_answer(prod):
     assert answer.headers["Content-Type"].startswith("application/json")
 
 
-def run_healthcheck(prod: ProdRun, role: str, **overrides: str) -> subprocess.CompletedProcess[str]:
-    """`python -m deploy.healthcheck ROLE`, as a container runs it, in the environment of the run."""
+def environment_of(prod: ProdRun) -> dict[str, str]:
+    """The environment the run's processes have (`scripts/prod env`)."""
     env = {**os.environ}
     for line in prod.script("env").splitlines():
         name, _, value = line.removeprefix("export ").partition("=")
         env[name] = shlex.split(value)[0]
+    return env
+
+
+def run_healthcheck(prod: ProdRun, role: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """`python -m deploy.healthcheck ROLE`, as a container runs it, in the environment of the run."""
+    env = environment_of(prod)
     env["CHAT_WEB_PORT"] = str(prod.web_ports[0])
     env.update(overrides)
     command = [sys.executable, "-m", "deploy.healthcheck", role]
@@ -239,3 +246,12 @@ def test_the_web_healthcheck_fails_when_nothing_answers(prod):
     result = run_healthcheck(prod, "web", CHAT_WEB_PORT="1")
     assert result.returncode == 1
     assert "/readyz unreachable" in result.stderr
+
+
+def test_deactivating_a_customer_in_the_admin_ends_their_sessions_through_nginx(prod):
+    def manage(code: str) -> str:
+        command = [sys.executable, "manage.py", "shell", "-c", code]
+        run = subprocess.run(command, cwd=ROOT, env=environment_of(prod), capture_output=True, text=True, check=True)
+        return run.stdout
+
+    check_deactivation_ends_every_session(prod.base_url, manage)
