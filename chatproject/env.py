@@ -122,13 +122,13 @@ class Env:
 def database_from_url(url: str | None, sqlite_default: Path) -> dict[str, Any]:
     """Translate DATABASE_URL (postgres:// or sqlite:///path) into a Django DATABASES entry."""
     if url is None:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(sqlite_default)}
+        return sqlite_database(str(sqlite_default))
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path)
         if not path or path == "/":
             raise ImproperlyConfigured(f"DATABASE_URL sqlite:// needs a file path, got {url!r}.")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+        return sqlite_database(path)
     if parts.scheme in ("postgres", "postgresql"):
         name = unquote(parts.path.lstrip("/"))
         if not name or not parts.hostname:
@@ -147,3 +147,26 @@ def database_from_url(url: str | None, sqlite_default: Path) -> dict[str, Any]:
             "OPTIONS": {"prepare_threshold": 2**31 - 1},
         }
     raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or sqlite:///, got {url!r}.")
+
+
+# The web process's requests and its embedded relay write the one file at once.
+SQLITE_BUSY_TIMEOUT_S = 20
+
+
+def sqlite_database(path: str) -> dict[str, Any]:
+    """A DATABASES entry for a SQLite file that concurrent writers wait for instead of failing on."""
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            # A writer waits up to this long for the write lock before "database is locked".
+            "timeout": SQLITE_BUSY_TIMEOUT_S,
+            # A transaction takes the write lock at BEGIN, where the wait above applies. A
+            # deferred one that read first and writes second cannot wait: SQLite fails it at
+            # once (SQLITE_BUSY), as another writer may have changed what it read.
+            "transaction_mode": "IMMEDIATE",
+            # WAL: readers do not block the writer nor it them. NORMAL syncs at checkpoints,
+            # not at every commit; a power cut may lose the last commits, never corrupt the file.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        },
+    }

@@ -5,7 +5,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,34 +16,55 @@ import pytest
 from benchmarks.common import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKENDS = ("DATABASE_URL", "MONGO_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "MONGO_DB_NAME")
+BACKENDS = (
+    "DATABASE_URL",
+    "MONGO_URL",
+    "REDIS_URL",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "MONGO_DB_NAME",
+    "FERRETDB_POSTGRES_URL",
+)
+
+
+class EmbeddedServer:
+    def __init__(self, port, log):
+        self.port = port
+        self.log = log
+
+    def log_tail(self, lines=30):
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(scope="module")
 def embedded_server(tmp_path_factory):
+    """The server `make run` starts: its commands, with every backend embedded."""
     env = {k: v for k, v in os.environ.items() if k not in BACKENDS}
-    env["CHAT_STATE_DIR"] = str(tmp_path_factory.mktemp("embedded"))
-    for command in (["migrate", "-v0"], ["generate_keys"], ["seed"]):
+    state = tmp_path_factory.mktemp("embedded")
+    env["CHAT_STATE_DIR"] = str(state)
+    for command in (["migrate", "--noinput", "-v0"], ["generate_keys", "--if-missing"], ["seed"]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = state / "server.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--insecure", "--noreload", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for_port(port, timeout=60)
-        yield port
+        yield EmbeddedServer(port, log)
     finally:
         server.terminate()
         server.wait(15)
 
 
 class Session:
-    def __init__(self, port):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    def __init__(self, server):
+        # Longer than SQLite's busy timeout: a send that waits for the write lock is not a failure.
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         self.cookie = ""
 
     def call(self, method, path, body=None):
@@ -99,3 +123,55 @@ def test_the_embedded_system_serves_the_whole_flow(embedded_server):
             break
         time.sleep(0.1)
     assert rooms[room_id]["unreadStatus"]["2"] is False
+
+
+SENDERS = 8
+SENDS_EACH = 40
+
+
+def _logged_in(server, n):
+    """A client of its own, as user1 or user2 by turns."""
+    session = Session(server)
+    username, password = ("user1", "123") if n % 2 == 0 else ("user2", "1234")
+    assert session.call("POST", "/auth/login", {"username": username, "password": password})[0] == 200
+    return session
+
+
+def _every_message(session, room_id):
+    """The room's messages, oldest first, read page by page through the query API."""
+    status, page = session.call("GET", f"/query/message/roomId/{room_id}")
+    messages = []
+    while status == 200 and page["data"]:
+        messages.extend(page["data"])
+        oldest = min(m["messageId"] for m in page["data"])
+        status, page = session.call("GET", f"/query/message/roomId/{room_id}/index/{oldest}")
+    assert status == 200, page
+    return sorted(messages, key=lambda m: m["messageId"])
+
+
+def test_it_accepts_every_send_of_concurrent_clients_on_the_sqlite_file(embedded_server):
+    owner = _logged_in(embedded_server, 0)
+    status, created = owner.call("POST", "/command/room", {"roomName": "Busy", "targetCustomerIds": [2]})
+    assert status == 200
+    room_id = created["data"]
+    senders = [_logged_in(embedded_server, n) for n in range(SENDERS)]
+    start = threading.Barrier(SENDERS)
+
+    def send_all(n):
+        start.wait()
+        body = {"roomId": room_id}
+        return [
+            senders[n].call("POST", "/command/message", {**body, "content": f"sender {n} message {i}"})
+            for i in range(SENDS_EACH)
+        ]
+
+    with ThreadPoolExecutor(SENDERS) as pool:
+        answers = [answer for sent in pool.map(send_all, range(SENDERS)) for answer in sent]
+
+    statuses = Counter(status for status, _ in answers)
+    assert statuses == {200: SENDERS * SENDS_EACH}, f"{statuses}\n{embedded_server.log_tail()}"
+    contents = [m["content"] for m in _every_message(owner, room_id)]
+    assert Counter(contents) == Counter(f"sender {n} message {i}" for n in range(SENDERS) for i in range(SENDS_EACH))
+    for n in range(SENDERS):
+        mine = [c for c in contents if c.startswith(f"sender {n} ")]
+        assert mine == [f"sender {n} message {i}" for i in range(SENDS_EACH)], "each sender's messages keep their order"

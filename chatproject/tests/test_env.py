@@ -60,7 +60,7 @@ def test_paths_are_resolved(tmp_path):
 
 def test_database_url_defaults_to_a_sqlite_file(tmp_path):
     config = database_from_url(None, tmp_path / "db.sqlite3")
-    assert config == {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db.sqlite3")}
+    assert (config["ENGINE"], config["NAME"]) == ("django.db.backends.sqlite3", str(tmp_path / "db.sqlite3"))
 
 
 def test_database_url_parses_postgres_with_escaped_password():
