@@ -54,7 +54,10 @@ def redis_client() -> redis.Redis:
         )
     import fakeredis
 
-    return fakeredis.FakeRedis(server=_embedded_redis_server(), decode_responses=True)
+    # Threads serving the first requests may ask at once; each must reach the one server.
+    with _embedded_lock:
+        server = _embedded_redis_server()
+    return fakeredis.FakeRedis(server=server, decode_responses=True)
 
 
 def run_script(text: str, keys: list[str], args: list[Any]) -> Any:
@@ -65,6 +68,9 @@ def run_script(text: str, keys: list[str], args: list[Any]) -> Any:
 @functools.cache
 def _script(text: str) -> Any:
     return redis_client().register_script(text)
+
+
+_embedded_lock = threading.Lock()
 
 
 @functools.cache
