@@ -18,12 +18,15 @@ BAD_CREDENTIALS = "Tên đăng nhập hoặc mật khẩu không đúng."
 
 def check_credentials(username: str, password: str, address: str) -> Customer:
     """Return the customer these credentials name, or raise; failures count toward a 429."""
-    throttle.check_login_allowed(username, address)
-    customer = authenticate(username=username, password=password)
+    throttle.check_and_count_login_attempt(username, address)
+    try:
+        customer = authenticate(username=username, password=password)
+    except BaseException:
+        throttle.uncount_login_attempt(username, address)
+        raise
     if not isinstance(customer, Customer):
-        throttle.record_login_failure(username, address)
         raise LoginRejected(BAD_CREDENTIALS, code="bad_credentials")
-    throttle.forget_login_failures(username)
+    throttle.record_login_success(username, address)
     return customer
 
 

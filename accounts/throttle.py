@@ -1,4 +1,9 @@
-"""Failed-login throttle, counted per username and per client address in Redis."""
+"""Failed-login throttle, counted per username and per client address in Redis.
+
+An attempt is counted as a failure before its password is checked, in the same script that
+decides whether it may go on, so a burst of concurrent guesses gets no more checks than the
+limit; a success or an error then takes its count back.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +14,68 @@ from chatproject.errors import LOGIN, TooManyRequests
 
 _PREFIX = "login_failures:"
 
+# KEYS: the counters. ARGV: the window in seconds, then each counter's limit.
+# Returns 0 when the attempt is counted in every counter, else the seconds left in the window
+# of the first counter at its limit (an attempt refused is not counted).
+_COUNT_ATTEMPT = """
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then
+    return math.max(redis.call('TTL', key), 1)
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('INCR', key)
+  -- The window restarts at its first failure; a counter without one would lock out for good.
+  if redis.call('TTL', key) < 0 then
+    redis.call('EXPIRE', key, ARGV[1])
+  end
+end
+return 0
+"""
 
-def _keys(username: str, address: str) -> list[tuple[str, int]]:
-    return [
-        (f"{_PREFIX}user:{username.lower()}", settings.LOGIN_FAILURES_PER_USERNAME),
-        (f"{_PREFIX}addr:{address}", settings.LOGIN_FAILURES_PER_ADDRESS),
-    ]
+# KEYS: the counters to take one attempt back from; a counter gone with its window stays gone.
+_UNCOUNT_ATTEMPT = """
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then
+    redis.call('DECR', key)
+  end
+end
+return 0
+"""
 
 
-def check_login_allowed(username: str, address: str) -> None:
-    """Raise 429 while either counter is at its limit; the window restarts at its first failure."""
-    client = backends.redis_client()
-    pipe = client.pipeline()
-    keys = _keys(username, address)
-    for key, _ in keys:
-        pipe.get(key)
-        pipe.ttl(key)
-    values = pipe.execute()
-    for index, (_, limit) in enumerate(keys):
-        count, ttl = values[2 * index], values[2 * index + 1]
-        if count is not None and int(count) >= limit:
-            raise TooManyRequests(
-                f"Too many failed login attempts. Try again in {max(ttl, 1)} seconds.",
-                retry_after=max(ttl, 1),
-                code="login_throttled",
-                style=LOGIN,
-            )
+def _username_key(username: str) -> str:
+    return f"{_PREFIX}user:{username.lower()}"
 
 
-def record_login_failure(username: str, address: str) -> None:
-    pipe = backends.redis_client().pipeline()
-    for key, _ in _keys(username, address):
-        pipe.incr(key)
-        pipe.expire(key, settings.LOGIN_FAILURE_WINDOW_SECONDS, nx=True)
-    pipe.execute()
+def _address_key(address: str) -> str:
+    return f"{_PREFIX}addr:{address}"
+
+
+def check_and_count_login_attempt(username: str, address: str) -> None:
+    """Count this attempt as a failure, or raise 429 while either counter is at its limit."""
+    keys = [_username_key(username), _address_key(address)]
+    limits = [settings.LOGIN_FAILURES_PER_USERNAME, settings.LOGIN_FAILURES_PER_ADDRESS]
+    retry_after = int(backends.run_script(_COUNT_ATTEMPT, keys, [settings.LOGIN_FAILURE_WINDOW_SECONDS, *limits]))
+    if retry_after:
+        raise TooManyRequests(
+            f"Too many failed login attempts. Try again in {retry_after} seconds.",
+            retry_after=retry_after,
+            code="login_throttled",
+            style=LOGIN,
+        )
+
+
+def record_login_success(username: str, address: str) -> None:
+    """Forget the username's failures, and take back the address's count of this attempt."""
+    forget_login_failures(username)
+    backends.run_script(_UNCOUNT_ATTEMPT, [_address_key(address)], [])
+
+
+def uncount_login_attempt(username: str, address: str) -> None:
+    """Take back an attempt that ended before its password could be judged."""
+    backends.run_script(_UNCOUNT_ATTEMPT, [_username_key(username), _address_key(address)], [])
 
 
 def forget_login_failures(username: str) -> None:
-    backends.redis_client().delete(f"{_PREFIX}user:{username.lower()}")
+    backends.redis_client().delete(_username_key(username))

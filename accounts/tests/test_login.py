@@ -1,3 +1,7 @@
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import jwt
 import pytest
 from django.conf import settings
@@ -87,12 +91,101 @@ def test_repeated_failures_from_one_address_are_throttled_across_usernames(clien
         assert post_login(client, {"username": "user1", "password": "123"}).status_code == 429
 
 
+@pytest.fixture(params=["real", "embedded"])
+def redis_backend(request):
+    """The Redis the throttle counts in: the configured server, then the in-process one."""
+    from chatproject import backends
+
+    if request.param == "real":
+        request.getfixturevalue("redis_url")
+        yield request.param
+        return
+    backends.reset_clients()
+    with override_settings(REDIS_URL=""):
+        yield request.param
+    backends.reset_clients()
+
+
+CONCURRENT_GUESSES = 50
+
+
+def test_concurrent_wrong_guesses_reach_the_password_check_at_most_the_limit_times(
+    transactional_db, redis_backend, unique, monkeypatch
+):
+    from django.db import connections
+    from django.test import Client
+
+    from accounts import services
+    from accounts.models import Customer
+
+    username = f"target-{unique}"
+    Customer.objects.create_user(username, "right", full_name="T", email=f"t-{unique}@example.test")
+    state = threading.Condition()
+    checked = []
+    answered = []
+    authenticate = services.authenticate
+
+    def held_authenticate(**credentials):
+        # Hold each password check until every other guess is held here too or has its answer:
+        # the guesses pass the throttle together, the widest window a burst can open.
+        with state:
+            checked.append(credentials["username"])
+            state.notify_all()
+            state.wait_for(lambda: len(checked) + len(answered) == CONCURRENT_GUESSES, timeout=30)
+        return authenticate(**credentials)
+
+    monkeypatch.setattr(services, "authenticate", held_authenticate)
+    start = threading.Barrier(CONCURRENT_GUESSES)
+    network = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}"
+
+    def guess(n: int) -> int:
+        # An address each, so only the username's counter can stop them.
+        client = Client(REMOTE_ADDR=f"{network}.{n + 1}")
+        start.wait(30)
+        try:
+            status = post_login(client, {"username": username, "password": f"guess-{n}"}).status_code
+        finally:
+            connections.close_all()
+        with state:
+            answered.append(status)
+            state.notify_all()
+        return status
+
+    with ThreadPoolExecutor(CONCURRENT_GUESSES) as pool:
+        statuses = list(pool.map(guess, range(CONCURRENT_GUESSES)))
+    limit = settings.LOGIN_FAILURES_PER_USERNAME
+    assert len(checked) == limit
+    assert sorted(statuses) == [401] * limit + [429] * (CONCURRENT_GUESSES - limit)
+
+
 def test_a_successful_login_clears_the_username_counter(client, seeded):
     for _ in range(settings.LOGIN_FAILURES_PER_USERNAME - 1):
         post_login(client, {"username": "user3", "password": "bad"})
     login(client, "user3", "12345")
     for _ in range(settings.LOGIN_FAILURES_PER_USERNAME - 1):
         assert post_login(client, {"username": "user3", "password": "bad"}).status_code == 401
+
+
+def test_successful_logins_do_not_count_against_their_address(client, seeded):
+    with override_settings(LOGIN_FAILURES_PER_ADDRESS=2):
+        for _ in range(3):
+            login(client, "user1", "123")
+        assert post_login(client, {"username": "user1", "password": "bad"}).status_code == 401
+
+
+def test_a_password_check_that_fails_with_an_error_is_not_counted_as_a_guess(client, seeded, monkeypatch):
+    from django.db import OperationalError
+
+    from accounts import services
+
+    def unreachable_database(**credentials):
+        raise OperationalError("the database is restarting")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(services, "authenticate", unreachable_database)
+        for _ in range(settings.LOGIN_FAILURES_PER_USERNAME):
+            assert post_login(client, {"username": "user2", "password": "1234"}).status_code == 503
+    login(client, "user2", "1234")
 
 
 def test_logout_clears_the_cookie_and_revokes_the_token(client, seeded):
