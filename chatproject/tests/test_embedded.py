@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from accounts.tests.deactivation_flow import check_deactivation_ends_every_session
 from benchmarks.common import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,12 +28,18 @@ BACKENDS = (
 
 
 class EmbeddedServer:
-    def __init__(self, port, log):
+    def __init__(self, port, log, env):
         self.port = port
         self.log = log
+        self.env = env
 
     def log_tail(self, lines=30):
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def manage(self, code):
+        """Run Python in `manage.py shell` on the server's own database; what it printed."""
+        command = [sys.executable, "manage.py", "shell", "-c", code]
+        return subprocess.run(command, cwd=ROOT, env=self.env, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +62,7 @@ def embedded_server(tmp_path_factory):
         )
     try:
         wait_for_port(port, timeout=60)
-        yield EmbeddedServer(port, log)
+        yield EmbeddedServer(port, log, env)
     finally:
         server.terminate()
         server.wait(15)
@@ -175,3 +182,7 @@ def test_it_accepts_every_send_of_concurrent_clients_on_the_sqlite_file(embedded
     for n in range(SENDERS):
         mine = [c for c in contents if c.startswith(f"sender {n} ")]
         assert mine == [f"sender {n} message {i}" for i in range(SENDS_EACH)], "each sender's messages keep their order"
+
+
+def test_deactivating_a_customer_in_the_admin_ends_their_sessions_on_the_embedded_server(embedded_server):
+    check_deactivation_ends_every_session(f"http://127.0.0.1:{embedded_server.port}", embedded_server.manage)
