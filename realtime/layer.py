@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
 import uuid
 from collections import deque
@@ -268,7 +267,8 @@ class _Feed:
     async def _connect(self) -> None:
         """Open the subscriber connection; the caller bounds it, handshake replies included."""
         # RESP2: confirmations and messages come as plain replies, not RESP3 pushes that
-        # redis-py would hand to a push handler. Named for CLIENT LIST.
+        # redis-py would hand to a push handler. No socket timeout: _read blocks until a reply.
+        # Named for CLIENT LIST.
         pool = redis.asyncio.ConnectionPool.from_url(
             self.layer.url,
             socket_connect_timeout=5,
@@ -303,7 +303,9 @@ class _Feed:
     async def _read(self, connection: redis.asyncio.Connection) -> None:
         try:
             while True:
-                reply = await connection.read_response(timeout=math.inf)
+                # The connection has no socket timeout (see _connect): each read waits for the
+                # next reply however long that takes, and _ping judges silence.
+                reply = await connection.read_response()
                 kind = reply[0]
                 if kind == b"message":
                     await self._route(reply[1].decode(), reply[2])
