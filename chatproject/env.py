@@ -60,6 +60,16 @@ class Env:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
 
+    def origins(self, name: str, default: list[str]) -> list[str]:
+        """A comma-separated list of web origins (scheme://host[:port]), such as http://localhost:5500."""
+        origins = self.items(name, default)
+        for origin in origins:
+            if not _is_origin(origin):
+                raise ImproperlyConfigured(
+                    f"{name} must be a comma-separated list of origins like https://chat.example:8443, got {origin!r}."
+                )
+        return origins
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.raw(name)
         if value is None:
@@ -117,6 +127,16 @@ class Env:
             if not sep or not host or not port.isdigit():
                 raise ImproperlyConfigured(f"{name} must be a comma-separated list of host:port, got {value!r}.")
         return value
+
+
+def _is_origin(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    only_scheme_and_host = not (parts.path or parts.query or parts.fragment or parts.username or parts.password)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and only_scheme_and_host
 
 
 def database_from_url(url: str | None, sqlite_default: Path) -> dict[str, Any]:

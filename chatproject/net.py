@@ -17,6 +17,13 @@ def client_address(request: HttpRequest | Request) -> str:
     return remote
 
 
+def client_scheme(scheme: str, remote: str, forwarded_proto: str | None) -> str:
+    """The scheme the client used: the trusted proxy's X-Forwarded-Proto, else the one we were reached by."""
+    if forwarded_proto and _is_trusted_proxy(remote):
+        return forwarded_proto.split(",")[0].strip().lower()
+    return scheme
+
+
 def _is_trusted_proxy(remote: str) -> bool:
     try:
         address = ipaddress.ip_address(remote)

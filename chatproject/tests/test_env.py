@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,18 @@ def test_the_multiprocess_metrics_folder_must_exist(tmp_path):
     assert Env({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}).existing_folder("PROMETHEUS_MULTIPROC_DIR") == tmp_path
     with pytest.raises(ImproperlyConfigured, match="PROMETHEUS_MULTIPROC_DIR must name an existing folder"):
         Env({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "missing")}).existing_folder("PROMETHEUS_MULTIPROC_DIR")
+
+
+def test_origins_are_a_scheme_a_host_and_maybe_a_port():
+    env = Env({"ORIGINS": "http://localhost:5500, https://chat.example,http://[::1]:8000"})
+    assert env.origins("ORIGINS", []) == ["http://localhost:5500", "https://chat.example", "http://[::1]:8000"]
+    assert env.origins("MISSING", ["http://a.example"]) == ["http://a.example"]
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["localhost:5500", "ws://chat.example", "http://", "http://chat.example/", "http://chat.example:port", "*", "null"],
+)
+def test_a_malformed_origin_names_the_variable_and_the_value(origin):
+    with pytest.raises(ImproperlyConfigured, match=f"WEBSOCKET_ALLOWED_ORIGINS must be .* got '{re.escape(origin)}'"):
+        Env({"WEBSOCKET_ALLOWED_ORIGINS": f"http://ok.example,{origin}"}).origins("WEBSOCKET_ALLOWED_ORIGINS", [])
