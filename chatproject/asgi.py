@@ -11,9 +11,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chatproject import workers  # noqa: E402
+from realtime.origins import OriginCheck  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": OriginCheck(URLRouter(websocket_urlpatterns))})
 
 if settings.RUN_EMBEDDED_WORKERS:
     workers.start_embedded()

@@ -135,8 +135,11 @@ PASSWORD_HASHERS = [
 ]
 
 # --- HTTP API ---------------------------------------------------------------------------
-CORS_ALLOWED_ORIGINS = env.items("CORS_ALLOWED_ORIGINS", ["http://localhost:5500", "http://127.0.0.1:5500"])
+CORS_ALLOWED_ORIGINS = env.origins("CORS_ALLOWED_ORIGINS", ["http://localhost:5500", "http://127.0.0.1:5500"])
 CORS_ALLOW_CREDENTIALS = True
+# Pages of other origins that may open the WebSocket with the user's cookie (realtime/origins.py).
+# The server's own pages always may, and clients that send no Origin (not browsers) too.
+WEBSOCKET_ALLOWED_ORIGINS = env.origins("WEBSOCKET_ALLOWED_ORIGINS", CORS_ALLOWED_ORIGINS)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["chatproject.auth.JwtCookieAuthentication"],

@@ -5,8 +5,13 @@ class RealtimeConfig(AppConfig):
     name = "realtime"
 
     def ready(self) -> None:
+        from corsheaders.signals import check_request_enabled
+
         from chatproject import consumers, workers
+        from realtime.origins import sockjs_info_cors
         from realtime.pusher import Pusher, embedded_pusher
 
         consumers.register_role("pusher", Pusher)
         workers.register("pusher", embedded_pusher)
+        # SockJS reads its info before the WebSocket: a page that may open one may read it too.
+        check_request_enabled.connect(sockjs_info_cors)

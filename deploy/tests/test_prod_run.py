@@ -136,7 +136,9 @@ def test_a_message_sent_over_rest_arrives_over_stomp_and_in_the_query_api(prod):
 
 def test_the_reference_browser_client_gets_messages_over_sockjs_through_nginx(prod):
     sender, reader = login(prod, "user1"), login(prod, "user2")
+    # As the reference's page opens it, from http://localhost:5500 (a listed origin).
     command = ["node", str(NODE_CLIENT), prod.base_url, reader, f"/topic/message/roomId/{ROOM}"]
+    command += ["--origin", "http://localhost:5500"]
     client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert client.stdout is not None
     try:
@@ -183,6 +185,17 @@ def test_sockjs_info_answers_through_nginx_with_credentialed_cors(prod):
     assert answer.status == 200
     assert answer.json()["websocket"] is True
     assert answer.headers["Access-Control-Allow-Origin"] == origin
+
+
+@pytest.mark.parametrize("path", ["/ws/chat", "/ws/chat/000/crosssite/websocket"], ids=["stomp", "sockjs"])
+def test_a_page_of_another_site_cannot_open_a_socket_through_nginx(prod, path):
+    url = prod.base_url.replace("http://", "ws://") + path
+    cookie = f"Cookie: jwt_token={login(prod, 'user2')}"
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(url, header=[cookie], origin="http://evil.example", timeout=15)
+    assert refused.value.status_code == 403
+    # The same handshake from the page nginx serves (websocket-client's default Origin) is upgraded.
+    websocket.create_connection(url, header=[cookie], timeout=15).close()
 
 
 def login_from(prod: ProdRun, source: str, username: str, password: str) -> int:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import stomp
 import websocket
@@ -135,9 +136,10 @@ def stomp_client(port: int, customer_id: int) -> tuple[stomp.WSStompConnection, 
 class RawClient:
     """A bare WebSocket speaking STOMP through our codec, for protocol edge cases."""
 
-    def __init__(self, port: int, cookie: str | None = None) -> None:
+    def __init__(self, port: int, cookie: str | None = None, path: str = "/ws/chat", **options: Any) -> None:
+        """`options` go to websocket-client, which sends the server's own Origin unless told otherwise."""
         headers = [f"Cookie: jwt_token={cookie}"] if cookie else []
-        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws/chat", header=headers, timeout=10)
+        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}{path}", header=headers, timeout=10, **options)
         self.parser = FrameParser()
         self.pending: deque[Frame] = deque()
 
@@ -165,8 +167,14 @@ class RawClient:
 
 
 def node_client(
-    port: int, customer_id: int, *destinations: str, count: int = 1, sends: tuple[tuple[str, str], ...] = ()
+    port: int,
+    customer_id: int,
+    *destinations: str,
+    count: int = 1,
+    sends: tuple[tuple[str, str], ...] = (),
+    origin: str | None = None,
 ) -> subprocess.Popen[str]:
+    """The reference's SockJS client; with `origin`, its handshake says so, as a browser page's would."""
     command = [
         "node",
         str(NODE_CLIENT),
@@ -176,6 +184,8 @@ def node_client(
         "--count",
         str(count),
     ]
+    if origin:
+        command += ["--origin", origin]
     for destination, body in sends:
         command += ["--send", destination, body]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+import websocket
 
 from accounts.seed import seed_customers
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
@@ -146,6 +147,33 @@ def test_the_handshake_cookie_authenticates_too(stack, room):
     assert connected.command == "CONNECTED"
     assert connected.header("user-name") == "2"
     assert connected.header("version") == "1.1"
+
+
+@pytest.mark.parametrize("path", ["/ws/chat", "/ws/chat/000/crosssite/websocket"], ids=["stomp", "sockjs"])
+def test_a_page_of_another_site_cannot_open_a_socket_with_the_users_cookie(stack, path):
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        RawClient(stack.ports[0], cookie=token_for(2), path=path, origin="http://evil.example")
+    assert refused.value.status_code == 403, "refused before the upgrade: no socket, so no CONNECTED"
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [{}, {"origin": "http://localhost:5500"}, {"suppress_origin": True}],
+    ids=["the servers own page", "a listed page", "no origin (not a browser)"],
+)
+def test_the_servers_own_page_a_listed_page_and_non_browser_clients_connect(stack, room, origin):
+    client = RawClient(stack.ports[0], cookie=token_for(2), **origin)
+    client.send("CONNECT", accept_version="1.2")
+    assert client.receive().command == "CONNECTED"
+
+
+def test_the_reference_page_served_from_port_5500_connects_over_sockjs(stack, room):
+    process = node_client(stack.ports[1], 2, "/user/topic/rooms", origin="http://localhost:5500")
+    try:
+        assert read_events(process, "subscribed")[0] == {"event": "connected", "version": "1.1", "user": "2"}
+    finally:
+        process.kill()
+        process.communicate()
 
 
 def test_presence_is_per_connection_across_two_tabs(stack, room, unique):

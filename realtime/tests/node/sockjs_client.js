@@ -2,6 +2,10 @@
 // against a running server, the way the reference page does, and prints what arrives.
 //
 //   node sockjs_client.js <base-url> <jwt> <subscribe-destination>... [--send dest body] [--count N] [--timeout ms]
+//                         [--origin url]
+//
+// --origin sends that Origin with the WebSocket handshake, as a browser does for the page that
+// opens it (Node sends none by default).
 //
 // Prints one JSON line per event: {"event":"connected"|"message"|"error", ...}.
 const SockJS = require("sockjs-client");
@@ -16,16 +20,19 @@ const [base, token] = args;
 const destinations = [];
 let count = 1;
 let timeout = 15000;
+let origin = null;
 const sends = [];
 for (let i = 2; i < args.length; i++) {
   if (args[i] === "--count") count = Number(args[++i]);
   else if (args[i] === "--timeout") timeout = Number(args[++i]);
   else if (args[i] === "--send") sends.push([args[++i], args[++i]]);
+  else if (args[i] === "--origin") origin = args[++i];
   else destinations.push(args[i]);
 }
 
 const print = (event) => process.stdout.write(JSON.stringify(event) + "\n");
-const client = Stomp.over(new SockJS(base + "/ws/chat"));
+const options = origin ? { transportOptions: { websocket: { headers: { Origin: origin } } } } : {};
+const client = Stomp.over(new SockJS(base + "/ws/chat", null, options));
 client.debug = null;
 let received = 0;
 setTimeout(() => { print({ event: "timeout", received }); process.exit(2); }, timeout);
