@@ -193,7 +193,7 @@ def role_command(role: str, port: int) -> list[str]:
     """A server role exactly as production starts it (deploy/entrypoint.sh), on loopback.
 
     `api` is HTTP on granian (WSGI, two worker processes); `web` is the WebSockets on uvicorn
-    with websockets' back-pressure and no per-message deflate.
+    with back-pressure (`--ws websockets-sansio`) and no per-message deflate.
     """
     return [
         "env",

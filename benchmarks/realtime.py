@@ -1,8 +1,8 @@
 """Realtime path: message latency to a STOMP subscriber, fan-out, frames/s, memory per connection.
 
 Runs the production roles against the real services, in a database of its own: the api role
-for HTTP (granian), the web role for WebSockets (uvicorn with `--ws websockets`, no
-per-message deflate), and the event pipeline (`relay_outbox`, `consume_events projector`,
+for HTTP (granian), the web role for WebSockets (uvicorn with `--ws websockets-sansio`,
+no per-message deflate), and the event pipeline (`relay_outbox`, `consume_events projector`,
 `consume_events pusher`, in consumer groups of their own that start at the topics' end).
 The clients are a tiny STOMP client of this file (our codec, realtime.stomp, over the
 `websockets` asyncio client), all in this one asyncio process, with `heart-beat:0,0` and no

@@ -1,7 +1,7 @@
 """Sustained load: messages/s across many rooms to many STOMP clients, for minutes, losing none.
 
 The production roles run against the real services in a database of their own: the HTTP web
-role (the api role, granian), two WebSocket web roles (uvicorn, `--ws websockets`), the relay,
+role (the api role, granian), two WebSocket web roles (uvicorn, `--ws websockets-sansio`), the relay,
 the projector and the pusher. RATE posts per second (open loop, one customer who is in every
 room) go round-robin to ROOMS fresh rooms; CLIENTS STOMP connections, CLIENTS/ROOMS per room,
 spread over the two uvicorn processes, subscribe to their room's message topic and reconnect

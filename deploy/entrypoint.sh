@@ -28,9 +28,10 @@ case "${1:-web}" in
             --no-access-log chatproject.wsgi:application
         ;;
     web)
-        # websockets applies back-pressure to send, which the slow-consumer cut-off relies on.
+        # websockets-sansio applies back-pressure to send (it waits while the socket's buffer is
+        # full), which the slow-consumer cut-off relies on.
         exec uvicorn chatproject.asgi:application --host "${CHAT_BIND:-0.0.0.0}" --port "${CHAT_WEB_PORT:-8000}" \
-            --ws websockets --ws-per-message-deflate false --no-proxy-headers --no-access-log \
+            --ws websockets-sansio --ws-per-message-deflate false --no-proxy-headers --no-access-log \
             --timeout-graceful-shutdown 10
         ;;
     relay)

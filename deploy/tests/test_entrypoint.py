@@ -12,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from benchmarks.common import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
@@ -69,3 +71,19 @@ def test_init_creates_the_demo_users_only_when_asked(fresh_install):
     result = entrypoint({**fresh_install, "CHAT_SEED_DEMO_USERS": "true"}, "init")
     assert result.returncode == 0, result.stderr
     assert customers(fresh_install) == ["user1", "user2", "user3"]
+
+
+def test_the_web_role_starts_on_no_deprecated_server_option(fresh_install):
+    """A deprecated option in production's command line is a removal waiting to break a deploy."""
+    assert entrypoint(fresh_install, "init").returncode == 0
+    port = free_port()
+    env = {**fresh_install, "CHAT_BIND": "127.0.0.1", "CHAT_WEB_PORT": str(port)}
+    command = [str(ROOT / "deploy" / "entrypoint.sh"), "web"]
+    web = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, timeout=60)
+    finally:
+        web.terminate()
+        _, log = web.communicate(timeout=30)
+    assert "Uvicorn running on" in log
+    assert "deprecated" not in log.lower(), log
