@@ -16,6 +16,7 @@ import http.client
 import json
 import logging
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -176,8 +177,14 @@ class Poster:
             room_id = self.rooms[index % len(self.rooms)]
             body = json.dumps({"roomId": room_id, "content": f"load {index}"})
             sent = time.perf_counter()
-            conn = connections.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            connections[port] = conn
+            conn = connections.get(port)
+            if conn is not None and closed_by_server(conn):
+                # Servers end keep-alive connections left idle (uvicorn after 5 s): a post sent
+                # on one would never reach the server. HTTP clients open a new one instead.
+                conn.close()
+                conn = None
+            if conn is None:
+                conn = connections[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             try:
                 conn.request("POST", "/command/message", body, headers)
                 response = conn.getresponse()
@@ -189,6 +196,15 @@ class Poster:
             message_id = json.loads(answer)["data"]["messageId"] if status == 200 else None
             with self._lock:
                 self.posts.append(Post(room_id, sent, status, message_id))
+
+
+def closed_by_server(conn: http.client.HTTPConnection) -> bool:
+    """Whether the server has ended this idle keep-alive connection (its socket reads EOF)."""
+    if conn.sock is None:
+        return False  # not connected yet
+    # Between requests the server sends nothing: anything to read is its close (or junk).
+    readable, _, _ = select.select([conn.sock], [], [], 0)
+    return bool(readable)
 
 
 # --- STOMP subscribers that recover ------------------------------------------------------
