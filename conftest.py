@@ -173,3 +173,16 @@ def room(seeded):
     from chat_command.services import NewRoom, do_create_room
 
     return do_create_room(1, NewRoom("Room of 1 and 2", [2]))
+
+
+@pytest.fixture
+def operator(seeded, unique):
+    """A client logged in to the admin as a superuser of its own."""
+    from django.test import Client
+
+    from accounts.models import Customer
+
+    Customer.objects.create_superuser(f"operator-{unique}", "operator-pw", email=f"operator-{unique}@example.test")
+    client = Client()
+    assert client.login(username=f"operator-{unique}", password="operator-pw")
+    return client

@@ -20,14 +20,6 @@ from realtime.tests.test_metrics import Client as StompClient
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def operator(seeded, unique) -> Client:
-    Customer.objects.create_superuser(f"operator-{unique}", "operator-pw", email=f"operator-{unique}@example.test")
-    client = Client()
-    assert client.login(username=f"operator-{unique}", password="operator-pw")
-    return client
-
-
 def set_active_in_the_admin(operator: Client, customer_id: int, active: bool) -> None:
     """Submit the customer's change form as an operator does, with only the "active" box changed."""
     form = operator.get(f"/admin/accounts/customer/{customer_id}/change/").context["adminform"].form

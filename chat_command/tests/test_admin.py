@@ -5,20 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
-from accounts.models import Customer
 from chat_command.models import OutboxEvent
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
-
-
-@pytest.fixture
-def operator(seeded, unique) -> Client:
-    Customer.objects.create_superuser(f"operator-{unique}", "operator-pw", email=f"operator-{unique}@example.test")
-    client = Client()
-    assert client.login(username=f"operator-{unique}", password="operator-pw")
-    return client
 
 
 @pytest.fixture

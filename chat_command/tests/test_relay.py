@@ -1,5 +1,6 @@
 """The outbox relay against real PostgreSQL and Kafka."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -194,37 +195,36 @@ def test_only_one_relay_is_active_per_database(transactional_db):
     standby.release()
 
 
-def test_in_process_bus_delivers_the_outbox_in_embedded_mode(committed_room):
+@contextlib.contextmanager
+def relay_on_the_in_process_bus(coordinator):
+    """A relay in a thread, publishing to the in-process bus; yields what the bus delivered, and the thread."""
     received = []
     bus.subscribe("test-role", ["chat-message-sent"], lambda topic, value: received.append(value))
     stop = threading.Event()
-    thread = threading.Thread(
-        target=relay.run_relay, args=(stop, relay.InProcessPublisher(), relay.LocalCoordinator()), daemon=True
-    )
+    thread = threading.Thread(target=relay.run_relay, args=(stop, relay.InProcessPublisher(), coordinator), daemon=True)
     thread.start()
     try:
-        sent = send(committed_room, 3)
-        assert wait_for(lambda: len(received) == 3, timeout=5)
-        from chatproject.events import decode
-
-        assert [decode(value)[1].messageId for value in received] == sent
-        assert wait_for(all_published)
+        yield received, thread
     finally:
         stop.set()
-        thread.join(5)
+        thread.join(10)
         bus.unsubscribe("test-role")
+    assert not thread.is_alive(), "the relay stops when asked"
+
+
+def test_in_process_bus_delivers_the_outbox_in_embedded_mode(committed_room):
+    from chatproject.events import decode
+
+    with relay_on_the_in_process_bus(relay.LocalCoordinator()) as (received, _):
+        sent = send(committed_room, 3)
+        assert wait_for(lambda: len(received) == 3, timeout=5)
+        assert [decode(value)[1].messageId for value in received] == sent
+        assert wait_for(all_published)
 
 
 def test_the_relay_carries_on_after_postgresql_drops_its_connections(committed_room):
     """What a PostgreSQL restart does to the relay: both its connections end at once."""
-    received = []
-    bus.subscribe("test-role", ["chat-message-sent"], lambda topic, value: received.append(value))
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=relay.run_relay, args=(stop, relay.InProcessPublisher(), relay.PostgresCoordinator()), daemon=True
-    )
-    thread.start()
-    try:
+    with relay_on_the_in_process_bus(relay.PostgresCoordinator()) as (received, thread):
         send(committed_room, 2)
         assert wait_for(lambda: len(received) == 2, timeout=10)
         with connection.cursor() as cursor:
@@ -236,8 +236,3 @@ def test_the_relay_carries_on_after_postgresql_drops_its_connections(committed_r
         assert wait_for(lambda: len(received) == 5, timeout=15), "the relay published what came after"
         assert thread.is_alive()
         assert wait_for(all_published)
-    finally:
-        stop.set()
-        thread.join(10)
-        bus.unsubscribe("test-role")
-    assert not thread.is_alive(), "the relay stops when asked"
