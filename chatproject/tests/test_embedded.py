@@ -12,9 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import websocket
 
 from accounts.tests.deactivation_flow import check_deactivation_ends_every_session
 from benchmarks.common import free_port, wait_for_port
+from realtime.tests.stack import RawClient
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = (
@@ -186,3 +188,17 @@ def test_it_accepts_every_send_of_concurrent_clients_on_the_sqlite_file(embedded
 
 def test_deactivating_a_customer_in_the_admin_ends_their_sessions_on_the_embedded_server(embedded_server):
     check_deactivation_ends_every_session(f"http://127.0.0.1:{embedded_server.port}", embedded_server.manage)
+
+
+@pytest.mark.parametrize("path", ["/ws/chat", "/ws/chat/000/crosssite/websocket"], ids=["stomp", "sockjs"])
+def test_a_page_of_another_site_cannot_open_a_socket_on_the_embedded_server(embedded_server, path):
+    person = Session(embedded_server)
+    assert person.call("POST", "/auth/login", {"username": "user1", "password": "123"})[0] == 200
+    token = person.cookie.removeprefix("jwt_token=")
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        RawClient(embedded_server.port, cookie=token, path=path, origin="http://evil.example")
+    assert refused.value.status_code == 403, "refused before the upgrade: no socket, so no CONNECTED"
+
+    own_page = RawClient(embedded_server.port, cookie=token, origin=f"http://127.0.0.1:{embedded_server.port}")
+    own_page.send("CONNECT", accept_version="1.2")
+    assert own_page.receive().command == "CONNECTED"
