@@ -64,7 +64,7 @@ class Env:
         """A comma-separated list of web origins (scheme://host[:port]), such as http://localhost:5500."""
         origins = self.items(name, default)
         for origin in origins:
-            if not _is_origin(origin):
+            if parse_origin(origin) is None:
                 raise ImproperlyConfigured(
                     f"{name} must be a comma-separated list of origins like https://chat.example:8443, got {origin!r}."
                 )
@@ -129,14 +129,23 @@ class Env:
         return value
 
 
-def _is_origin(text: str) -> bool:
+Origin = tuple[str, str, int]  # scheme, host, port
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_origin(text: str) -> Origin | None:
+    """Scheme, host and port of a web origin such as http://localhost:5500; None for anything
+    else ("null", a path, credentials), whether it comes from a setting or an Origin header."""
     try:
         parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        port = parts.port  # raises ValueError for a port that is not a number
     except ValueError:
-        return False
-    only_scheme_and_host = not (parts.path or parts.query or parts.fragment or parts.username or parts.password)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and only_scheme_and_host
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
 
 
 def database_from_url(url: str | None, sqlite_default: Path) -> dict[str, Any]:

@@ -8,20 +8,18 @@ so one without it comes from a client that is not a browser and has no ambient c
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
 
+from chatproject.env import Origin, parse_origin
 from chatproject.net import client_scheme
 
 logger = logging.getLogger(__name__)
-
-Origin = tuple[str, str, int]  # scheme, host, port
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class OriginCheck:
@@ -45,7 +43,7 @@ def handshake_allowed(scope: dict[str, Any]) -> bool:
     sent = _header(scope, b"origin")
     if sent is None:
         return True
-    origin = _parse(sent)
+    origin = parse_origin(sent)
     return origin is not None and (origin in _listed() or origin == _own_origin(scope))
 
 
@@ -59,7 +57,7 @@ def advertised_origins(request: HttpRequest) -> list[str]:
 def sockjs_info_cors(sender: Any, request: HttpRequest, **kwargs: Any) -> bool:
     """Let corsheaders answer SockJS's info request for every listed page that may open the WebSocket."""
     origin = request.headers.get("Origin")
-    return request.path_info == "/ws/chat/info" and origin is not None and _parse(origin) in _listed()
+    return request.path_info == "/ws/chat/info" and origin is not None and parse_origin(origin) in _listed()
 
 
 def _own_origin(scope: dict[str, Any]) -> Origin | None:
@@ -70,23 +68,17 @@ def _own_origin(scope: dict[str, Any]) -> Origin | None:
         return None
     client = scope.get("client") or ("", 0)
     direct = "https" if scope.get("scheme") == "wss" else "http"
-    return _parse(f"{client_scheme(direct, client[0], _header(scope, b'x-forwarded-proto'))}://{host}")
+    return parse_origin(f"{client_scheme(direct, client[0], _header(scope, b'x-forwarded-proto'))}://{host}")
 
 
-def _listed() -> set[Origin | None]:
-    return {_parse(allowed) for allowed in settings.WEBSOCKET_ALLOWED_ORIGINS}
+def _listed() -> frozenset[Origin]:
+    return _parsed(tuple(settings.WEBSOCKET_ALLOWED_ORIGINS))
 
 
-def _parse(text: str) -> Origin | None:
-    """Scheme, host and port of an origin such as http://localhost:5500; None for anything else ("null")."""
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
+@functools.lru_cache(maxsize=8)
+def _parsed(origins: tuple[str, ...]) -> frozenset[Origin]:
+    """The listed origins, parsed once rather than at every handshake (settings checked each at start)."""
+    return frozenset(origin for origin in map(parse_origin, origins) if origin is not None)
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
