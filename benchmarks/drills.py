@@ -1,8 +1,11 @@
 """Fault drills: kill each part of the running system under a steady load, restart it, verify.
 
-The system runs as in production, in a database of its own: two web processes (uvicorn,
-HTTP and WebSockets), `relay_outbox`, `consume_events projector` and `consume_events pusher`,
-against the real PostgreSQL, Kafka, Redis and FerretDB. Two subscribers per room listen to
+The system runs as in production, in a database and a namespace (`drill-<hex>`) of its own: two
+web processes (uvicorn, HTTP and WebSockets), `relay_outbox`, `consume_events projector` and
+`consume_events pusher`, against a PostgreSQL, Kafka, Redis and FerretDB of its own: a private
+instance of scripts/services (benchmarks/instance.py) on free ports, started for the run and
+removed after it. The drills crash those servers, so they are never ones that anyone else uses.
+Two subscribers per room listen to
 `/topic/message/roomId/{id}` over the raw WebSocket endpoint, one on each web process; when
 a connection is cut they reconnect (to the other web process first) and subscribe again
 with `since-message-id` set to the last messageId they saw.
@@ -23,10 +26,10 @@ Posts refused during an outage (no answer, or a 5xx) are errors, not losses. Rec
 time from starting the target again to the moment every message accepted before that is in
 MongoDB and at every subscriber of its room. The exit status is 1 if anything was lost.
 
-    source .local/ports.env; eval "$(scripts/services env)"
     .venv/bin/python benchmarks/drills.py            # the full drills (make drills)
     .venv/bin/python benchmarks/drills.py --short    # a quick pass, as the test suite runs it
     .venv/bin/python benchmarks/drills.py --only redis --only pusher
+    .venv/bin/python benchmarks/drills.py --instance NAME   # on a private instance started before
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -55,28 +57,24 @@ from benchmarks.common import (
     PYTHON,
     ROOT,
     bench_environment,
+    drop_namespace,
     ensure_customers,
     free_port,
     setup_django,
     uvicorn_command,
     wait_until,
 )
+from benchmarks.instance import Instance
 from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room
 from benchmarks.realtime import token_for, wait_for_groups
 from realtime.stomp import Frame, FrameParser, encode
 
 DB_NAME = "chat_drills"
 DRILLS = ("kafka", "projector", "pusher", "web", "redis", "mongo", "postgres")
-RUN_DIR = ROOT / ".local" / "run"
-# Each datastore's pid file, and the signal that crashes it. PostgreSQL's crash is its immediate
+# The signal that crashes each server of the instance. PostgreSQL's crash is its immediate
 # shutdown (SIGQUIT: every backend ends at once, recovery at the next start); a SIGKILL of the
 # postmaster alone would leave its backends holding the data directory.
-SERVICES = {
-    "kafka": (RUN_DIR / "kafka.pid", signal.SIGKILL),
-    "redis": (RUN_DIR / "redis.pid", signal.SIGKILL),
-    "mongo": (RUN_DIR / "ferretdb.pid", signal.SIGKILL),
-    "postgres": (ROOT / ".local" / "data" / "postgres" / "postmaster.pid", signal.SIGQUIT),
-}
+SERVICES = {"kafka": signal.SIGKILL, "redis": signal.SIGKILL, "mongo": signal.SIGKILL, "postgres": signal.SIGQUIT}
 
 
 @dataclass(frozen=True)
@@ -131,13 +129,12 @@ class Result:
 # --- The system under test ---------------------------------------------------------------
 
 
-def environment() -> dict[str, str]:
-    env = bench_environment(DB_NAME)
+def environment(instance: Instance) -> dict[str, str]:
+    env = bench_environment(DB_NAME, instance.environment(), namespace="drill")
     keys = Path(env["CHAT_STATE_DIR"]) / "keys"
     env.update(
         MONGO_DB_NAME=f"{DB_NAME}_{uuid.uuid4().hex[:8]}",  # a fresh read store per run, dropped at the end
         CHAT_EMBEDDED_WORKERS="false",
-        KAFKA_GROUP_PREFIX=f"drills-{uuid.uuid4().hex[:8]}",
         KAFKA_AUTO_OFFSET_RESET="latest",
         JWT_PRIVATE_KEY_PATH=str(keys / "private_key.pem"),
         JWT_PUBLIC_KEY_PATH=str(keys / "public_key.pem"),
@@ -176,19 +173,18 @@ def create_rooms(count: int) -> dict[int, list[int]]:
 # --- Faults ------------------------------------------------------------------------------
 
 
-def kill(system: System, drill: str) -> None:
+def kill(system: System, instance: Instance, drill: str) -> None:
     if drill in SERVICES:
-        pid_file, crash = SERVICES[drill]
-        pid = int(pid_file.read_text().split()[0])
-        os.kill(pid, crash)
+        pid = instance.pid(drill)
+        os.kill(pid, SERVICES[drill])
         wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=30)
     else:
         system.kill(role_of(drill))
 
 
-def restart(system: System, drill: str) -> None:
+def restart(system: System, instance: Instance, drill: str) -> None:
     if drill in SERVICES:
-        subprocess.run([str(ROOT / "scripts" / "services"), "up", drill], cwd=ROOT, check=True, capture_output=True)
+        instance.up(drill)
         if drill == "postgres":
             from django.db import connections
 
@@ -240,7 +236,9 @@ def role_of(drill: str) -> str:
 # --- One drill ---------------------------------------------------------------------------
 
 
-def run_drill(drill: str, mode: Mode, system: System, checks: Checks, ports: list[int], token: str) -> Result:
+def run_drill(
+    drill: str, mode: Mode, system: System, instance: Instance, checks: Checks, ports: list[int], token: str
+) -> Result:
     subscribers = checks.subscribers
     reconnects_before = sum(s.reconnects for s in subscribers.all)
     duplicates_before = subscribers.duplicates()
@@ -248,11 +246,11 @@ def run_drill(drill: str, mode: Mode, system: System, checks: Checks, ports: lis
     poster = Poster(ports, token, checks.rooms, mode.rate).start()
     time.sleep(mode.warm_s)
     killed = time.perf_counter()
-    kill(system, drill)
+    kill(system, instance, drill)
     during_outage = sessions_opened_now(ports, token, checks.rooms[0]) if drill == "postgres" else Counter()
     time.sleep(max(mode.outage_s - (time.perf_counter() - killed), 0))
     restarting = time.perf_counter()
-    restart(system, drill)
+    restart(system, instance, drill)
     up = time.perf_counter()
     before_restart = by_room([p for p in poster.accepted() if p.sent <= restarting])
     recovered = wait_until(lambda: checks.caught_up(before_restart), timeout=180, interval=0.1)
@@ -315,11 +313,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="small rooms, rate and outages (the CI run)")
     parser.add_argument("--only", action="append", choices=DRILLS, help="run only these drills (repeatable)")
+    parser.add_argument(
+        "--instance", metavar="NAME", help="run on this private instance (benchmarks/instance.py) and leave it running"
+    )
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the roles on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the roles and the instance on the way out
     mode = SHORT if args.short else FULL
-    env = environment()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    instance = Instance.attach(args.instance) if args.instance else Instance.create("drills")
+    try:
+        started = time.perf_counter()
+        instance.up()
+        print(f"instance {instance.name}: services up in {time.perf_counter() - started:.1f} s", flush=True)
+        results = run_drills(args.only or DRILLS, mode, instance)
+    finally:
+        if not args.instance:
+            instance.remove()
+    print_table(results)
+    path = OUT_DIR / ("drills-short.json" if args.short else "drills.json")
+    path.write_text(json.dumps([{**asdict(r), "passed": r.passed} for r in results], indent=2))
+    print(f"(written to {path.relative_to(ROOT)})")
+    return 0 if results and all(r.passed for r in results) else 1
+
+
+def run_drills(drills: list[str] | tuple[str, ...], mode: Mode, instance: Instance) -> list[Result]:
+    """Start the system on the instance, run each drill in turn, stop everything the run started."""
+    env = environment(instance)
     setup_django(env)
     ports = [free_port(), free_port()]
     system = the_system(env, ports)
@@ -338,20 +357,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         subscribers.start()
         checks = Checks(list(rooms), subscribers)
-        for drill in args.only or DRILLS:
-            results.append(run_drill(drill, mode, system, checks, ports, token_for(1)))
+        for drill in drills:
+            results.append(run_drill(drill, mode, system, instance, checks, ports, token_for(1)))
     finally:
         if subscribers is not None:
             subscribers.stop()
         system.stop_all()
-        for drill in SERVICES:  # never leave a datastore down, whatever happened
-            subprocess.run([str(ROOT / "scripts" / "services"), "up", drill], cwd=ROOT, capture_output=True)
+        instance.up()  # never leave a server down, whatever happened
         drop_read_store(env["MONGO_DB_NAME"])
-    print_table(results)
-    path = OUT_DIR / ("drills-short.json" if args.short else "drills.json")
-    path.write_text(json.dumps([{**asdict(r), "passed": r.passed} for r in results], indent=2))
-    print(f"(written to {path.relative_to(ROOT)})")
-    return 0 if results and all(r.passed for r in results) else 1
+        drop_namespace(env)
+    return results
 
 
 if __name__ == "__main__":
