@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
 from chat_command import outbox
-from chatproject import bus, metrics
+from chatproject import bus, metrics, namespace
 
 logger = logging.getLogger(__name__)
 
@@ -233,9 +233,10 @@ def default_publisher() -> Publisher:
 
 
 def ensure_topics(topics: tuple[str, ...] = ()) -> None:
-    """Create the project's topics explicitly (partitions keyed by roomId) if missing.
+    """Create these topics (logical names) in this deployment's namespace, if missing.
 
-    By default: the topic of every registered event type, and the dead-letter topic.
+    By default: the topic of every registered event type, and the dead-letter topic. Created
+    explicitly so each has the configured partitions (keyed by roomId).
     """
     from confluent_kafka.admin import NewTopic
 
@@ -243,7 +244,8 @@ def ensure_topics(topics: tuple[str, ...] = ()) -> None:
     from chatproject.consumers import DEAD_LETTER_TOPIC
     from chatproject.events import registered_types
 
-    topics = topics or (*sorted({cls.TOPIC for cls in registered_types().values()}), DEAD_LETTER_TOPIC)
+    logical = topics or (*sorted({cls.TOPIC for cls in registered_types().values()}), DEAD_LETTER_TOPIC)
+    topics = tuple(namespace.topic(name) for name in logical)
     admin = kafka_admin()
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [t for t in topics if t not in existing]
@@ -258,6 +260,33 @@ def ensure_topics(topics: tuple[str, ...] = ()) -> None:
         except Exception as exc:  # a concurrent creator won the race: the topic exists
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+    _await_leaders(admin, missing)
+
+
+def _await_leaders(admin: Any, topics: list[str], timeout: float = 30.0) -> None:
+    """Wait until every partition of these new topics answers for its end offset.
+
+    CreateTopics answers before the broker leads the new partitions: whoever used one at once
+    (a group committing an offset, a role pinning its start) was told that it does not exist,
+    or that the broker is not its leader, for the next ~100 ms.
+    """
+    from confluent_kafka import KafkaException, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    deadline = time.monotonic() + timeout
+    while True:
+        known = admin.list_topics(timeout=10).topics
+        try:
+            if all(t in known and known[t].partitions for t in topics):
+                ends = {TopicPartition(t, p): OffsetSpec.latest() for t in topics for p in known[t].partitions}
+                for future in admin.list_offsets(ends, request_timeout=10).values():
+                    future.result()
+                return
+        except KafkaException:
+            pass  # not led yet: ask again
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kafka created {', '.join(topics)} but did not lead them within {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def run_relay(stop: threading.Event, publisher: Publisher, coordinator: Coordinator) -> None:
@@ -317,7 +346,8 @@ def _send_batch(publisher: Publisher, in_flight: set[int]) -> tuple[int, bool]:
     tracing = logger.isEnabledFor(logging.DEBUG)
     rows = outbox.pending(BATCH_SIZE, exclude=in_flight)
     for row in rows:
-        if not publisher.send(row.id, row.topic, row.key, row.value):
+        # The outbox keeps logical topic names; the bus carries this deployment's.
+        if not publisher.send(row.id, namespace.topic(row.topic), row.key, row.value):
             return sent, True
         in_flight.add(row.id)
         sent += 1

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from chatproject import backends, bus, metrics
+from chatproject import backends, bus, metrics, namespace
 from chatproject.events import Envelope, Event, MalformedEvent, decode
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ STATUS_EVERY_S = 10.0
 
 class Role(Protocol):
     name: str
+    # Logical names: the runners consume them in this deployment's namespace.
     topics: tuple[str, ...]
     # The most records handled at once. Only what is already fetched is taken, so a large
     # batch adds no latency; it only lets a role that is behind amortise its per-batch work.
@@ -80,14 +81,18 @@ class Status:
     def save(self) -> None:
         self.updated = time.time()
         try:
-            backends.redis_client().set(f"consumer_status:{self.role}", json.dumps(self.__dict__), ex=3600)
+            backends.redis_client().set(_status_key(self.role), json.dumps(self.__dict__), ex=3600)
         except Exception:
             logger.debug("could not store the status of %s", self.role, exc_info=True)
 
 
 def read_status(role: str) -> dict[str, Any] | None:
-    raw = backends.redis_client().get(f"consumer_status:{role}")
+    raw = backends.redis_client().get(_status_key(role))
     return json.loads(raw) if raw else None
+
+
+def _status_key(role: str) -> str:
+    return namespace.key(f"consumer_status:{role}")
 
 
 def handle_with_retries(
@@ -160,13 +165,13 @@ def subscribe_embedded(role: Role) -> None:
             return
         derived = handle_with_retries(role, [envelope], lambda e, reason: _embedded_dead_letter(status, e, reason))
         for event in derived:
-            bus.dispatch(event.TOPIC, Envelope.wrap(event).to_bytes())
+            bus.dispatch(namespace.topic(event.TOPIC), Envelope.wrap(event).to_bytes())
         role.done([envelope])
         handled(role.name, [envelope])
         status.processed += 1
         status.last_event_id, status.last_event_at = envelope.event_id, envelope.occurred_at
 
-    bus.subscribe(role.name, role.topics, deliver)
+    bus.subscribe(role.name, [namespace.topic(t) for t in role.topics], deliver)
 
 
 def _embedded_dead_letter(status: Status, envelope: Envelope, reason: str) -> None:
@@ -209,8 +214,9 @@ class KafkaRunner:
         from chat_command.relay import ensure_topics
 
         ensure_topics()
-        self.consumer.subscribe(list(self.role.topics), on_assign=self._assigned)
-        logger.info("%s consuming %s", self.role.name, ", ".join(self.role.topics))
+        topics = [namespace.topic(t) for t in self.role.topics]
+        self.consumer.subscribe(topics, on_assign=self._assigned)
+        logger.info("%s consuming %s", self.role.name, ", ".join(topics))
         next_status = time.monotonic() + STATUS_EVERY_S
         try:
             while not self.stop.is_set():
@@ -270,7 +276,8 @@ class KafkaRunner:
         if envelopes:
             derived = handle_with_retries(self.role, envelopes, self._dead_letter)
             for event in derived:
-                self.producer.produce(event.TOPIC, key=event.key().encode(), value=Envelope.wrap(event).to_bytes())
+                topic = namespace.topic(event.TOPIC)
+                self.producer.produce(topic, key=event.key().encode(), value=Envelope.wrap(event).to_bytes())
             self._flush()
             self.role.done(envelopes)
             handled(self.role.name, envelopes)
@@ -293,7 +300,7 @@ class KafkaRunner:
             ("role", self.role.name.encode()),
             ("error", reason.encode()[:1000]),
         ]
-        self.producer.produce(DEAD_LETTER_TOPIC, key=key, value=value, headers=headers)
+        self.producer.produce(namespace.topic(DEAD_LETTER_TOPIC), key=key, value=value, headers=headers)
         self.status.dead_lettered += 1
         metrics.EVENTS_DEAD_LETTERED.labels(self.role.name).inc()
 
@@ -343,7 +350,7 @@ def lag_by_role(timeout: float = 5.0) -> dict[str, int]:
     lags: dict[str, int] = {}
     for name in role_names():
         group = f"{settings.KAFKA_GROUP_PREFIX}-{name}"
-        topics = set(getattr(_roles[name], "topics", ()))
+        topics = {namespace.topic(t) for t in getattr(_roles[name], "topics", ())}
         consumer = Consumer(backends.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
         try:
             known = consumer.list_topics(timeout=timeout).topics

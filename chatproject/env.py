@@ -11,6 +11,8 @@ from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from chatproject.namespace import check as check_namespace
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -89,6 +91,14 @@ class Env:
                     f"{name} must be a comma-separated list of addresses or networks, got {item!r}."
                 ) from None
         return networks
+
+    def namespace(self, name: str) -> str:
+        """A deployment's namespace on the shared services (chatproject/namespace.py); "" when unset."""
+        value = self.raw(name) or ""
+        try:
+            return check_namespace(value)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {exc}.") from None
 
     def existing_folder(self, name: str) -> Path | None:
         """A folder that must already exist, if the variable is set."""

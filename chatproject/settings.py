@@ -100,8 +100,12 @@ FERRETDB_POSTGRES_URL = env.url("FERRETDB_POSTGRES_URL", ("postgres", "postgresq
 REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
 KAFKA_BOOTSTRAP_SERVERS = env.host_ports("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_PARTITIONS = env.number("KAFKA_TOPIC_PARTITIONS", 3, minimum=1)
+# This deployment's share of services that others may use too (chatproject/namespace.py): it
+# heads its Kafka topics and consumer groups, Redis keys and channel-layer names. "" keeps the
+# plain names.
+CHAT_NAMESPACE = env.namespace("CHAT_NAMESPACE")
 # Consumer groups are "<prefix>-<role>"; where a new group starts reading: earliest or latest.
-KAFKA_GROUP_PREFIX = env.text("KAFKA_GROUP_PREFIX", "chat")
+KAFKA_GROUP_PREFIX = env.text("KAFKA_GROUP_PREFIX", f"{CHAT_NAMESPACE}.chat" if CHAT_NAMESPACE else "chat")
 KAFKA_AUTO_OFFSET_RESET = env.text("KAFKA_AUTO_OFFSET_RESET", "earliest")
 # Background roles (relay, projector, pusher) run inside the web process when the event
 # bus is embedded; with Kafka they are separate `manage.py` commands.
@@ -110,7 +114,13 @@ RUN_EMBEDDED_WORKERS = env.flag("CHAT_EMBEDDED_WORKERS", KAFKA_BOOTSTRAP_SERVERS
 if REDIS_URL:
     # Our own layer on Redis pub/sub (realtime/layer.py): channels-redis's list-based layer read
     # one message per round trip and dropped, unseen, what waited past its expiry.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layer.RedisPubSubLayer", "CONFIG": {"url": REDIS_URL}}}
+    # Pub/sub channels are server-wide, so the namespace heads their names (read once, at start).
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "realtime.layer.RedisPubSubLayer",
+            "CONFIG": {"url": REDIS_URL, "prefix": f"{CHAT_NAMESPACE}:chat" if CHAT_NAMESPACE else "chat"},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
