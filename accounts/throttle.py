@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from chatproject import backends
+from chatproject import backends, namespace
 from chatproject.errors import LOGIN, TooManyRequests
-
-_PREFIX = "login_failures:"
 
 # KEYS: the counters. ARGV: the window in seconds, then each counter's limit.
 # Returns 0 when the attempt is counted in every counter, else the seconds left in the window
@@ -45,11 +43,11 @@ return 0
 
 
 def _username_key(username: str) -> str:
-    return f"{_PREFIX}user:{username.lower()}"
+    return namespace.key(f"login_failures:user:{username.lower()}")
 
 
 def _address_key(address: str) -> str:
-    return f"{_PREFIX}addr:{address}"
+    return namespace.key(f"login_failures:addr:{address}")
 
 
 def check_and_count_login_attempt(username: str, address: str) -> None:

@@ -26,15 +26,13 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from chatproject import backends
+from chatproject import backends, namespace
 
 logger = logging.getLogger(__name__)
 
 # Long enough to serve a busy day's reads; short enough to bound what a Redis that lost its
 # last second of writes (an append-only file synced every second) can show stale.
 TTL_S = 600
-_PREFIX = "readcache"
-_EPOCH = f"{_PREFIX}:epoch"
 _WARN_EVERY_S = 60.0
 
 # KEYS: the epoch. ARGV: prefix, ttl, generation, whether to bump the lists' versions, then
@@ -79,6 +77,15 @@ return {key, redis.call('GET', key)}
 _last_warning = 0.0
 
 
+def _prefix() -> str:
+    """What every key of the cache starts with, in this deployment's namespace."""
+    return namespace.key("readcache")
+
+
+def _epoch() -> str:
+    return f"{_prefix()}:epoch"
+
+
 def _unavailable(what: str, exc: RedisError) -> None:
     """Log a failing cache once a minute, not once a request."""
     global _last_warning
@@ -94,7 +101,7 @@ def _unavailable(what: str, exc: RedisError) -> None:
 def _page_key(generation: str, room_id: int, message_ids: list[int]) -> str:
     # A page is the newest messages below some point, so its first id, last id and size name
     # it: a message committed late inside that range would change the last id or the size.
-    return f"{_PREFIX}:page:{generation}:{room_id}:{message_ids[0]}:{message_ids[-1]}:{len(message_ids)}"
+    return f"{_prefix()}:page:{generation}:{room_id}:{message_ids[0]}:{message_ids[-1]}:{len(message_ids)}"
 
 
 def page(generation: str, room_id: int, message_ids: list[int]) -> list[str] | None:
@@ -143,8 +150,8 @@ def views(generation: str, room_ids: list[int]) -> dict[int, str]:
         return {}
     client = backends.redis_client()
     try:
-        epoch = str(client.get(_EPOCH) or "0")
-        found = client.mget([f"{_PREFIX}:view:{epoch}:{generation}:{r}" for r in room_ids])
+        epoch, prefix = str(client.get(_epoch()) or "0"), _prefix()
+        found = client.mget([f"{prefix}:view:{epoch}:{generation}:{r}" for r in room_ids])
     except RedisError as exc:
         _unavailable("room views", exc)
         return {}
@@ -157,13 +164,13 @@ def put_views(generation: str, entries: Iterable[tuple[int, ViewEntry]], *, chan
     `changed` says the views changed (the projector wrote them), which makes the room lists
     showing them stale; a reader filling what it missed passes False.
     """
-    args: list[Any] = [_PREFIX, TTL_S, generation, "1" if changed else "0"]
+    args: list[Any] = [_prefix(), TTL_S, generation, "1" if changed else "0"]
     for room_id, entry in entries:
         args += [room_id, entry.rev, entry.stored, entry.participants]
     if len(args) == 4:
         return True
     try:
-        backends.run_script(_PUT_VIEWS, [_EPOCH], args)
+        backends.run_script(_PUT_VIEWS, [_epoch()], args)
     except RedisError as exc:
         _unavailable("room views", exc)
         return False
@@ -190,7 +197,7 @@ def room_list(generation: str, customer_id: int) -> RoomList:
     """
     try:
         key, found = backends.run_script(
-            _GET_LIST, [_EPOCH], [_PREFIX, generation, customer_id, secrets.randbits(48), TTL_S + 60]
+            _GET_LIST, [_epoch()], [_prefix(), generation, customer_id, secrets.randbits(48), TTL_S + 60]
         )
     except RedisError as exc:
         _unavailable("room lists", exc)
@@ -213,7 +220,7 @@ def put_room_list(listing: RoomList, rooms: str, body: str) -> None:
 def forget_views() -> bool:
     """Orphan every cached view; False when Redis could not be told."""
     try:
-        backends.redis_client().incr(_EPOCH)
+        backends.redis_client().incr(_epoch())
     except RedisError as exc:
         _unavailable("room views", exc)
         return False

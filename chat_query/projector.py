@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from chat_command.events import COMMAND_TOPICS
 from chat_query import cache, projection
 from chat_query.store import active_store
-from chatproject import backends, bus, consumers
+from chatproject import backends, bus, consumers, namespace
 from chatproject.events import Envelope, Event
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ end
 
 def processed_key(event_id: str) -> str:
     """The Redis key that remembers an event was projected."""
-    return f"projected:{event_id}"
+    return namespace.key(f"projected:{event_id}")
 
 
 def _remembered(envelopes: list[Envelope]) -> list[bool]:

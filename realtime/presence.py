@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from chatproject import backends
+from chatproject import backends, namespace
 
 ONLINE_TTL_S = 120
-_INDEX = "presence_index"
 
 # KEYS: connections, announced-state, index. ARGV: connection, deadline, now, customer.
 _TOUCH = """
@@ -41,7 +40,15 @@ return redis.call('DEL', KEYS[2])
 
 
 def _keys(customer_id: int) -> list[str]:
-    return [f"presence:{customer_id}", f"presence_state:{customer_id}", _INDEX]
+    return [_connections_key(customer_id), namespace.key(f"presence_state:{customer_id}"), _index()]
+
+
+def _connections_key(customer_id: int) -> str:
+    return namespace.key(f"presence:{customer_id}")
+
+
+def _index() -> str:
+    return namespace.key("presence_index")
 
 
 def touch(customer_id: int, connection_id: str, *, now: float | None = None) -> bool:
@@ -64,7 +71,7 @@ def sweep(*, now: float | None = None) -> list[int]:
     moment = time.time() if now is None else now
     client = backends.redis_client()
     gone = []
-    for member in client.zrangebyscore(_INDEX, "-inf", moment):
+    for member in client.zrangebyscore(_index(), "-inf", moment):
         customer_id = int(str(member))
         if client.eval(_LEAVE, 3, *_keys(customer_id), "", moment, customer_id):
             gone.append(customer_id)
@@ -76,5 +83,5 @@ def online_ids(customer_ids: Iterable[int], *, now: float | None = None) -> set[
     ids = list(customer_ids)
     pipe = backends.redis_client().pipeline(transaction=False)
     for customer_id in ids:
-        pipe.zcount(f"presence:{customer_id}", moment, "+inf")
+        pipe.zcount(_connections_key(customer_id), moment, "+inf")
     return {customer_id for customer_id, alive in zip(ids, pipe.execute(), strict=True) if alive}

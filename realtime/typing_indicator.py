@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 
-from chatproject import backends
+from chatproject import backends, namespace
 
 TYPING_TTL_S = 2.0
-_INDEX = "typing_index"
 
 # KEYS: room set, index. ARGV: customer, deadline, now, index member. Returns 1 when typing starts.
 _START = """
@@ -38,7 +37,11 @@ return 1
 
 
 def _keys(room_id: int) -> list[str]:
-    return [f"typing:{room_id}", _INDEX]
+    return [namespace.key(f"typing:{room_id}"), _index()]
+
+
+def _index() -> str:
+    return namespace.key("typing_index")
 
 
 def start(room_id: int, customer_id: int, *, now: float | None = None) -> bool:
@@ -65,7 +68,7 @@ def sweep(*, now: float | None = None) -> list[tuple[int, int]]:
     moment = time.time() if now is None else now
     client = backends.redis_client()
     stopped = []
-    for member in client.zrangebyscore(_INDEX, "-inf", moment):
+    for member in client.zrangebyscore(_index(), "-inf", moment):
         room, customer = (int(part) for part in str(member).split(":"))
         if client.eval(_STOP, 2, *_keys(room), customer, moment, str(member), "1"):
             stopped.append((room, customer))

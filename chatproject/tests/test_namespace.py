@@ -13,14 +13,18 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartiti
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
+from accounts import throttle
 from chat_command import relay
 from chat_command.events import MessageSent
 from chat_command.models import OutboxEvent
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
 from chat_command.tests.test_relay import wait_for
+from chat_query import cache, projector
 from chatproject import backends, consumers, namespace
 from chatproject.env import Env
-from chatproject.events import registered_types
+from chatproject.errors import TooManyRequests
+from chatproject.events import Envelope, registered_types
+from realtime import presence, typing_indicator
 
 pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,6 +199,67 @@ def test_the_topics_of_a_new_namespace_can_be_used_as_soon_as_they_are_ensured(s
                 assert reader.get_watermark_offsets(TopicPartition(namespace.topic(name), partition), timeout=10)
     finally:
         reader.close()
+
+
+# --- Redis -------------------------------------------------------------------------------
+
+
+def test_login_failures_counted_in_one_namespace_do_not_lock_out_another(settings, spaces, redis_url, unique):
+    first, second = spaces
+    settings.LOGIN_FAILURES_PER_USERNAME = 2
+    username, address = f"someone-{unique}", f"10.{unique[:2]}.0.1"
+    enter(settings, first)
+    for _ in range(2):
+        throttle.check_and_count_login_attempt(username, address)
+    with pytest.raises(TooManyRequests):
+        throttle.check_and_count_login_attempt(username, address)
+    enter(settings, second)
+    throttle.check_and_count_login_attempt(username, address)
+
+
+def test_the_read_cache_of_one_namespace_is_invisible_in_another(settings, spaces, redis_url, unique):
+    first, second = spaces
+    generation, view = f"t{unique}", cache.ViewEntry(1, "2026-11-25T10:00:00.000Z", "{}")
+    enter(settings, first)
+    cache.put_page(generation, 5, [3, 2, 1], ["c", "b", "a"])
+    assert cache.put_views(generation, [(5, view)])
+    enter(settings, second)
+    assert cache.page(generation, 5, [3, 2, 1]) is None
+    assert cache.views(generation, [5]) == {}
+    assert cache.forget_views()
+    enter(settings, first)
+    assert cache.page(generation, 5, [3, 2, 1]) == ["c", "b", "a"]
+    assert cache.views(generation, [5]) == {5: view.stored}, "the other namespace's epoch orphans nothing here"
+
+
+def test_presence_and_typing_of_one_namespace_are_invisible_in_another(settings, spaces, redis_url, unique):
+    first, second = spaces
+    customer, room_id = 900_000_000 + int(unique[:6], 16), 900_000_000 + int(unique[4:10], 16)
+    enter(settings, first)
+    assert presence.touch(customer, f"conn-{unique}")
+    assert typing_indicator.start(room_id, customer)
+    enter(settings, second)
+    assert presence.online_ids([customer]) == set()
+    assert typing_indicator.start(room_id, customer), "nobody types in this room here yet"
+    assert customer not in presence.sweep(now=10**10)
+    enter(settings, first)
+    assert presence.online_ids([customer]) == {customer}
+    assert not typing_indicator.start(room_id, customer), "still typing here"
+
+
+def test_what_a_projector_remembers_and_a_roles_status_stay_in_their_namespace(settings, spaces, redis_url, unique):
+    first, second = spaces
+    sent = MessageSent(roomId=1, messageId=1, senderId=1, senderFullName="One", content="x", sentAt="2026-01-01")
+    envelope = Envelope.wrap(sent)
+    enter(settings, first)
+    backends.run_script(projector._REMEMBER, [projector.processed_key(envelope.event_id)], [60])
+    consumers.Status(f"group-{unique}").save()
+    enter(settings, second)
+    assert projector._remembered([envelope]) == [False]
+    assert consumers.read_status(f"group-{unique}") is None
+    enter(settings, first)
+    assert projector._remembered([envelope]) == [True]
+    assert consumers.read_status(f"group-{unique}") is not None
 
 
 # --- Dropping a namespace ------------------------------------------------------------------
