@@ -1,9 +1,10 @@
 """Write path: POST /command/message with concurrent clients, and commit-to-Kafka delay.
 
-Runs the api role (granian, as deploy/entrypoint.sh starts it) and the outbox relay against the real services, in a
-database of its own, with 100 rooms. Phase 1 drives the endpoint as hard as 8 connections can
-(wrk); phase 2 sends an open-loop 200 commands/s while a consumer reads every event back from
-Kafka and measures how long after its commit it became readable.
+Runs the api role (granian, as deploy/entrypoint.sh starts it) and the outbox relay against the
+real services, in a database and a namespace (`bench-<hex>`, dropped at the end) of its own,
+with 100 rooms. Phase 1 drives the endpoint as hard as 8 connections can (wrk); phase 2 sends an
+open-loop 200 commands/s while a consumer reads every event back from Kafka and measures how
+long after its commit it became readable.
 
     eval "$(scripts/services env)"; .venv/bin/python benchmarks/command_write.py
 """
@@ -29,6 +30,7 @@ from benchmarks.common import (
     Figure,
     Processes,
     bench_environment,
+    drop_namespace,
     free_port,
     open_loop_posts,
     percentile,
@@ -103,23 +105,26 @@ def _wrk_latency(out: str, label: str) -> float:
 
 
 class KafkaDelays(threading.Thread):
-    """Reads chat-message-sent from its current end and records now minus each event's time."""
+    """Reads the run's MessageSent topic from its current end and records now minus each event's time."""
 
     def __init__(self, bootstrap: str, rooms: set[int]) -> None:
         super().__init__(daemon=True)
         from confluent_kafka import Consumer, TopicPartition
 
+        from chat_command.events import MessageSent
+        from chatproject import namespace
+
         self.rooms, self.stop = rooms, threading.Event()
         self.delays_ms: list[float] = []
         self.since = time.time()
-        self.consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": f"bench-{time.time()}", "fetch.wait.max.ms": 1}
-        )
-        metadata = self.consumer.list_topics("chat-message-sent", timeout=10)
+        group = f"{namespace.current()}.delays"  # under the namespace, so dropping it ends the group too
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "fetch.wait.max.ms": 1})
+        topic = namespace.topic(MessageSent.TOPIC)
+        metadata = self.consumer.list_topics(topic, timeout=10)
         assignment = []
-        for partition in metadata.topics["chat-message-sent"].partitions:
-            _, high = self.consumer.get_watermark_offsets(TopicPartition("chat-message-sent", partition), timeout=10)
-            assignment.append(TopicPartition("chat-message-sent", partition, high))
+        for partition in metadata.topics[topic].partitions:
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            assignment.append(TopicPartition(topic, partition, high))
         self.consumer.assign(assignment)
 
     def run(self) -> None:
@@ -148,17 +153,20 @@ def main() -> None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     rooms = prepare(env)
     port = free_port()
-    with Processes(env) as processes:
-        processes.start(sys.executable, "manage.py", "relay_outbox")
-        processes.web(port)
-        token = login(port)
-        rate, p50, p99, errors = throughput(port, token, rooms)
-        delays = KafkaDelays(env["KAFKA_BOOTSTRAP_SERVERS"], set(rooms))
-        delays.start()
-        latencies, failures = fixed_rate(port, token, rooms, THROUGHPUT_SECONDS)
-        time.sleep(2)
-        delays.stop.set()
-        delays.join(10)
+    try:
+        with Processes(env) as processes:
+            processes.start(sys.executable, "manage.py", "relay_outbox")
+            processes.web(port)
+            token = login(port)
+            rate, p50, p99, errors = throughput(port, token, rooms)
+            delays = KafkaDelays(env["KAFKA_BOOTSTRAP_SERVERS"], set(rooms))
+            delays.start()
+            latencies, failures = fixed_rate(port, token, rooms, THROUGHPUT_SECONDS)
+            time.sleep(2)
+            delays.stop.set()
+            delays.join(10)
+    finally:
+        drop_namespace(env)
     report(
         "command_write",
         [

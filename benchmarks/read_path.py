@@ -1,6 +1,7 @@
 """Read path: the projector's live throughput, a full rebuild, and the read endpoints' latency.
 
-Runs against the real services in a database of its own, holding the dataset the issue asks
+Runs against the real services in a database of its own, and a namespace (`bench-<hex>`, its
+Kafka topics, consumer groups and Redis keys, dropped at the end), holding the dataset the issue asks
 for: 1,000,000 messages across 10,000 rooms, user1 in 500 of them (BENCH_SCALE multiplies the
 three counts; the database name carries the message count, so scales never mix). The dataset
 is written straight into PostgreSQL (rooms, participants, messages, and their events in the
@@ -48,6 +49,7 @@ from benchmarks.common import (
     Figure,
     Processes,
     bench_environment,
+    drop_namespace,
     ensure_customers,
     free_port,
     percentile,
@@ -332,19 +334,26 @@ def topic_ends() -> list[Any]:
 
     from chat_command.events import COMMAND_TOPICS
     from chat_command.relay import ensure_topics
-    from chatproject import backends
+    from chatproject import backends, namespace
 
     ensure_topics()
-    probe = Consumer(backends.kafka_config(**{"group.id": f"bench-probe-{uuid.uuid4().hex[:8]}"}))
+    probe = Consumer(backends.kafka_config(**{"group.id": new_group_prefix("probe")}))
     try:
         ends = []
-        for topic in COMMAND_TOPICS:
+        for topic in map(namespace.topic, COMMAND_TOPICS):
             for partition in probe.list_topics(topic, timeout=10).topics[topic].partitions:
                 high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
                 ends.append(TopicPartition(topic, partition, high))
         return ends
     finally:
         probe.close()
+
+
+def new_group_prefix(purpose: str) -> str:
+    """A fresh consumer group (prefix) name, under the run's namespace so dropping it ends the group."""
+    from chatproject import namespace
+
+    return f"{namespace.current()}.{purpose}-{uuid.uuid4().hex[:12]}"
 
 
 def start_group_at(group: str, offsets: list[Any]) -> None:
@@ -440,7 +449,7 @@ def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int
                 time.sleep(0.1)
 
     # 1. Together: the events are recorded while the relay and the projector run.
-    prefix = f"bench-read-{uuid.uuid4().hex[:12]}"
+    prefix = new_group_prefix("read")
     processes = Processes({**env, "KAFKA_GROUP_PREFIX": prefix, "KAFKA_AUTO_OFFSET_RESET": "latest"})
     try:
         start_projector(processes, prefix)
@@ -469,7 +478,7 @@ def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int
     for collection, field in ((store.views, "_id"), (store.messages, "roomId"), (store.markers, "roomId")):
         collection.delete_many({field: {"$gte": LIVE_BASE}})
     forget_projected(log_end)
-    prefix = f"bench-read-{uuid.uuid4().hex[:12]}"
+    prefix = new_group_prefix("read")
     start_group_at(f"{prefix}-projector", start)
     processes = Processes({**env, "KAFKA_GROUP_PREFIX": prefix, "KAFKA_AUTO_OFFSET_RESET": "earliest"})
     try:
@@ -590,6 +599,16 @@ def main() -> None:
     began = time.perf_counter()
     env = bench_environment(DB_NAME)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        figures = measure(env)
+    finally:
+        drop_namespace(env)
+    report("read_path", figures)
+    print(f"total {time.perf_counter() - began:.0f} s")
+
+
+def measure(env: dict[str, str]) -> list[Figure]:
+    """Build or reuse the dataset, then the three phases; their figures."""
     customers = prepare(env)
     read_store_answers()
     print(f"scale {SCALE:g}: {MESSAGES} messages in {ROOMS} rooms, user1 in {USER1_ROOMS}; database {DB_NAME}")
@@ -645,8 +664,7 @@ def main() -> None:
             ),
         ]
     figures.append(Figure("  rooms listed for user1", listed, "", USER1_ROOMS))
-    report("read_path", figures)
-    print(f"total {time.perf_counter() - began:.0f} s")
+    return figures
 
 
 if __name__ == "__main__":

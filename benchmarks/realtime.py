@@ -1,6 +1,7 @@
 """Realtime path: message latency to a STOMP subscriber, fan-out, frames/s, memory per connection.
 
-Runs the production roles against the real services, in a database of its own: the api role
+Runs the production roles against the real services, in a database and a namespace (`bench-<hex>`:
+Kafka topics and groups, Redis keys and channels, dropped at the end) of its own: the api role
 for HTTP (granian), the web role for WebSockets (uvicorn with `--ws websockets-sansio`,
 no per-message deflate), and the event pipeline (`relay_outbox`, `consume_events projector`,
 `consume_events pusher`, in consumer groups of their own that start at the topics' end).
@@ -62,6 +63,7 @@ from benchmarks.common import (
     Figure,
     Processes,
     bench_environment,
+    drop_namespace,
     ensure_customers,
     free_port,
     open_loop_posts,
@@ -470,22 +472,8 @@ async def run(processes: Processes, http_port: int, ws_port: int, pids: dict[str
     return figures
 
 
-def main() -> None:
-    started = time.monotonic()
-    files = raise_file_limit()
-    if files < IDLE_CONNECTIONS + 1_000:
-        sys.exit(f"the open-file limit ({files}) is too low for {IDLE_CONNECTIONS} connections")
-    env = bench_environment(DB_NAME)
-    prefix = f"bench-rt-{uuid.uuid4().hex[:8]}"
-    keys = Path(env["CHAT_STATE_DIR"]) / "keys"
-    env.update(
-        CHAT_EMBEDDED_WORKERS="false",
-        KAFKA_GROUP_PREFIX=prefix,
-        KAFKA_AUTO_OFFSET_RESET="latest",
-        JWT_PRIVATE_KEY_PATH=str(keys / "private_key.pem"),
-        JWT_PUBLIC_KEY_PATH=str(keys / "public_key.pem"),
-    )
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+def measure(env: dict[str, str]) -> list[Figure]:
+    """Prepare the rooms, start the roles, run the four parts; their figures."""
     setup = prepare(env)
     print(f"scale {SCALE}: fan-out room {setup.fanout_room}, latency room {setup.latency_room}", flush=True)
     http_port, ws_port = free_port(), free_port()
@@ -495,9 +483,29 @@ def main() -> None:
         pusher = processes.start(PYTHON, "manage.py", "consume_events", "pusher")
         processes.web(http_port)
         server = start_uvicorn(processes, ws_port)
-        wait_for_groups(prefix)
+        wait_for_groups(env["KAFKA_GROUP_PREFIX"])
         pids = {"pusher": pusher.pid, "uvicorn": server.pid}
-        figures = asyncio.run(run(processes, http_port, ws_port, pids, setup))
+        return asyncio.run(run(processes, http_port, ws_port, pids, setup))
+
+
+def main() -> None:
+    started = time.monotonic()
+    files = raise_file_limit()
+    if files < IDLE_CONNECTIONS + 1_000:
+        sys.exit(f"the open-file limit ({files}) is too low for {IDLE_CONNECTIONS} connections")
+    env = bench_environment(DB_NAME)
+    keys = Path(env["CHAT_STATE_DIR"]) / "keys"
+    env.update(
+        CHAT_EMBEDDED_WORKERS="false",
+        KAFKA_AUTO_OFFSET_RESET="latest",
+        JWT_PRIVATE_KEY_PATH=str(keys / "private_key.pem"),
+        JWT_PUBLIC_KEY_PATH=str(keys / "public_key.pem"),
+    )
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        figures = measure(env)
+    finally:
+        drop_namespace(env)
     report("realtime", figures)
     print(f"(took {time.monotonic() - started:.0f} s at BENCH_SCALE={SCALE})")
 

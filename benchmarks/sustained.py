@@ -1,11 +1,12 @@
 """Sustained load: messages/s across many rooms to many STOMP clients, for minutes, losing none.
 
-The production roles run against the real services in a database of their own: the HTTP web
-role (the api role, granian), two WebSocket web roles (uvicorn, `--ws websockets-sansio`), the relay,
-the projector and the pusher. RATE posts per second (open loop, one customer who is in every
-room) go round-robin to ROOMS fresh rooms; CLIENTS STOMP connections, CLIENTS/ROOMS per room,
-spread over the two uvicorn processes, subscribe to their room's message topic and reconnect
-with `since-message-id` if a connection drops.
+The production roles run against the real services in a database and a namespace (`bench-<hex>`,
+dropped at the end) of their own: the HTTP web role (the api role, granian), two WebSocket web
+roles (uvicorn, `--ws websockets-sansio`), the relay, the projector and the pusher. RATE posts
+per second (open loop, one customer who is in every room) go round-robin to ROOMS fresh rooms;
+CLIENTS STOMP connections, CLIENTS/ROOMS per room, spread over the two uvicorn processes,
+subscribe to their room's message topic and reconnect with `since-message-id` if a connection
+drops.
 
 Reported: accepted posts/s; end-to-end latency (just before the POST -> MESSAGE frame at a
 subscriber) p50/p99/p99.9 over every delivery; errors (posts without a 200, broken
@@ -13,7 +14,7 @@ subscriptions); lost messages, which must be 0: a message accepted with a 200 co
 unless it is in MongoDB and every subscriber of its room received it; the peak resident
 memory of each role (the process and its children, sampled every second) and of this client.
 
-    source .local/ports.env; eval "$(scripts/services env)"
+    eval "$(scripts/services env)"
     .venv/bin/python benchmarks/sustained.py                      # 10 min, 500/s, 1,000 rooms, 2,000 clients
     .venv/bin/python benchmarks/sustained.py --duration 30 --rate 50 --rooms 20 --clients 40
 """
@@ -37,6 +38,7 @@ from benchmarks.common import (
     Figure,
     api_command,
     bench_environment,
+    drop_namespace,
     ensure_customers,
     free_port,
     percentile,
@@ -172,7 +174,6 @@ def main(argv: list[str] | None = None) -> None:
     env.update(
         MONGO_DB_NAME=f"{DB_NAME}_{uuid.uuid4().hex[:8]}",
         CHAT_EMBEDDED_WORKERS="false",
-        KAFKA_GROUP_PREFIX=f"bench-sustained-{uuid.uuid4().hex[:8]}",
         KAFKA_AUTO_OFFSET_RESET="latest",
         JWT_PRIVATE_KEY_PATH=str(keys / "private_key.pem"),
         JWT_PUBLIC_KEY_PATH=str(keys / "public_key.pem"),
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         from chatproject import backends
 
         backends.mongo_db().client.drop_database(env["MONGO_DB_NAME"])
+        drop_namespace(env)
     report("sustained", figures)
     print(
         f"(took {time.monotonic() - started:.0f} s: {args.duration:g} s at {args.rate:g}/s, "

@@ -25,7 +25,7 @@ from chat_query.projection import unread_status
 from chat_query.projector import Projector
 from chat_query.store import active_generation, active_store
 from chat_query.tests.helpers import rebuilt, state_of
-from chatproject import consumers
+from chatproject import consumers, namespace
 from chatproject.events import Envelope, decode
 from chatproject.tests.kafka_tail import TopicTail
 
@@ -85,7 +85,7 @@ def view_settled_on(room_id, message_id):
 
 
 def test_a_sent_message_flows_to_the_read_api_and_is_announced(pipeline, client, kafka_bootstrap):
-    tail = TopicTail(kafka_bootstrap, ["room-updated"])
+    tail = TopicTail(kafka_bootstrap, [namespace.topic("room-updated")])
     room = do_create_room(1, NewRoom("Pipeline", [2]))
     from conftest import login
 
@@ -110,7 +110,7 @@ def test_a_sent_message_flows_to_the_read_api_and_is_announced(pipeline, client,
 
 
 def test_a_redelivered_event_changes_nothing_and_is_not_announced_again(pipeline, kafka_bootstrap):
-    tail = TopicTail(kafka_bootstrap, ["room-updated"])
+    tail = TopicTail(kafka_bootstrap, [namespace.topic("room-updated")])
     room = do_create_room(1, NewRoom("Twice", [2]))
     sent = do_send_message(1, NewMessage(room.room_id, "once", None))
     assert wait_for(lambda: view_settled_on(room.room_id, sent.message_id))
@@ -118,7 +118,7 @@ def test_a_redelivered_event_changes_nothing_and_is_not_announced_again(pipeline
     before = state_of(active_store(), [room.room_id])
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     value = Envelope(str(row.event_id), row.type, row.version, "2026-01-01T00:00:00.000Z", row.payload).to_bytes()
-    producer.produce("chat-message-sent", key=str(room.room_id), value=value)
+    producer.produce(namespace.topic(MessageSent.TOPIC), key=str(room.room_id), value=value)
     producer.flush(10)
     announced = tail.collect(lambda e: e.payload["roomId"] == room.room_id, 3, timeout=8)
     assert 1 <= len(announced) <= 2, "creation and the message at most once each; the redelivery adds nothing"
@@ -128,12 +128,12 @@ def test_a_redelivered_event_changes_nothing_and_is_not_announced_again(pipeline
 
 
 def test_poison_events_go_to_the_dead_letter_topic_and_the_next_event_is_processed(pipeline, kafka_bootstrap, caplog):
-    dead = TopicTail(kafka_bootstrap, ["chat-events-dlq"])
+    dead = TopicTail(kafka_bootstrap, [namespace.topic(consumers.DEAD_LETTER_TOPIC)])
     room = do_create_room(1, NewRoom("Poisoned", [2]))
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
-    producer.produce("chat-message-sent", key=b"x", value=b"this is not an event")
+    producer.produce(namespace.topic(MessageSent.TOPIC), key=b"x", value=b"this is not an event")
     broken = Envelope.wrap(room_created_with_bad_participants(room.room_id + 10_000_000)).to_bytes()
-    producer.produce("chat-room-created", key=str(room.room_id).encode(), value=broken)
+    producer.produce(namespace.topic("chat-room-created"), key=str(room.room_id).encode(), value=broken)
     producer.flush(10)
     sent = do_send_message(1, NewMessage(room.room_id, "after the poison", None))
     assert wait_for(lambda: projected_message(sent.message_id) is not None, timeout=60)
