@@ -18,7 +18,7 @@ from chat_command import outbox, relay
 from chat_command.events import MessageSent
 from chat_command.models import Message, OutboxEvent
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
-from chatproject import bus
+from chatproject import bus, namespace
 from chatproject.tests.kafka_tail import TopicTail
 
 pytestmark = [pytest.mark.integration]
@@ -50,7 +50,7 @@ def committed_room(transactional_db):
 @pytest.fixture
 def tail(kafka_bootstrap):
     relay.ensure_topics()
-    tail = TopicTail(kafka_bootstrap, ["chat-message-sent"])
+    tail = TopicTail(kafka_bootstrap, [namespace.topic(MessageSent.TOPIC)])
     yield tail
     tail.close()
 
@@ -199,7 +199,7 @@ def test_only_one_relay_is_active_per_database(transactional_db):
 def relay_on_the_in_process_bus(coordinator):
     """A relay in a thread, publishing to the in-process bus; yields what the bus delivered, and the thread."""
     received = []
-    bus.subscribe("test-role", ["chat-message-sent"], lambda topic, value: received.append(value))
+    bus.subscribe("test-role", [namespace.topic(MessageSent.TOPIC)], lambda topic, value: received.append(value))
     stop = threading.Event()
     thread = threading.Thread(target=relay.run_relay, args=(stop, relay.InProcessPublisher(), coordinator), daemon=True)
     thread.start()
