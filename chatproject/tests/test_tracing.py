@@ -18,9 +18,10 @@ from django.test import Client
 
 from benchmarks.common import api_command, free_port, wait_for_port
 from chat_command import relay
+from chat_command.events import MessageSent
 from chat_command.services import NewRoom, do_create_room
 from chat_command.tests.test_relay import _test_database_url, all_published, send, wait_for
-from chatproject import backends, consumers
+from chatproject import backends, consumers, namespace
 from chatproject.tests.kafka_tail import TopicTail
 from chatproject.tests.scrape import parse, scrape, value
 from conftest import login
@@ -41,14 +42,15 @@ def committed_room(transactional_db):
 
 @pytest.fixture
 def message_tail(kafka_bootstrap):
-    tail = TopicTail(kafka_bootstrap, ["chat-message-sent"])
+    tail = TopicTail(kafka_bootstrap, [namespace.topic(MessageSent.TOPIC)])
     yield tail
     tail.close()
 
 
 @pytest.fixture
 def group_prefix(settings):
-    settings.KAFKA_GROUP_PREFIX = f"obs-{uuid.uuid4().hex[:8]}"
+    # Under the run's own prefix (its namespace's), so dropping the namespace ends these groups too.
+    settings.KAFKA_GROUP_PREFIX = f"{settings.KAFKA_GROUP_PREFIX}-obs-{uuid.uuid4().hex[:8]}"
     return settings.KAFKA_GROUP_PREFIX
 
 
@@ -65,12 +67,12 @@ def end_of(consumer: Consumer, topic: str, partition: int) -> int:
 
 
 def commit_at_end(group: str, topics: tuple[str, ...]) -> None:
-    """Make `group` look caught up: its committed offset is the end of every partition."""
+    """Make `group` look caught up: its committed offset is the end of every partition of `topics` (logical names)."""
     relay.ensure_topics()
     consumer = Consumer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "group.id": group})
     try:
         ends = []
-        for topic in topics:
+        for topic in map(namespace.topic, topics):
             for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
                 ends.append(TopicPartition(topic, partition, end_of(consumer, topic, partition)))
     finally:
@@ -241,11 +243,12 @@ def test_a_running_role_reports_its_lag_from_what_it_fetched(group_prefix, kafka
     """The status a role stores at intervals counts what it has fetched but not yet consumed."""
     from confluent_kafka import Producer
 
-    topic = f"lag-{group_prefix}"
-    relay.ensure_topics((topic,))
+    logical = f"lag-{group_prefix}"
+    relay.ensure_topics((logical,))
+    topic = namespace.topic(logical)
 
     class Idle:
-        name, topics, batch_size = "idle", (topic,), 500
+        name, topics, batch_size = "idle", (logical,), 500
 
     runner = consumers.KafkaRunner(Idle(), threading.Event())  # a role that handles nothing
     try:

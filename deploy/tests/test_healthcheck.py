@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from chatproject import backends
+from chatproject import backends, namespace
 from deploy import healthcheck
 
 pytestmark = pytest.mark.integration
@@ -17,12 +17,12 @@ pytestmark = pytest.mark.integration
 def group_prefix(settings, redis_url, unique):
     settings.KAFKA_GROUP_PREFIX = f"hc-{unique}"
     yield settings.KAFKA_GROUP_PREFIX
-    backends.redis_client().delete(f"consumer_status:{settings.KAFKA_GROUP_PREFIX}-projector")
+    backends.redis_client().delete(namespace.key(f"consumer_status:{settings.KAFKA_GROUP_PREFIX}-projector"))
 
 
 def store_status(prefix: str, seconds_ago: float) -> None:
     status = {"role": f"{prefix}-projector", "assigned": True, "updated": time.time() - seconds_ago}
-    backends.redis_client().set(f"consumer_status:{prefix}-projector", json.dumps(status))
+    backends.redis_client().set(namespace.key(f"consumer_status:{prefix}-projector"), json.dumps(status))
 
 
 def test_a_role_that_reported_recently_is_healthy(group_prefix):
