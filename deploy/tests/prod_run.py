@@ -8,6 +8,7 @@ drops its databases. Browser tests can take `base_url` from here to go through n
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -24,6 +25,7 @@ class ProdRun:
     def __init__(self, **settings: str) -> None:
         """`settings` are environment variables for the run's processes, e.g. LOG_LEVEL="INFO"."""
         self.name = f"prod_test_{uuid.uuid4().hex[:8]}"
+        self.namespace = self.name.replace("_", "-")
         self.port = free_port()
         self.web_ports = (free_port(), free_port())
         self.api_port = free_port()
@@ -33,7 +35,8 @@ class ProdRun:
             "CHAT_PROD_WEB_PORTS": " ".join(map(str, self.web_ports)),
             "CHAT_PROD_API_PORT": str(self.api_port),
             "CHAT_PROD_DB": self.name,
-            "KAFKA_GROUP_PREFIX": self.name,
+            # A deployment of its own beside the test run: its topics, groups and Redis keys too.
+            "CHAT_NAMESPACE": self.namespace,
             "KAFKA_AUTO_OFFSET_RESET": "latest",
             "LOG_LEVEL": "WARNING",
             **settings,
@@ -65,7 +68,24 @@ class ProdRun:
     def stop(self) -> None:
         self.script("down")
         self._drop_databases()
+        self.manage("drop_namespace", self.namespace)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def manage(self, *arguments: str) -> str:
+        """Run a management command in the environment of the run's processes."""
+        command = [str(ROOT / ".venv" / "bin" / "python"), "manage.py", *arguments]
+        result = subprocess.run(command, cwd=ROOT, env=self.environment(), capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(arguments)} failed:\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    def environment(self) -> dict[str, str]:
+        """The environment the run's processes have (`scripts/prod env`)."""
+        environment = {**self.env}
+        for line in self.script("env").splitlines():
+            name, _, value = line.removeprefix("export ").partition("=")
+            environment[name] = shlex.split(value)[0]
+        return environment
 
     def _drop_databases(self) -> None:
         import psycopg

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import random
 import select
-import shlex
 import subprocess
 import sys
 import urllib.error
@@ -227,11 +225,7 @@ def test_a_request_without_a_session_gets_the_apps_json_answer(prod):
 
 def environment_of(prod: ProdRun) -> dict[str, str]:
     """The environment the run's processes have (`scripts/prod env`)."""
-    env = {**os.environ}
-    for line in prod.script("env").splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = shlex.split(value)[0]
-    return env
+    return prod.environment()
 
 
 def run_healthcheck(prod: ProdRun, role: str, **overrides: str) -> subprocess.CompletedProcess[str]:
