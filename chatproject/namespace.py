@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 
 # Characters that Kafka topic and group names, Redis key patterns and channel names all take
-# as they are; no dot or colon, so a namespace never ends inside another's prefix.
+# as they are. No dot or colon (the separators): "a." can then head only namespace a's names.
 PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 # The first part of plain Redis keys (the empty namespace's): a namespace of that name would
 # have drop() delete the plain deployment's keys with its own.
