@@ -1,34 +1,44 @@
-"""A running system for the realtime tests: two daphne web processes, relay, projector, pusher."""
+"""A running system for the realtime tests (web processes, relay, projector, pusher), and its clients."""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import socket
+import struct
 import subprocess
 import sys
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import redis
 import stomp
 import websocket
 from django.conf import settings
 
 from accounts.tokens import issue_token
-from benchmarks.common import free_port, uvicorn_command, wait_for_port
+from benchmarks.common import free_port, uvicorn_command
 from chat_command.tests.test_relay import _test_database_url
 from chatproject import consumers
 from realtime.stomp import Frame, FrameParser, encode
 
 ROOT = Path(__file__).resolve().parents[2]
+ASGI = "chatproject.asgi:application"
+START_TIMEOUT_S = 60
 NODE_CLIENT = Path(__file__).resolve().parent / "node" / "sockjs_client.js"
 
 
 class Stack:
-    def __init__(self) -> None:
+    """The processes of a running system; each writes its output to a file of its own, shown when a test fails."""
+
+    def __init__(self, redis_url: str | None = None) -> None:
+        """`redis_url`: a Redis of the test's own for every process, instead of the shared one."""
         self.prefix = f"rt-{uuid.uuid4().hex[:8]}"
         self.env = {
             **os.environ,
@@ -41,53 +51,93 @@ class Stack:
             "CHAT_EMBEDDED_WORKERS": "false",
             "LOG_LEVEL": "WARNING",
         }
-        self.children: list[subprocess.Popen[bytes]] = []
+        if redis_url is not None:
+            self.env["REDIS_URL"] = redis_url
+        self.redis_url = redis_url
+        self.logs = ROOT / ".local" / "logs" / "test-stacks" / self.prefix
+        self.children: list[tuple[subprocess.Popen[bytes], Path]] = []
         self.ports: list[int] = []
 
     def uvicorn(self) -> int:
         """A web process on uvicorn (websockets), whose sends wait for the socket to drain."""
         port = free_port()
         self._spawn(*uvicorn_command(port))
-        wait_for_port(port, timeout=60)
+        self._wait_for(partial(port_open, port), f"the web process on port {port}", time.monotonic() + START_TIMEOUT_S)
         return port
 
-    def start(self, ports: tuple[int, ...] = ()) -> Stack:
-        """Two daphne web processes, on the given ports or on free ones."""
+    def start(
+        self, ports: tuple[int, ...] = (), server: str = "daphne", roles: tuple[str, ...] = ("projector", "pusher")
+    ) -> Stack:
+        """Web processes (two, or one per given port) on `server` (daphne, or uvicorn as production
+        runs it), the relay and the consumer `roles`; returns once they serve."""
         for port in ports or (free_port(), free_port()):
-            self._spawn(
-                str(Path(sys.executable).parent / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "chatproject.asgi:application",
-            )
+            if server == "uvicorn":
+                self._spawn(*uvicorn_command(port))
+            else:
+                self._spawn(str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), ASGI)
             self.ports.append(port)
         self._spawn(sys.executable, "manage.py", "relay_outbox")
-        for role in ("projector", "pusher"):
+        for role in roles:
             self._spawn(sys.executable, "manage.py", "consume_events", role)
+        # One deadline for all: the whole start must fit in a test's timeout (pyproject: 120 s).
+        deadline = time.monotonic() + START_TIMEOUT_S
         for port in self.ports:
-            wait_for_port(port, timeout=60)
-        deadline = time.monotonic() + 90
-        for role in ("projector", "pusher"):
-            while not (consumers.read_status(f"{self.prefix}-{role}") or {}).get("assigned"):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the {role} did not join its group")
-                time.sleep(0.2)
+            self._wait_for(partial(port_open, port), f"the web process on port {port}", deadline)
+        for role in roles:
+            # With KAFKA_AUTO_OFFSET_RESET=latest, an event published before its partitions are
+            # assigned would never reach the role.
+            self._wait_for(partial(self._assigned, role), f"the {role} joining its group", deadline)
         return self
 
+    def _assigned(self, role: str) -> bool:
+        name = f"{self.prefix}-{role}"
+        if self.redis_url is None:
+            return bool((consumers.read_status(name) or {}).get("assigned"))
+        # The role reports its status to the Redis it was given.
+        with redis.Redis.from_url(self.redis_url) as client:
+            raw = client.get(consumers._status_key(name))
+        return bool(raw and json.loads(raw).get("assigned"))
+
+    def _wait_for(self, condition: Callable[[], bool], what: str, deadline: float) -> None:
+        while not condition():
+            exited = [log.name for child, log in self.children if child.poll() is not None]
+            if exited or time.monotonic() > deadline:
+                problem = f"{', '.join(exited)} exited" if exited else f"no {what} within {START_TIMEOUT_S} s"
+                raise RuntimeError(f"the stack did not start: {problem}\n{self.log_tails()}")
+            time.sleep(0.1)
+
     def _spawn(self, *command: str) -> None:
-        log = open(ROOT / ".local" / "logs" / f"test-{Path(command[-1]).name}-{len(self.children)}.log", "wb")  # noqa: SIM115
-        self.children.append(subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{len(self.children)}-{Path(command[-1]).name.replace(':', '-')}.log"
+        with log.open("wb") as output:
+            child = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT)
+        self.children.append((child, log))
+
+    def log_tails(self, lines: int = 30) -> str:
+        """The end of every process's output, with its exit code if it has ended."""
+        parts = []
+        for child, log in self.children:
+            state = "running" if child.poll() is None else f"exited {child.returncode}"
+            text = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+            parts.append(f"== {log} ({state})\n" + "\n".join(text))
+        return "\n".join(parts)
 
     def stop(self) -> None:
-        for child in self.children:
+        for child, _ in self.children:
             child.terminate()
-        for child in self.children:
+        # uvicorn waits up to 10 s (--timeout-graceful-shutdown) for open sockets to close.
+        deadline = time.monotonic() + 15
+        for child, _ in self.children:
             try:
-                child.wait(15)
+                child.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def token_for(customer_id: int, username: str = "user") -> str:
@@ -99,7 +149,15 @@ def token_for(customer_id: int, username: str = "user") -> str:
 class Collector(stomp.ConnectionListener):
     def __init__(self) -> None:
         self.frames: queue.Queue[tuple[str, dict[str, str], str]] = queue.Queue()
+        self.receipts: queue.Queue[str] = queue.Queue()
+        self.session = ""  # the server's id of the connection, from CONNECTED
         self.disconnected = False
+
+    def on_connected(self, frame: stomp.utils.Frame) -> None:
+        self.session = frame.headers.get("session", "")
+
+    def on_receipt(self, frame: stomp.utils.Frame) -> None:
+        self.receipts.put(frame.headers["receipt-id"])
 
     def on_message(self, frame: stomp.utils.Frame) -> None:
         self.frames.put(("MESSAGE", dict(frame.headers), frame.body))
@@ -110,10 +168,10 @@ class Collector(stomp.ConnectionListener):
     def on_disconnected(self) -> None:
         self.disconnected = True
 
-    def next(self, timeout: float = 10.0) -> tuple[str, dict[str, str], str]:
+    def next(self, timeout: float = 20.0) -> tuple[str, dict[str, str], str]:
         return self.frames.get(timeout=timeout)
 
-    def bodies(self, count: int, timeout: float = 10.0) -> list[dict[str, object]]:
+    def bodies(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         return [json.loads(self.next(timeout)[2]) for _ in range(count)]
 
     def quiet(self, seconds: float) -> bool:
@@ -122,6 +180,13 @@ class Collector(stomp.ConnectionListener):
         except queue.Empty:
             return True
         return False
+
+
+def subscribe(connection: stomp.WSStompConnection, collector: Collector, destination: str, id: str) -> None:
+    """SUBSCRIBE, and return once the server's RECEIPT says every push from now on reaches it."""
+    receipt = f"{id}-{uuid.uuid4().hex[:6]}"
+    connection.subscribe(destination, id=id, headers={"receipt": receipt})
+    assert collector.receipts.get(timeout=20) == receipt
 
 
 def stomp_client(port: int, customer_id: int) -> tuple[stomp.WSStompConnection, Collector]:
@@ -153,6 +218,19 @@ class RawClient:
         while not self.pending:
             self.pending.extend(f for f in self.parser.feed(self.ws.recv()) if f is not None)
         return self.pending.popleft()
+
+    def close_code(self, timeout: float = 30.0) -> int | None:
+        """Read up to the server's close frame, answer it as a client does, and return its code.
+
+        A reset instead raises: the client would never learn why it was closed.
+        """
+        self.ws.settimeout(timeout)
+        while True:
+            opcode, frame = self.ws.recv_data_frame(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:  # recv_data_frame has answered it
+                return struct.unpack("!H", frame.data[:2])[0] if len(frame.data) >= 2 else None
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                self.pending.extend(f for f in self.parser.feed(frame.data.decode()) if f is not None)
 
     def closed(self, timeout: float = 5.0) -> bool:
         self.ws.settimeout(timeout)
