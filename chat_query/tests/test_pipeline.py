@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -46,8 +45,10 @@ def logged_events():
 
 @pytest.fixture
 def group_prefix(unique):
-    with override_settings(KAFKA_GROUP_PREFIX=f"test-{unique}", KAFKA_AUTO_OFFSET_RESET="latest"):
-        yield f"test-{unique}"
+    # Under the run's own prefix (its namespace's), so dropping the namespace ends these groups too.
+    prefix = f"{settings.KAFKA_GROUP_PREFIX}-{unique}"
+    with override_settings(KAFKA_GROUP_PREFIX=prefix, KAFKA_AUTO_OFFSET_RESET="latest"):
+        yield prefix
 
 
 @pytest.fixture
@@ -157,7 +158,7 @@ def room_created_with_bad_participants(room_id):
     )
 
 
-def _projector(group_prefix):
+def _projector(children, group_prefix):
     env = {
         **os.environ,
         "DATABASE_URL": _test_database_url(),
@@ -165,21 +166,25 @@ def _projector(group_prefix):
         "KAFKA_GROUP_PREFIX": group_prefix,
         "KAFKA_AUTO_OFFSET_RESET": "latest",
     }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "consume_events", "projector"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return children.start("projector", ["consume_events", "projector"], env)
 
 
-def test_a_projector_killed_mid_stream_resumes_and_matches_a_rebuild(kafka_bootstrap, transactional_db, group_prefix):
+def member_assigned(group, since):
+    """Whether a member of the group was given its partitions after `since` (a time.time())."""
+    status = consumers.read_status(group) or {}
+    return bool(status.get("assigned")) and status.get("updated", 0) > since
+
+
+# Ceilings: joining 30 s, the takeover 45 s (a killed member keeps its partitions for
+# session.timeout.ms, 10 s, before the group rebalances), projecting the rest 45 s.
+@pytest.mark.timeout(240)
+def test_a_projector_killed_mid_stream_resumes_and_matches_a_rebuild(
+    children, kafka_bootstrap, transactional_db, group_prefix, running_relay
+):
     seed_customers()
-    relay.ensure_topics()
-    first = _projector(group_prefix)
-    status = f"{group_prefix}-projector"
-    assert wait_for(lambda: (consumers.read_status(status) or {}).get("assigned"), timeout=60)
+    first = _projector(children, group_prefix)
+    group = f"{group_prefix}-projector"
+    assert wait_for(lambda: member_assigned(group, since=0), timeout=30), "the first projector joined its group"
     room = do_create_room(1, NewRoom("Killed", [2, 3]))
     sent = list(range(10_000_001, 10_005_001))
     with transaction.atomic():
@@ -197,28 +202,26 @@ def test_a_projector_killed_mid_stream_resumes_and_matches_a_rebuild(kafka_boots
             ),
             ReadMarkerUpdated(roomId=room.room_id, customerId=2, lastReadMessageId=sent[2500]),
         )
-    stop = threading.Event()
-    relay_thread = threading.Thread(
-        target=relay.run_relay, args=(stop, relay.KafkaPublisher(), relay.PostgresCoordinator())
+    messages = active_store().messages
+    # Wait for this test's own ids: a room count that overshot would never equal len(sent), and
+    # the wait would end only at the test's timeout. The room's total is checked after.
+    projected = {"roomId": room.room_id, "_id": {"$in": sent}}
+    assert wait_for(lambda: messages.find_one(projected) is not None, timeout=30, interval=0.005)
+    first.kill()
+    first.wait()
+    killed_at = time.time()
+    assert messages.count_documents(projected) < len(sent), "killed mid-stream"
+
+    second = _projector(children, group_prefix)
+    taken_over = wait_for(lambda: member_assigned(group, since=killed_at), timeout=45)
+    assert taken_over, "the second projector took over the partitions once the killed member's session ended"
+    assert wait_for(lambda: messages.count_documents(projected) == len(sent), timeout=45, interval=0.2), (
+        f"projected {messages.count_documents(projected)} of {len(sent)}; status {consumers.read_status(group)}"
     )
-    relay_thread.start()
-    try:
-        messages = active_store().messages
-        assert wait_for(lambda: messages.find_one({"roomId": room.room_id}) is not None, timeout=60, interval=0.005)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-        assert messages.count_documents({"roomId": room.room_id}) < len(sent), "killed mid-stream"
-        second = _projector(group_prefix)
-        try:
-            projected = lambda: messages.count_documents({"roomId": room.room_id}) == len(sent)  # noqa: E731
-            assert wait_for(projected, timeout=120, interval=0.5)
-            assert wait_for(lambda: state_of(active_store(), [room.room_id]) == rebuilt(logged_events()), timeout=30)
-        finally:
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(30) == 0, "SIGTERM stops the projector cleanly"
-    finally:
-        stop.set()
-        relay_thread.join(20)
+    assert messages.count_documents({"roomId": room.room_id}) == len(sent), "nothing else landed in the room"
+    assert wait_for(lambda: state_of(active_store(), [room.room_id]) == rebuilt(logged_events()), timeout=20)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(20) == 0, "SIGTERM stops the projector cleanly"
 
 
 def test_rebuild_switches_readers_to_a_fresh_generation_equal_to_the_log(user1, room):
