@@ -70,6 +70,14 @@ class Stack:
     ) -> Stack:
         """Web processes (two, or one per given port) on `server` (daphne, or uvicorn as production
         runs it), the relay and the consumer `roles`; returns once they serve."""
+        try:
+            self._start(ports, server, roles)
+        except BaseException:
+            self.stop()  # a fixture whose setup failed is not torn down
+            raise
+        return self
+
+    def _start(self, ports: tuple[int, ...], server: str, roles: tuple[str, ...]) -> None:
         for port in ports or (free_port(), free_port()):
             if server == "uvicorn":
                 self._spawn(*uvicorn_command(port))
@@ -87,7 +95,6 @@ class Stack:
             # With KAFKA_AUTO_OFFSET_RESET=latest, an event published before its partitions are
             # assigned would never reach the role.
             self._wait_for(partial(self._assigned, role), f"the {role} joining its group", deadline)
-        return self
 
     def _assigned(self, role: str) -> bool:
         name = f"{self.prefix}-{role}"
