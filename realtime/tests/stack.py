@@ -181,13 +181,6 @@ class Collector(stomp.ConnectionListener):
     def bodies(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         return [json.loads(self.next(timeout)[2]) for _ in range(count)]
 
-    def quiet(self, seconds: float) -> bool:
-        try:
-            self.frames.get(timeout=seconds)
-        except queue.Empty:
-            return True
-        return False
-
 
 def subscribe(connection: stomp.WSStompConnection, collector: Collector, destination: str, id: str) -> None:
     """SUBSCRIBE, and return once the server's RECEIPT says every push from now on reaches it."""

@@ -9,7 +9,7 @@ from django.db import OperationalError, connection, connections
 from realtime import membership
 from realtime.hub import hub, sessions_group, user_group
 from realtime.tests.stack import token_for
-from realtime.tests.test_metrics import Client, change, snapshot
+from realtime.tests.test_metrics import CEILING_S, Client, change, snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -20,7 +20,7 @@ def test_a_database_failure_in_a_session_ends_it_with_an_error_and_releases_ever
 
     async def session() -> tuple[dict[str, float], tuple[int, list[str]], str]:
         client = Client()
-        assert (await client.ws.connect())[0]
+        assert await client.connect()
         await client.send("CONNECT", accept_version="1.2", jwt_token=token_for(1))
         assert (await client.receive()).command == "CONNECTED"
         await client.send("SUBSCRIBE", destination="/user/topic/rooms", id="rooms", receipt="r1")
@@ -28,8 +28,8 @@ def test_a_database_failure_in_a_session_ends_it_with_an_error_and_releases_ever
         monkeypatch.setattr(membership, "is_participant", postgresql_is_away)
         await client.send("SUBSCRIBE", destination="/topic/message/roomId/987654", id="room")
         error = await client.receive()
-        closed = await client.ws.receive_output(timeout=10)
-        await client.ws.disconnect()  # as the server confirms a close the application asked for
+        closed = await client.ws.receive_output(timeout=CEILING_S)
+        await client.disconnect()  # as the server confirms a close the application asked for
         the_hub = await hub()
         left_behind = [g for g in (user_group(1, "rooms"), sessions_group(1)) if the_hub.groups.get(g)]
         await sync_to_async(connections.close_all)()

@@ -15,6 +15,7 @@ from realtime.stomp import Frame, FrameParser, encode
 from realtime.tests.stack import token_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+CEILING_S = 30  # what a wait may take before the test fails; far above what it takes
 
 
 def sample(name: str, **labels: str) -> float:
@@ -45,13 +46,21 @@ class Client:
         self.ws = WebsocketCommunicator(StompConsumer.as_asgi(), "/ws/chat")
         self.parser = FrameParser()
 
+    async def connect(self) -> bool:
+        connected, _ = await self.ws.connect(timeout=CEILING_S)
+        return connected
+
+    async def disconnect(self) -> None:
+        """Close, and return once the consumer has ended (the communicator cancels it after 1 s)."""
+        await self.ws.disconnect(timeout=CEILING_S)
+
     async def send(self, command: str, body: bytes = b"", **headers: str) -> None:
         named = tuple((k if k == "jwt_token" else k.replace("_", "-"), v) for k, v in headers.items())
         await self.ws.send_to(text_data=encode(Frame(command, named, body)).decode())
 
     async def receive(self) -> Frame:
         while True:
-            for parsed in self.parser.feed(await self.ws.receive_from(timeout=10)):
+            for parsed in self.parser.feed(await self.ws.receive_from(timeout=CEILING_S)):
                 if parsed is not None:
                     return parsed
 
@@ -59,8 +68,7 @@ class Client:
 def test_connections_subscriptions_and_frames_are_counted_and_released_on_close(seeded):
     async def session() -> tuple[dict[str, float], dict[str, float]]:
         client = Client()
-        connected, _ = await client.ws.connect()
-        assert connected
+        assert await client.connect()
         await client.send("CONNECT", accept_version="1.2", jwt_token=token_for(1))
         assert (await client.receive()).command == "CONNECTED"
         await client.send("SUBSCRIBE", destination="/user/topic/rooms", id="rooms", receipt="r1")
@@ -70,8 +78,7 @@ def test_connections_subscriptions_and_frames_are_counted_and_released_on_close(
         await client.send("BEGIN", transaction="t1")
         assert (await client.receive()).command == "ERROR"
         during = snapshot()
-        await client.ws.disconnect()
-        await asyncio.sleep(0)
+        await client.disconnect()
         # The database work of presence ran in asgiref's thread; close its connection there.
         await sync_to_async(connections.close_all)()
         return during, snapshot()

@@ -7,7 +7,8 @@
 // --origin sends that Origin with the WebSocket handshake, as a browser does for the page that
 // opens it (Node sends none by default).
 //
-// Prints one JSON line per event: {"event":"connected"|"message"|"error", ...}.
+// Prints one JSON line per event: {"event":"connected"|"subscribed"|"message"|"error"|"timeout", ...};
+// "subscribed" comes once the server has confirmed every subscription with a RECEIPT.
 const SockJS = require("sockjs-client");
 const Stomp = require("stompjs/lib/stomp.js").Stomp;
 
@@ -39,15 +40,25 @@ setTimeout(() => { print({ event: "timeout", received }); process.exit(2); }, ti
 
 client.connect({ jwt_token: token }, (frame) => {
   print({ event: "connected", version: frame.headers.version, user: frame.headers["user-name"] });
-  for (const destination of destinations) {
+  // "subscribed" once the server's RECEIPT for every SUBSCRIBE says it is live: from then on
+  // no message sent to those destinations can be missed.
+  let unconfirmed = destinations.length;
+  const subscribed = () => {
+    for (const [destination, body] of sends) client.send(destination, {}, body);
+    print({ event: "subscribed" });
+  };
+  client.onreceipt = () => {
+    unconfirmed -= 1;
+    if (unconfirmed === 0) subscribed();
+  };
+  destinations.forEach((destination, n) => {
     client.subscribe(destination, (message) => {
       print({ event: "message", destination: message.headers.destination, body: JSON.parse(message.body) });
       received += 1;
       if (received >= count) client.disconnect(() => process.exit(0));
-    });
-  }
-  for (const [destination, body] of sends) client.send(destination, {}, body);
-  print({ event: "subscribed" });
+    }, { receipt: `subscribed-${n}` });
+  });
+  if (unconfirmed === 0) subscribed();
 }, (error) => {
   print({ event: "error", error: typeof error === "string" ? error : error.headers && error.headers.message });
   process.exit(1);
