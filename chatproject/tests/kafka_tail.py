@@ -28,6 +28,8 @@ class TopicTail:
                 _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
                 assignment.append(TopicPartition(topic, partition, high))
         self.consumer.assign(assignment)
+        # The offset of the next record to read, per partition, to know when the tail reached an end.
+        self.next_offset = {(tp.topic, tp.partition): tp.offset for tp in assignment}
 
     def collect(
         self, wanted: Callable[[Envelope], bool], count: int, timeout: float = 30.0, settle: float = 0.0
@@ -41,13 +43,38 @@ class TopicTail:
                 settle_until = settle_until or time.monotonic() + settle
                 if time.monotonic() >= settle_until:
                     break
-            message = self.consumer.poll(0.2)
-            if message is None or message.error():
-                continue
-            envelope, _ = decode(message.value() or b"")
-            if wanted(envelope):
+            envelope = self._next(0.2)
+            if envelope is not None and wanted(envelope):
                 found.append(envelope)
         return found
+
+    def read_to_end(self, wanted: Callable[[Envelope], bool], timeout: float = 30.0) -> list[Envelope]:
+        """Envelopes matching `wanted` among all records in the topics now, read up to each partition's end.
+
+        For what was certainly published already (confirmed by the broker): no settling time, and
+        a duplicate or an extra record cannot arrive after the test looked.
+        """
+        ends = {}
+        for topic, partition in self.next_offset:
+            ends[(topic, partition)] = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)[1]
+        found: list[Envelope] = []
+        deadline = time.monotonic() + timeout
+        while any(self.next_offset[tp] < end for tp, end in ends.items()):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the tail did not reach the end of its topics in {timeout} s: {self.next_offset}")
+            envelope = self._next(0.2)
+            if envelope is not None and wanted(envelope):
+                found.append(envelope)
+        return found
+
+    def _next(self, timeout: float) -> Envelope | None:
+        message = self.consumer.poll(timeout)
+        if message is None or message.error():
+            return None
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if topic is not None and partition is not None and offset is not None:  # always set on a record
+            self.next_offset[(topic, partition)] = offset + 1
+        return decode(message.value() or b"")[0]
 
     def close(self) -> None:
         self.consumer.close()
