@@ -22,7 +22,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-WAIT_MS = 20_000
+# One step of a person's (a page update after a click or a message): a few hundred ms when
+# all is well. Tests add up their steps' ceilings to fit their timeout marks.
+WAIT_MS = 10_000
 
 
 def chromium_path() -> str:

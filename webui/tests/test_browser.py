@@ -24,7 +24,9 @@ from chat_command.tests.test_relay import wait_for
 from realtime.tests.stack import Stack
 from webui.tests.browser import WAIT_MS, Person, launched_chromium
 
-pytestmark = pytest.mark.integration
+# The longest test waits for 18 steps of WAIT_MS each (180 s), and the first also for the
+# stack's start (60 s): each wait then fails with its own message before the test's timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 USER1_NAME = "Vũ Thanh Hải"
 USER2_NAME = "Huỳnh Đặng Tấn Phát"
@@ -208,7 +210,9 @@ def test_a_dropped_connection_recovers_the_missed_messages_once_and_in_order(peo
     missed = ["while away 1", "while away 2", "while away 3"]
     for text in missed:
         do_send_message(2, NewMessage(room.room_id, text, None))
-    alice.page.wait_for_timeout(1000)  # let a reconnect attempt or two be refused
+    # The page counts its attempts: from "attempt 2" on, a reconnection was refused.
+    refused = re.compile(r"\(attempt ([2-9]|\d{2,})\)")
+    expect(alice.page.locator("#connection")).to_contain_text(refused, timeout=WAIT_MS)
     alice.shot("reconnecting")
     connection.up = True
 
