@@ -19,6 +19,7 @@ from chat_command.events import MessageSent
 from chat_command.models import Message, OutboxEvent
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
 from chatproject import bus, namespace
+from chatproject.tests.children import manage
 from chatproject.tests.kafka_tail import TopicTail
 
 pytestmark = [pytest.mark.integration]
@@ -156,7 +157,7 @@ def test_a_relay_killed_mid_batch_resumes_without_losing_or_reordering(committed
             )
         )
     env = {**os.environ, "DATABASE_URL": _test_database_url()}
-    first = children.start("relay", ["relay_outbox"], env)
+    first = children.start("relay", manage("relay_outbox"), env)
     published = OutboxEvent.objects.filter(published_at__isnull=False)
     assert wait_for(lambda: published.exists(), timeout=30, interval=0.005)
     first.kill()
@@ -164,7 +165,7 @@ def test_a_relay_killed_mid_batch_resumes_without_losing_or_reordering(committed
     marked_at_kill = published.count()
     assert marked_at_kill < total, "the relay was killed mid-stream"
 
-    second = children.start("relay", ["relay_outbox"], env)
+    second = children.start("relay", manage("relay_outbox"), env)
     assert wait_for(all_published, timeout=60)
     second.send_signal(signal.SIGTERM)
     assert second.wait(20) == 0, "SIGTERM stops the relay cleanly"

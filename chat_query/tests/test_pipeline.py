@@ -26,6 +26,7 @@ from chat_query.store import active_generation, active_store
 from chat_query.tests.helpers import rebuilt, state_of
 from chatproject import consumers, namespace
 from chatproject.events import Envelope, decode
+from chatproject.tests.children import manage
 from chatproject.tests.kafka_tail import TopicTail
 
 pytestmark = pytest.mark.integration
@@ -173,7 +174,7 @@ def _projector(children, group_prefix):
         "KAFKA_GROUP_PREFIX": group_prefix,
         "KAFKA_AUTO_OFFSET_RESET": "latest",
     }
-    return children.start("projector", ["consume_events", "projector"], env)
+    return children.start("projector", manage("consume_events", "projector"), env)
 
 
 def member_assigned(group, since):
@@ -186,7 +187,7 @@ def member_assigned(group, since):
 # session.timeout.ms, 10 s, before the group rebalances), projecting the rest 45 s.
 @pytest.mark.timeout(240)
 def test_a_projector_killed_mid_stream_resumes_and_matches_a_rebuild(
-    children, kafka_bootstrap, transactional_db, group_prefix, running_relay
+    kafka_bootstrap, transactional_db, group_prefix, running_relay, children
 ):
     seed_customers()
     first = _projector(children, group_prefix)

@@ -13,6 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TAIL_LINES = 40
 
 
+def manage(*args: str) -> list[str]:
+    """The command line of a management command, in this interpreter."""
+    return [sys.executable, "manage.py", *args]
+
+
 class Children:
     """Start project processes with their stdout and stderr in files; stop whatever is left."""
 
@@ -20,15 +25,17 @@ class Children:
         self.folder = folder
         self.started: list[tuple[str, subprocess.Popen[bytes], Path]] = []
 
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        """Run `manage.py <args>` from the repository root; its output goes to `<name>.log`."""
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Run the command from the repository root; its output goes to `<name>.log`."""
         path = self.folder / f"{len(self.started) + 1:02d}-{name}.log"
         with open(path, "wb") as log:
-            child = subprocess.Popen(
-                [sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
+            child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.started.append((name, child, path))
         return child
+
+    def log_of(self, child: subprocess.Popen[bytes]) -> Path:
+        """The file holding what this process wrote."""
+        return next(path for _, started, path in self.started if started is child)
 
     def tails(self) -> str:
         """The last lines each process wrote, with how it ended, for a failure message."""

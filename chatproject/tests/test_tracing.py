@@ -3,8 +3,6 @@
 import json
 import logging
 import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -22,6 +20,7 @@ from chat_command.events import MessageSent
 from chat_command.services import NewRoom, do_create_room
 from chat_command.tests.test_relay import _test_database_url, all_published, send, wait_for
 from chatproject import backends, consumers, namespace
+from chatproject.tests.children import manage
 from chatproject.tests.kafka_tail import TopicTail
 from chatproject.tests.scrape import parse, scrape, value
 from conftest import login
@@ -29,7 +28,6 @@ from realtime.pusher import Pusher
 from realtime.tests.stack import token_for
 
 pytestmark = [pytest.mark.integration]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -115,21 +113,14 @@ def process_env(group_prefix: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def pusher_process(group_prefix, transactional_db):
+def pusher_process(group_prefix, transactional_db, children):
     """`consume_events pusher` logging JSON at DEBUG and serving its metrics on a port."""
     port = free_port()
-    log_path = ROOT / ".local" / "logs" / f"test-tracing-{group_prefix}.log"
     env = {**process_env(group_prefix), "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "json"}
-    command = [sys.executable, "manage.py", "consume_events", "pusher", "--metrics-port", str(port)]
-    with open(log_path, "wb") as log:
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, timeout=60)
-        assert wait_for(lambda: (consumers.read_status(f"{group_prefix}-pusher") or {}).get("assigned"), 60)
-        yield port, log_path
-    finally:
-        child.terminate()
-        child.wait(15)
+    pusher = children.start("pusher", manage("consume_events", "pusher", "--metrics-port", str(port)), env)
+    wait_for_port(port, timeout=30)
+    assert wait_for(lambda: (consumers.read_status(f"{group_prefix}-pusher") or {}).get("assigned"), 30)
+    return port, children.log_of(pusher)
 
 
 def json_lines(path: Path) -> list[dict]:
@@ -140,6 +131,7 @@ def json_lines(path: Path) -> list[dict]:
     return lines
 
 
+@pytest.mark.timeout(180)  # its ceilings: the pusher's start 30 + 30 s, then 30 + 30 + 15 s
 def test_a_request_id_travels_from_http_to_kafka_and_the_consumers_logs(
     pusher_process, committed_room, running_relay, message_tail, caplog
 ):
@@ -192,28 +184,18 @@ def request(port: int, method: str, path: str, body: object = None, cookie: str 
 
 
 @pytest.fixture
-def processes(tmp_path, transactional_db, kafka_bootstrap, group_prefix):
+def processes(tmp_path, transactional_db, kafka_bootstrap, group_prefix, children):
     from accounts.seed import seed_customers
 
     seed_customers()
-    env = {**process_env(group_prefix), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "LOG_LEVEL": "WARNING"}
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    env = {**process_env(group_prefix), "PROMETHEUS_MULTIPROC_DIR": str(metrics), "LOG_LEVEL": "WARNING"}
     port = free_port()
-    logs = ROOT / ".local" / "logs"
-    children = []
-    for name, command in (
-        ("api", api_command(port)),  # granian with two worker processes sharing the metrics folder
-        ("relay", [sys.executable, "manage.py", "relay_outbox"]),
-    ):
-        with open(logs / f"test-multiprocess-{name}.log", "wb") as log:
-            children.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
-    try:
-        wait_for_port(port, timeout=60)
-        yield port
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.wait(15)
+    children.start("api", api_command(port), env)  # granian with two worker processes sharing the metrics folder
+    children.start("relay", manage("relay_outbox"), env)
+    wait_for_port(port, timeout=60)
+    return port
 
 
 def test_every_web_worker_serves_the_sum_of_all_processes_on_the_host(processes):

@@ -1,0 +1,1 @@
+from chatproject.tests.children import children  # noqa: F401 - a fixture for the tests here
