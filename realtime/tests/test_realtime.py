@@ -74,12 +74,8 @@ def test_a_posted_message_reaches_another_users_stomp_subscription(stack, room, 
 def projected(room_id):
     from chat_query.store import active_store
 
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if active_store(fresh=True).views.find_one({"_id": room_id, "roomName": {"$exists": True}}):
-            return True
-        time.sleep(0.1)
-    return False
+    query = {"_id": room_id, "roomName": {"$exists": True}}
+    return wait_until(lambda: active_store(fresh=True).views.find_one(query) is not None)
 
 
 def test_the_reference_sockjs_client_connects_and_receives_room_updates(stack, room):
