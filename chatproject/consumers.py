@@ -181,6 +181,27 @@ def _embedded_dead_letter(status: Status, envelope: Envelope, reason: str) -> No
 
 # --- Kafka mode ------------------------------------------------------------------------
 
+# For a moment after a topic is created its partitions have no leader yet; a new group's start
+# is read from the leader, so the read is retried that long instead of killing the process.
+LEADERLESS_WAIT_S = 30.0
+
+
+def _end_offset(consumer: Any, partition: Any) -> int:
+    """The partition's end offset, waiting out a partition that has no leader yet."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    # librdkafka does not mark these retriable, though they are while a leader is being elected.
+    leaderless = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
+    deadline = time.monotonic() + LEADERLESS_WAIT_S
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(partition, timeout=10)[1])
+        except KafkaException as exc:
+            if exc.args[0].code() not in leaderless or time.monotonic() > deadline:
+                raise
+            logger.info("waiting for a leader of %s[%d]: %s", partition.topic, partition.partition, exc)
+            time.sleep(0.2)
+
 
 class KafkaRunner:
     """One consumer-group member running a role until `stop` is set."""
@@ -253,7 +274,7 @@ class KafkaRunner:
             pinned = []
             for partition, done in zip(partitions, committed, strict=True):
                 if done.offset < 0:
-                    partition.offset = consumer.get_watermark_offsets(partition, timeout=10)[1]
+                    partition.offset = _end_offset(consumer, partition)
                     pinned.append(partition)
             consumer.assign(partitions)
             if pinned:  # durable, so a member that crashes before its first commit loses nothing
