@@ -87,8 +87,11 @@ def _create_database(parts, name: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+def manage(env: dict[str, str], *args: str, timeout: float = 600) -> None:
+    """Run a management command; raise if it fails or takes longer than `timeout` seconds."""
+    subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, timeout=timeout
+    )
 
 
 def progress(total: int | None, desc: str, unit: str = "it"):

@@ -26,6 +26,13 @@ Posts refused during an outage (no answer, or a 5xx) are errors, not losses. Rec
 time from starting the target again to the moment every message accepted before that is in
 MongoDB and at every subscriber of its room. The exit status is 1 if anything was lost.
 
+A drill that cannot make progress fails: every wait on the system (a post accepted before the
+kill, the target gone, everything caught up after the restart, the subscribers subscribed, the
+roles listening and in their groups) gives up after `--patience` seconds (120) with a line
+`drill <name> FAILED: <what> did not happen within <n> s; <what was missing>` (or `drills FAILED:`
+when the system did not start), and the run stops there: the drills after it would wait on the
+same broken system.
+
     .venv/bin/python benchmarks/drills.py            # the full drills (make drills)
     .venv/bin/python benchmarks/drills.py --short    # a quick pass, as the test suite runs it
     .venv/bin/python benchmarks/drills.py --only redis --only pusher
@@ -39,11 +46,13 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,8 +73,8 @@ from benchmarks.common import (
     uvicorn_command,
     wait_until,
 )
-from benchmarks.instance import Instance
-from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room
+from benchmarks.instance import Instance, InstanceError
+from benchmarks.load import Checks, Post, Poster, Role, Subscriber, Subscribers, System, by_room
 from benchmarks.realtime import token_for, wait_for_groups
 from realtime.stomp import Frame, FrameParser, encode
 
@@ -88,6 +97,38 @@ class Mode:
 
 FULL = Mode(rooms=20, rate=50, warm_s=5, outage_s=15, after_s=5)
 SHORT = Mode(rooms=4, rate=20, warm_s=2, outage_s=3, after_s=1)
+# How long a drill waits for the system to do each next thing before it fails. The slowest step
+# that works, the full Kafka drill's catch-up, took 43 s on a loaded machine.
+PATIENCE_S = 120.0
+# The drills' own connection: a server that accepts the socket and never answers fails it in this long.
+CONNECT_TIMEOUT_S = 5
+
+
+class DrillFailed(Exception):
+    """The system did not do what a drill waited for: the message names it, and for how long."""
+
+
+def expect(
+    what: str, condition: Callable[[], object], patience: float, missing: Callable[[], str] | None = None
+) -> None:
+    """Wait until `condition` holds, or raise DrillFailed naming `what` (and what is `missing`).
+
+    A condition that raises counts as not yet (a server coming back fails in many ways); the
+    last such error is named in the failure.
+    """
+    deadline = time.monotonic() + patience
+    error = ""
+    while True:
+        try:
+            if condition():
+                return
+        except Exception as exc:  # noqa: BLE001 - any failure of a check is a "not yet"
+            error = f"{type(exc).__name__}: {exc}"[:300]
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    details = [missing() if missing else "", f"last error: {error}" if error else ""]
+    raise DrillFailed(f"{what} did not happen within {patience:g} s" + "".join(f"; {d}" for d in details if d))
 
 
 @dataclass
@@ -124,6 +165,15 @@ class Result:
             and self.leaked_connections == 0
             and self.leaked_subscriptions == 0
         )
+
+
+@dataclass
+class Stuck:
+    """A drill that could not make progress ("start": the system itself did not come up)."""
+
+    drill: str
+    failure: str
+    passed: bool = False
 
 
 # --- The system under test ---------------------------------------------------------------
@@ -177,20 +227,28 @@ def kill(system: System, instance: Instance, drill: str) -> None:
     if drill in SERVICES:
         pid = instance.pid(drill)
         os.kill(pid, SERVICES[drill])
-        wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=30)
+        # PostgreSQL's postmaster waits for its backends; 30 s is far beyond any seen.
+        expect(
+            f"the exit of {drill} (pid {pid}) after {SERVICES[drill].name}",
+            lambda: not Path(f"/proc/{pid}").exists(),
+            30,
+        )
     else:
         system.kill(role_of(drill))
 
 
-def restart(system: System, instance: Instance, drill: str) -> None:
+def restart(system: System, instance: Instance, drill: str, patience: float) -> None:
     if drill in SERVICES:
-        instance.up(drill)
+        try:
+            instance.up(drill, timeout=max(patience, 120))  # scripts/services waits up to 90 s itself
+        except InstanceError as exc:
+            raise DrillFailed(f"the restart of {drill} did not happen: {exc}") from None
         if drill == "postgres":
             from django.db import connections
 
             connections.close_all()  # this process's checks need connections of the new server
     else:
-        system.start(role_of(drill))
+        system.start(role_of(drill), timeout=patience)
 
 
 def sessions_opened_now(ports: list[int], token: str, room_id: int, per_port: int = 2) -> Counter[str]:
@@ -237,46 +295,62 @@ def role_of(drill: str) -> str:
 
 
 def run_drill(
-    drill: str, mode: Mode, system: System, instance: Instance, checks: Checks, ports: list[int], token: str
+    drill: str, mode: Mode, system: System, instance: Instance, checks: Checks, ports: list[int], patience: float
 ) -> Result:
+    """Kill and restart one target under load, wait for everything to catch up, check what was lost."""
     subscribers = checks.subscribers
     reconnects_before = sum(s.reconnects for s in subscribers.all)
     duplicates_before = subscribers.duplicates()
+    token = token_for(1)
     print(f"drill {drill}: posting {mode.rate:g}/s, killing it after {mode.warm_s:g} s", flush=True)
     poster = Poster(ports, token, checks.rooms, mode.rate).start()
-    time.sleep(mode.warm_s)
-    killed = time.perf_counter()
-    kill(system, instance, drill)
-    during_outage = sessions_opened_now(ports, token, checks.rooms[0]) if drill == "postgres" else Counter()
-    time.sleep(max(mode.outage_s - (time.perf_counter() - killed), 0))
-    restarting = time.perf_counter()
-    restart(system, instance, drill)
-    up = time.perf_counter()
-    before_restart = by_room([p for p in poster.accepted() if p.sent <= restarting])
-    recovered = wait_until(lambda: checks.caught_up(before_restart), timeout=180, interval=0.1)
-    recovery_s = time.perf_counter() - restarting if recovered else None
-    time.sleep(mode.after_s)
-    posts = poster.stop()
+    try:
+        time.sleep(mode.warm_s)
+        # A drill on a system that accepts nothing proves nothing (PostgreSQL out of connections).
+        expect("a post accepted before the kill", poster.accepted, patience, lambda: refused(poster.posts))
+        killed = time.perf_counter()
+        kill(system, instance, drill)
+        during_outage = sessions_opened_now(ports, token, checks.rooms[0]) if drill == "postgres" else Counter()
+        time.sleep(max(mode.outage_s - (time.perf_counter() - killed), 0))
+        restarting = time.perf_counter()
+        restart(system, instance, drill, patience)
+        up = time.perf_counter()
+        before_restart = by_room([p for p in poster.accepted() if p.sent <= restarting])
+        expect(
+            f"every post accepted before the restart ({sum(map(len, before_restart.values()))}) in MongoDB"
+            " and at every subscriber of its room",
+            lambda: checks.caught_up(before_restart),
+            patience,
+            lambda: checks.behind(before_restart),
+        )
+        recovery_s = time.perf_counter() - restarting
+        time.sleep(mode.after_s)
+    finally:
+        posts = poster.stop()
     accepted = by_room(posts)
     every = set().union(*accepted.values()) if accepted else set()
-    wait_until(lambda: checks.caught_up(accepted), timeout=120)
-    checks.projected(accepted)
+    expect(
+        f"every accepted post ({len(every)}) in MongoDB and at every subscriber of its room",
+        lambda: checks.caught_up(accepted),
+        patience,
+        lambda: checks.behind(accepted),
+    )
     # Every subscriber holds one connection with one subscription; a leak never drains.
     live = len(subscribers.all)
-    wait_until(lambda: leaks(ports, live) == (0, 0), timeout=30, interval=0.5)
+    wait_until(lambda: leaks(ports, live) == (0, 0), timeout=min(patience, 30), interval=0.5)
     leaked_connections, leaked_subscriptions = leaks(ports, live)
     result = Result(
         drill=drill,
         outage_s=round(restarting - killed, 2),
         restart_s=round(up - restarting, 2),
-        recovery_s=None if recovery_s is None else round(recovery_s, 2),
+        recovery_s=round(recovery_s, 2),
         posts=len(posts),
         accepted=len(every),
         errors=len(posts) - len(every),
         error_statuses=dict(Counter(str(p.status) for p in posts if p.message_id is None)),
         lost_in_postgres=len(every - checks.in_postgres(every)),
         lost_in_mongo=len(every - checks.in_mongo),
-        projection_equals_rebuild=checks.projection_equals_rebuild(timeout=60),
+        projection_equals_rebuild=checks.projection_equals_rebuild(timeout=min(patience, 60)),
         missed_deliveries=subscribers.missing(accepted),
         duplicates=subscribers.duplicates() - duplicates_before,
         reconnects=sum(s.reconnects for s in subscribers.all) - reconnects_before,
@@ -290,7 +364,14 @@ def run_drill(
     return result
 
 
-def print_table(results: list[Result]) -> None:
+def refused(posts: Sequence[Post]) -> str:
+    """How the posts so far were refused: "40 posts refused (503 x 38, no answer x 2)"."""
+    statuses = Counter("no answer" if p.status == 0 else str(p.status) for p in list(posts) if p.message_id is None)
+    listed = ", ".join(f"{status} x {count}" for status, count in statuses.most_common())
+    return f"{sum(statuses.values())} posts refused ({listed})" if statuses else "no post answered yet"
+
+
+def print_table(results: Sequence[Result | Stuck]) -> None:
     columns = (
         *("drill", "outage_s", "restart_s", "recovery_s", "accepted", "errors", "lost_in_postgres"),
         *("lost_in_mongo", "projection_equals_rebuild", "missed_deliveries", "duplicates", "reconnects"),
@@ -298,15 +379,21 @@ def print_table(results: list[Result]) -> None:
     )
     print("\n" + "  ".join(f"{c:>{max(len(c), 7)}}" for c in (*columns, "passed")))
     for result in results:
+        if isinstance(result, Stuck):
+            print(f"{result.drill:>7}  FAILED: {result.failure}")
+            continue
         values = [*(getattr(result, c) for c in columns), result.passed]
         cells = ["never" if v is None else ("yes" if v is True else "NO" if v is False else v) for v in values]
         print("  ".join(f"{v!s:>{max(len(c), 7)}}" for v, c in zip(cells, (*columns, "passed"), strict=True)))
 
 
 def drop_read_store(name: str) -> None:
+    import pymongo
+
     from chatproject import backends
 
-    backends.mongo_db().client.drop_database(name)
+    with pymongo.timeout(10):
+        backends.mongo_db().client.drop_database(name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,16 +403,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--instance", metavar="NAME", help="run on this private instance (benchmarks/instance.py) and leave it running"
     )
+    parser.add_argument(
+        "--patience", type=float, default=PATIENCE_S, help=f"seconds to wait for each step ({PATIENCE_S:g})"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the roles and the instance on the way out
     mode = SHORT if args.short else FULL
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     instance = Instance.attach(args.instance) if args.instance else Instance.create("drills")
+    results: list[Result | Stuck] = []
     try:
         started = time.perf_counter()
         instance.up()
         print(f"instance {instance.name}: services up in {time.perf_counter() - started:.1f} s", flush=True)
-        results = run_drills(args.only or DRILLS, mode, instance)
+        results = run_drills(args.only or DRILLS, mode, instance, args.patience)
+    except (InstanceError, subprocess.SubprocessError) as exc:
+        # The instance's services, or the database set-up (migrate, keys, seed), failed or hung.
+        print(f"drills FAILED: the services or the database did not come up: {exc}", flush=True)
+        results = [Stuck("start", str(exc))]
     finally:
         if not args.instance:
             instance.remove()
@@ -336,37 +431,65 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if results and all(r.passed for r in results) else 1
 
 
-def run_drills(drills: list[str] | tuple[str, ...], mode: Mode, instance: Instance) -> list[Result]:
-    """Start the system on the instance, run each drill in turn, stop everything the run started."""
+def run_drills(drills: Sequence[str], mode: Mode, instance: Instance, patience: float) -> list[Result | Stuck]:
+    """Start the system on the instance, run each drill in turn, stop everything the run started.
+
+    The first drill that cannot make progress ends the run: the next would wait on the same system.
+    """
     env = environment(instance)
     setup_django(env)
+    from django.conf import settings
+
+    settings.DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = CONNECT_TIMEOUT_S
     ports = [free_port(), free_port()]
     system = the_system(env, ports)
-    results: list[Result] = []
+    results: list[Result | Stuck] = []
     subscribers: Subscribers | None = None
     try:
-        system.start_all()
-        wait_for_groups(env["KAFKA_GROUP_PREFIX"])
-        rooms = create_rooms(mode.rooms)
-        subscribers = Subscribers(
-            [
-                Subscriber(customer, room, token_for(customer), ports if n == 0 else ports[::-1])
-                for room, pair in rooms.items()
-                for n, customer in enumerate(pair)
-            ]
-        )
-        subscribers.start()
-        checks = Checks(list(rooms), subscribers)
+        try:
+            subscribers = start_system(system, env["KAFKA_GROUP_PREFIX"], mode, ports, patience)
+        except (DrillFailed, RuntimeError) as exc:
+            print(f"drills FAILED: the system did not start: {exc}", flush=True)
+            return [Stuck("start", str(exc))]
+        checks = Checks(list(subscribers.rooms()), subscribers)
         for drill in drills:
-            results.append(run_drill(drill, mode, system, instance, checks, ports, token_for(1)))
+            try:
+                results.append(run_drill(drill, mode, system, instance, checks, ports, patience))
+            except DrillFailed as exc:
+                print(f"drill {drill} FAILED: {exc}", flush=True)
+                results.append(Stuck(drill, str(exc)))
+                break
     finally:
-        if subscribers is not None:
-            subscribers.stop()
-        system.stop_all()
-        instance.up()  # never leave a server down, whatever happened
-        drop_read_store(env["MONGO_DB_NAME"])
-        drop_namespace(env)
+        tidy("stopping the subscribers", subscribers.stop if subscribers else lambda: None)
+        tidy("stopping the roles", system.stop_all)
+        tidy("restarting what is down", lambda: instance.up(timeout=180))  # never leave a server down
+        tidy("dropping the read store", lambda: drop_read_store(env["MONGO_DB_NAME"]))
+        tidy("dropping the namespace", lambda: drop_namespace(env))
     return results
+
+
+def start_system(system: System, group_prefix: str, mode: Mode, ports: list[int], patience: float) -> Subscribers:
+    """Start the roles, wait for their consumer groups, create the rooms and subscribe to them."""
+    system.start_all(timeout=max(patience, 60))  # a role's first start imports everything
+    wait_for_groups(group_prefix, timeout=max(patience, 90))
+    rooms = create_rooms(mode.rooms)
+    subscribers = Subscribers(
+        [
+            Subscriber(customer, room, token_for(customer), ports if n == 0 else ports[::-1])
+            for room, pair in rooms.items()
+            for n, customer in enumerate(pair)
+        ]
+    )
+    subscribers.start(timeout=patience)
+    return subscribers
+
+
+def tidy(what: str, step: Callable[[], object]) -> None:
+    """Run one step of the clean-up; report its failure rather than hide the run's own."""
+    try:
+        step()
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the next steps still run
+        print(f"clean-up: {what} failed: {type(exc).__name__}: {exc}"[:2000], file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

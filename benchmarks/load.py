@@ -18,6 +18,7 @@ import logging
 import os
 import select
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -30,12 +31,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
-from benchmarks.common import OUT_DIR, ROOT, wait_for_port, wait_until
+from benchmarks.common import OUT_DIR, ROOT, wait_until
 from realtime.stomp import Frame, FrameParser, encode
 
 logger = logging.getLogger(__name__)
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+# One look into the read store gives up after this long: a server that stopped answering (FerretDB
+# 1.x waiting for a PostgreSQL connection) must not hold a drill past its patience.
+MONGO_CHECK_S = 10
 
 
 # --- The roles as child processes --------------------------------------------------------
@@ -59,16 +63,25 @@ class System:
         self._sampling = threading.Event()
         self._sampler: threading.Thread | None = None
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, timeout: float = 60.0) -> None:
+        """Start the role; one with a port must listen on it within `timeout` seconds, or this raises."""
         role = self.roles[name]
-        log = open(OUT_DIR / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-        role.process = subprocess.Popen(role.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        if role.port is not None:
-            wait_for_port(role.port, timeout=60)
+        path = OUT_DIR / f"{name}.log"
+        log = open(path, "ab")  # noqa: SIM115 - the child owns it
+        process = role.process = subprocess.Popen(
+            role.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        if role.port is None:
+            return
+        port = role.port
+        if not wait_until(lambda: process.poll() is not None or listening(port), timeout, interval=0.1):
+            raise RuntimeError(f"{name} did not listen on port {port} within {timeout:g} s (its log: {path})")
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode} before listening on port {port} (log: {path})")
 
-    def start_all(self) -> None:
+    def start_all(self, timeout: float = 60.0) -> None:
         for name in self.roles:
-            self.start(name)
+            self.start(name, timeout)
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
 
@@ -102,6 +115,11 @@ class System:
             for role in self.roles.values():
                 if role.process is not None and role.process.poll() is None:
                     role.peak_rss_kb = max(role.peak_rss_kb, tree_rss_kb(role.process.pid))
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def process_tree(pid: int) -> list[int]:
@@ -225,6 +243,7 @@ class Subscriber:
     # Why sessions ended other than by the stop: exception type -> count. Unexpected ones are
     # logged, and the subscriber reconnects all the same, so a client bug cannot pose as a loss.
     endings: Counter[str] = field(default_factory=Counter)
+    last_error: str = ""  # the latest of them, with its message
 
     @property
     def reconnects(self) -> int:
@@ -239,6 +258,7 @@ class Subscriber:
                 await self._session(port, stop)
             except Exception as exc:
                 self.endings[type(exc).__name__] += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"[:200]
                 if not isinstance(exc, (OSError, TimeoutError, WebSocketException, RuntimeError)):
                     logger.exception("subscriber of room %d: unexpected %s; reconnecting", self.room_id, exc)
             attempt += 1
@@ -312,8 +332,24 @@ class Subscribers:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def start(self, timeout: float = 120.0) -> None:
+        """Connect and subscribe every subscriber; raise, naming those that could not, after `timeout`."""
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout)
+        started = asyncio.run_coroutine_threadsafe(self._start(), self.loop)
+        try:
+            started.result(timeout)
+        except TimeoutError:
+            started.cancel()
+            waiting = [s for s in self.all if not s.subscribed.is_set()]
+            self.stop()
+            errors = Counter(s.last_error or "no answer yet" for s in waiting)
+            raise RuntimeError(
+                f"{len(waiting)} of {len(self.all)} subscribers did not subscribe within {timeout:g} s;"
+                f" their last errors: {dict(errors.most_common(3))}"
+            ) from None
+
+    def rooms(self) -> list[int]:
+        """The rooms subscribed to, in the subscribers' order."""
+        return list(dict.fromkeys(s.room_id for s in self.all))
 
     async def _start(self) -> None:
         self._stop = asyncio.Event()
@@ -369,6 +405,7 @@ class Checks:
         self.rooms = rooms
         self.subscribers = subscribers
         self.in_mongo: set[int] = set()
+        self.mongo_error = ""  # why the last look into MongoDB failed, if it did
 
     def projected(self, accepted: dict[int, set[int]]) -> bool:
         """Whether MongoDB holds every accepted message; what it holds is remembered in `in_mongo`.
@@ -376,20 +413,38 @@ class Checks:
         Looked up room by room: FerretDB serves a `roomId` filter from an index but answers
         `_id: {$in: [...]}` by scanning the collection, which took minutes per check at 185,000.
         """
+        import pymongo
+
         from chat_query.store import active_store
 
         try:
-            for room_id, ids in accepted.items():
-                wanted = ids - self.in_mongo
-                if wanted:
-                    found = active_store().messages.find({"roomId": room_id, "_id": {"$gte": min(wanted)}}, {"_id": 1})
-                    self.in_mongo.update(d["_id"] for d in found)
-        except Exception:  # noqa: BLE001 - the MongoDB-wire server may still be coming back
+            with pymongo.timeout(MONGO_CHECK_S):
+                for room_id, ids in accepted.items():
+                    wanted = ids - self.in_mongo
+                    if wanted:
+                        found = active_store().messages.find(
+                            {"roomId": room_id, "_id": {"$gte": min(wanted)}}, {"_id": 1}
+                        )
+                        self.in_mongo.update(d["_id"] for d in found)
+        except Exception as exc:  # noqa: BLE001 - the MongoDB-wire server may still be coming back
+            self.mongo_error = f"{type(exc).__name__}: {exc}"[:200]
             return False
+        self.mongo_error = ""
         return all(ids <= self.in_mongo for ids in accepted.values())
 
     def caught_up(self, accepted: dict[int, set[int]]) -> bool:
         return self.subscribers.missing(accepted) == 0 and self.projected(accepted)
+
+    def behind(self, accepted: dict[int, set[int]]) -> str:
+        """What is missing of `accepted`, as of the last checks: in MongoDB and at the subscribers."""
+        every = set().union(*accepted.values()) if accepted else set()
+        parts = [
+            f"{len(every - self.in_mongo)} of {len(every)} not in MongoDB",
+            f"{self.subscribers.missing(accepted)} deliveries missing at the subscribers",
+        ]
+        if self.mongo_error:
+            parts.append(f"the read store's last answer: {self.mongo_error}")
+        return ", ".join(parts)
 
     def in_postgres(self, ids: set[int]) -> set[int]:
         from chat_command.models import Message
@@ -397,11 +452,22 @@ class Checks:
         return set(Message.objects.filter(message_id__in=ids).values_list("message_id", flat=True))
 
     def projection_equals_rebuild(self, timeout: float) -> bool:
+        import pymongo
+
         from chat_query.store import active_store
         from chat_query.tests.helpers import rebuilt, state_of
 
         events = logged_events(self.rooms)
-        return wait_until(lambda: state_of(active_store(fresh=True), self.rooms) == rebuilt(events), timeout, 0.5)
+        expected = rebuilt(events)
+
+        def equal() -> bool:
+            try:
+                with pymongo.timeout(MONGO_CHECK_S):
+                    return bool(state_of(active_store(fresh=True), self.rooms) == expected)
+            except Exception:  # noqa: BLE001 - a store that does not answer does not equal the rebuild
+                return False
+
+        return wait_until(equal, timeout, 0.5)
 
 
 def logged_events(rooms: list[int]) -> list[Any]:

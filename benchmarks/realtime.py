@@ -147,13 +147,14 @@ def start_uvicorn(processes: Processes, port: int) -> subprocess.Popen[bytes]:
 
 
 def wait_for_groups(prefix: str, timeout: float = 90.0) -> None:
+    """Wait until the projector and the pusher have their partitions; raise, naming the one that has not."""
     from chatproject import consumers
 
     deadline = time.monotonic() + timeout
     for role in ("projector", "pusher"):
         while not (consumers.read_status(f"{prefix}-{role}") or {}).get("assigned"):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the {role} did not join its consumer group")
+                raise RuntimeError(f"the {role} did not join its consumer group {prefix}-{role} within {timeout:g} s")
             time.sleep(0.2)
 
 

@@ -6,16 +6,26 @@ The drills crash the servers they run on, so they start a private instance of th
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+
+from benchmarks.instance import Instance
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / ".local" / "bench" / "drills-short.json"
 DRILLS = ["kafka", "projector", "pusher", "web", "redis", "mongo", "postgres"]
+# How long a drill waits for each step before it fails, and how long it may take in all to fail.
+PATIENCE_S = 20
+GIVE_UP_S = 120
+BOUND_S = 240
 
 
 def services_status() -> str:
@@ -41,6 +51,7 @@ def test_every_fault_drill_recovers_without_losing_or_repeating_a_message():
     results = json.loads(REPORT.read_text())
     assert [r["drill"] for r in results] == DRILLS, run.stdout[-3000:] + run.stderr[-3000:]
     for result in results:
+        assert "failure" not in result, result
         assert result["accepted"] > 0, result
         assert result["recovery_s"] is not None, result
         assert result["lost_in_postgres"] == result["lost_in_mongo"] == 0, result
@@ -49,3 +60,73 @@ def test_every_fault_drill_recovers_without_losing_or_repeating_a_message():
     web = next(r for r in results if r["drill"] == "web")
     assert web["reconnects"] > 0, "the subscribers of the killed web process reconnected and recovered"
     assert run.returncode == 0, run.stdout[-3000:]
+
+
+def drills_command(*args: str) -> list[str]:
+    return [sys.executable, "benchmarks/drills.py", "--short", "--only", "kafka", "--patience", str(PATIENCE_S), *args]
+
+
+@pytest.mark.timeout(600)
+def test_a_drill_on_a_server_out_of_connections_fails_and_says_what_did_not_happen() -> None:
+    # A second system on the same server has taken PostgreSQL's connections: every post gets a 503.
+    with Instance.create("drills-test", {"CHAT_PG_MAX_CONNECTIONS": "10"}) as instance:
+        run = subprocess.run(
+            drills_command("--instance", instance.name),
+            cwd=ROOT,
+            env={**os.environ, "BENCH_NO_PROGRESS": "1"},
+            capture_output=True,
+            text=True,
+            timeout=BOUND_S,
+        )
+    assert run.returncode == 1, run.stdout[-3000:]
+    # Whichever step it reached (subscribing, or a post accepted), it says what did not happen.
+    failure = re.search(rf"^drills? .*FAILED: .+ did not .+ within {PATIENCE_S} s.*$", run.stdout, re.MULTILINE)
+    assert failure, run.stdout[-3000:] + run.stderr[-3000:]
+
+
+@pytest.mark.timeout(600)
+def test_a_drill_whose_read_store_stops_answering_fails_within_its_patience_naming_what_did_not_happen() -> None:
+    with Instance.create("drills-test") as instance:
+        drills = subprocess.Popen(
+            drills_command("--instance", instance.name),
+            cwd=ROOT,
+            env={**os.environ, "BENCH_NO_PROGRESS": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        output: list[str] = []
+        posting, failed = threading.Event(), threading.Event()
+
+        def read() -> None:
+            assert drills.stdout is not None
+            for line in drills.stdout:
+                output.append(line)
+                if line.startswith("drill kafka: posting"):
+                    posting.set()
+                if line.startswith("drill kafka FAILED:"):
+                    failed.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        ferretdb = instance.pid("mongo")
+        try:
+            assert posting.wait(BOUND_S), "".join(output)[-3000:]
+            # FerretDB 1.x stops answering for good when its pool of PostgreSQL connections runs dry.
+            os.kill(ferretdb, signal.SIGSTOP)
+            stopped = time.monotonic()
+            failed.wait(BOUND_S)
+            took = time.monotonic() - stopped
+            os.kill(ferretdb, signal.SIGCONT)  # the drill's clean-up needs the read store
+            drills.wait(BOUND_S)
+        finally:
+            os.kill(ferretdb, signal.SIGCONT)
+            drills.kill()
+            reader.join(10)
+    text = "".join(output)
+    assert drills.returncode == 1, text[-3000:]
+    failure = next((line for line in output if line.startswith("drill kafka FAILED:")), None)
+    assert failure is not None, text[-3000:]
+    assert "not in MongoDB" in failure, failure
+    # Its patience, after the broker's restart (about 20 s) and the drill's first seconds.
+    assert took < GIVE_UP_S, f"the drill gave up {took:.0f} s after the read store stopped answering"
