@@ -32,7 +32,8 @@ def texts_in_topics(bootstrap: str, topics: list[str]) -> str:
     """Every record of the topics, from the first to the current end, as one string."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}"})
     try:
-        assignment, ends = [], {}
+        assignment: list[TopicPartition] = []
+        ends: dict[tuple[str | None, int | None], int] = {}
         for topic in topics:
             for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
@@ -47,7 +48,7 @@ def texts_in_topics(bootstrap: str, topics: list[str]) -> str:
             if record is None or record.error():
                 continue
             seen.append(record.value() or b"")
-            if record.offset() + 1 >= ends[(record.topic(), record.partition())]:
+            if (record.offset() or 0) + 1 >= ends[(record.topic(), record.partition())]:
                 del ends[(record.topic(), record.partition())]
         assert not ends, f"the topics were not read to their end: {ends}"
         return b"\n".join(seen).decode()
