@@ -7,6 +7,10 @@ import uuid
 
 import pytest
 
+# Services of a test's own (a Redis, a Kafka broker) for the tests that stop them, and the hook
+# that shows their logs when such a test fails.
+pytest_plugins = ["chatproject.tests.private_services"]
+
 
 def _require(setting: str) -> str:
     from django.conf import settings

@@ -1,0 +1,124 @@
+"""Services of a test's own, to stop, restart or pause; and the logs of what a test started, when it fails.
+
+A test never stops the shared services: others use them at the same time. It asks for a Redis
+(`private_redis`) that it alone uses. Registered for every
+test by the root conftest.py (`pytest_plugins`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+# Outside Linux's ephemeral range (32768-60999): no connection picks the port as its own
+# while the server is down, so a restart finds it free.
+PORTS = range(20000, 32000)
+START_TIMEOUT_S = 30
+
+
+class PrivateRedis:
+    """Debian's redis-server on a free loopback port and a folder of its own, without persistence."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log = folder / "redis.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start on this server's port and return once it answers PING."""
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder)]
+        command += ["--save", "", "--appendonly", "no", "--logfile", str(self.log)]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=1)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"redis-server on port {self.port} exited:\n{self.log_tails()}")
+                try:
+                    if client.ping():
+                        return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Shut down as an operator would (SIGTERM), and wait until it has."""
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(START_TIMEOUT_S)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        """Freeze the server: connections stay open and nothing answers (a hung server)."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def discard(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.resume()
+            self.process.kill()
+            self.process.wait(START_TIMEOUT_S)
+
+    def log_tails(self) -> str:
+        return f"== {self.log}\n{_tail(self.log)}"
+
+
+def _free_port() -> int:
+    for port in random.sample(PORTS, 50):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORTS}")
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+
+
+@pytest.fixture
+def private_redis(tmp_path_factory) -> Iterator[PrivateRedis]:
+    """A Redis this test alone uses, so it may stop or freeze it without touching the shared one."""
+    server = PrivateRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.discard()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Show the end of the logs of the servers a failed test used, so the failure explains itself."""
+    report = yield
+    if report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            tails = getattr(value, "log_tails", None)
+            if callable(tails):
+                report.sections.append((f"logs of fixture {name!r}", tails()))
+    return report
