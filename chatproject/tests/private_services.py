@@ -112,6 +112,22 @@ def private_redis(tmp_path_factory) -> Iterator[PrivateRedis]:
     server.discard()
 
 
+@pytest.fixture
+def backends_on_private_redis(private_redis) -> Iterator[PrivateRedis]:
+    """This process's Redis client (chatproject.backends) on the test's own Redis, and back after."""
+    from django.test import override_settings
+
+    from chatproject import backends
+
+    # Not pytest-django's settings fixture: it restores after this fixture's teardown, and the
+    # clients must be dropped after the restore. Before it, a thread still running (say a
+    # projector's cache repair) could cache a client of the private Redis for the tests after.
+    with override_settings(REDIS_URL=private_redis.url):
+        backends.reset_clients()
+        yield private_redis
+    backends.reset_clients()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Show the end of the logs of the servers a failed test used, so the failure explains itself."""
