@@ -2,10 +2,8 @@
 
 import os
 import signal
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -30,7 +28,6 @@ from chatproject.tests.children import manage
 from chatproject.tests.kafka_tail import TopicTail
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def logged_events():
@@ -251,18 +248,17 @@ def test_rebuild_switches_readers_to_a_fresh_generation_equal_to_the_log(user1, 
     assert old_views.name not in active_store().db.list_collection_names(), "the old generation was dropped"
 
 
-def test_the_projector_keeps_projecting_while_redis_is_down(transactional_db, redis_url, unique):
+def test_the_projector_keeps_projecting_while_redis_is_down(
+    transactional_db, backends_on_private_redis, unique, caplog
+):
     """Redis only remembers which events were announced; losing it must not lose a projection."""
     from chat_query.tests.helpers import message
 
-    services = ROOT / "scripts" / "services"
     projector = Projector()
     room_id, message_id = 900_000_000 + int(unique[:6], 16), 9 * 10**12 + int(unique[:8], 16)
     envelope = Envelope.wrap(message(room_id, message_id, sender=1))
-    subprocess.run([str(services), "down", "redis"], check=True, capture_output=True)
-    try:
-        projector.handle([envelope])
-        projector.done([envelope])
-    finally:
-        subprocess.run([str(services), "up", "redis"], check=True, capture_output=True)
+    backends_on_private_redis.stop()
+    projector.handle([envelope])
+    projector.done([envelope])
+    assert any("without the processed-event memory" in r.message for r in caplog.records), "it ran without Redis"
     assert active_store().messages.find_one({"_id": message_id})["roomId"] == room_id
