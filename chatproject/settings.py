@@ -92,6 +92,10 @@ TEMPLATES = [
 # --- Backends: each one real when its variable is set, embedded otherwise -------------
 DATABASE_URL = env.url("DATABASE_URL", ("postgres", "postgresql", "sqlite"))
 DATABASES = {"default": database_from_url(DATABASE_URL, STATE_DIR / "chat.sqlite3")}
+if "CONN_MAX_AGE" in DATABASES["default"]:
+    # How long a thread keeps its PostgreSQL connection between requests. The ASGI entry point
+    # sets 0: under ASGI a request's thread does not outlive it, so a kept connection is orphaned.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.number("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 MONGO_URL = env.url("MONGO_URL", ("mongodb",))
 MONGO_DB_NAME = env.text("MONGO_DB_NAME", "chat_read_db")
 # FerretDB only: its PostgreSQL database, where the read store adds the indexes FerretDB
