@@ -7,9 +7,11 @@ import pytest
 import redis
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from django.conf import settings
 from django.db import connection
 
 from accounts.models import Customer
+from chatproject import namespace
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +41,8 @@ def test_redis_set_and_expire(redis_url, unique):
 
 
 def test_kafka_idempotent_produce_and_group_consume_with_manual_commit(kafka_bootstrap, unique):
-    topic = f"test-roundtrip-{unique}"
+    # In the run's namespace, so dropping it ends the topic and the group even if the test fails.
+    topic = namespace.topic(f"roundtrip-{unique}")
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(timeout=30)
 
@@ -50,7 +53,7 @@ def test_kafka_idempotent_produce_and_group_consume_with_manual_commit(kafka_boo
     assert producer.flush(30) == 0
     assert delivered == [None] * 5
 
-    group = f"test-group-{unique}"
+    group = f"{settings.KAFKA_GROUP_PREFIX}-roundtrip-{unique}"
     config = {
         "bootstrap.servers": kafka_bootstrap,
         "group.id": group,

@@ -39,7 +39,8 @@ class Stack:
 
     def __init__(self, redis_url: str | None = None) -> None:
         """`redis_url`: a Redis of the test's own for every process, instead of the shared one."""
-        self.prefix = f"rt-{uuid.uuid4().hex[:8]}"
+        # Under the run's own group prefix (its namespace's), so dropping the namespace ends these groups too.
+        self.prefix = f"{settings.KAFKA_GROUP_PREFIX}-rt-{uuid.uuid4().hex[:8]}"
         self.env = {
             **os.environ,
             "DATABASE_URL": _test_database_url(),
