@@ -19,6 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 from benchmarks.common import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# The tests that start a run allow it 300 s (their timeout mark, which counts a fixture's start):
+# the start gets 240 of them, so a slow start fails here, saying how far it got, with time left
+# to stop the run and report, instead of being cut off by the test's timeout.
+START_TIMEOUT_S = 240
+LOG_TAIL_LINES = 20
 
 
 class ProdRun:
@@ -46,7 +51,16 @@ class ProdRun:
 
     def start(self) -> ProdRun:
         try:
-            self.script("up", timeout=600)
+            self.script("up", timeout=START_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            # Read before stop() deletes the run's folder with its logs.
+            reached = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+            failure = RuntimeError(
+                f"scripts/prod up did not finish within {START_TIMEOUT_S} s; it got as far as:\n{reached[-3000:]}"
+                f"\n{self._log_tails()}"
+            )
+            self.stop()
+            raise failure from exc
         except BaseException:
             self.stop()
             raise
@@ -64,6 +78,14 @@ class ProdRun:
         if result.returncode != 0:
             raise RuntimeError(f"scripts/prod {command} failed:\n{result.stderr[-3000:]}")
         return result.stdout
+
+    def _log_tails(self) -> str:
+        """The last lines of each log of the run's processes."""
+        parts = []
+        for log in sorted((self.directory / "logs").glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            parts.append(f"== {log}\n" + "\n".join(lines))
+        return "\n".join(parts)
 
     def stop(self) -> None:
         self.script("down")
