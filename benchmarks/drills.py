@@ -58,6 +58,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import psycopg
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
@@ -417,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         instance.up()
         print(f"instance {instance.name}: services up in {time.perf_counter() - started:.1f} s", flush=True)
         results = run_drills(args.only or DRILLS, mode, instance, args.patience)
-    except (InstanceError, subprocess.SubprocessError) as exc:
+    except (InstanceError, subprocess.SubprocessError, psycopg.OperationalError) as exc:
         # The instance's services, or the database set-up (migrate, keys, seed), failed or hung.
         print(f"drills FAILED: the services or the database did not come up: {exc}", flush=True)
         results = [Stuck("start", str(exc))]

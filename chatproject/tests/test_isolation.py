@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from chatproject import testing
+from chatproject.tests import isolation
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATION = "chat_command/tests/test_commands.py::test_sending_a_message_returns_its_id_and_records_message_sent"
@@ -15,13 +15,13 @@ UNIT = "realtime/tests/test_stomp_codec.py::test_it_encodes_command_headers_blan
 
 
 def test_the_run_has_a_namespace_of_its_own_that_its_processes_inherit():
-    assert testing.NAMESPACE.startswith("test-")
-    assert settings.CHAT_NAMESPACE == testing.NAMESPACE
-    assert os.environ["CHAT_NAMESPACE"] == testing.NAMESPACE
+    assert isolation.NAMESPACE.startswith("test-")
+    assert settings.CHAT_NAMESPACE == isolation.NAMESPACE
+    assert os.environ["CHAT_NAMESPACE"] == isolation.NAMESPACE
 
 
 def test_without_the_services_integration_tests_fail_with_a_clear_message_and_unit_tests_still_run(tmp_path):
-    unset = [*testing._SERVICES, "CHAT_NAMESPACE"]
+    unset = [*isolation._SERVICES, "CHAT_NAMESPACE"]
     environment = {name: value for name, value in os.environ.items() if name not in unset}
     environment["CHAT_STATE_DIR"] = str(tmp_path)
     run = subprocess.run(
