@@ -61,8 +61,11 @@ def test_a_membership_check_works_again_right_after_postgresql_drops_its_connect
             await sync_to_async(connections.close_all)()
 
     def terminate(pid: int) -> None:
+        # With a timeout it returns once the backend has exited, not when it was signalled: a
+        # check that ran in between would still find the connection alive.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            cursor.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])
+            assert cursor.fetchone()[0], "the backend exited within 10 s"
         connection.close()
 
     assert asyncio.run(scenario()), "the check answered from a new connection"
