@@ -19,10 +19,10 @@ from chat_command.models import OutboxEvent
 from chat_command.services import NewMessage, NewRoom, ReadMarker, do_create_room, do_mark_read, do_send_message
 from chat_command.tests.test_relay import _test_database_url, wait_for
 from chat_query.projection import unread_status
-from chat_query.projector import Projector
+from chat_query.projector import Projector, processed_key
 from chat_query.store import active_generation, active_store
 from chat_query.tests.helpers import rebuilt, state_of
-from chatproject import consumers, namespace
+from chatproject import backends, consumers, namespace
 from chatproject.events import Envelope, decode
 from chatproject.tests.children import manage
 from chatproject.tests.kafka_tail import TopicTail
@@ -182,11 +182,41 @@ def member_assigned(group, since):
 
 # Ceilings: joining 30 s, the takeover 45 s (a killed member keeps its partitions for
 # session.timeout.ms, 10 s, before the group rebalances), projecting the rest 45 s.
+def ranges(numbers: list[int]) -> str:
+    """Consecutive runs of sorted numbers, as "a-b, c"."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in runs)
+
+
+def where_the_missing_went(room_id: int, sent: list[int], messages, tail: TopicTail) -> str:
+    """Which of the room's messages the read store lacks, and how far each got: Kafka, the
+    projector's processed-event memory."""
+    present = {document["_id"] for document in messages.find({"roomId": room_id}, {"_id": 1})}
+    missing = [m for m in sent if m not in present]
+    published = {
+        e.payload["messageId"]: e.event_id
+        for e in tail.read_to_end(lambda e: e.type == MessageSent.TYPE and e.payload["roomId"] == room_id)
+    }
+    in_kafka = [m for m in missing if m in published]
+    remembered = backends.redis_client().mget([processed_key(published[m]) for m in in_kafka]) if in_kafka else []
+    return (
+        f"{len(missing)} missing ({ranges(missing)[:300]}); {len(in_kafka)} of them in Kafka, "
+        f"{sum(1 for r in remembered if r)} of those remembered as projected"
+    )
+
+
 @pytest.mark.timeout(240)
 def test_a_projector_killed_mid_stream_resumes_and_matches_a_rebuild(
-    kafka_bootstrap, transactional_db, group_prefix, running_relay, children
+    kafka_bootstrap, transactional_db, group_prefix, running_relay, children, request
 ):
     seed_customers()
+    tail = TopicTail(kafka_bootstrap, [namespace.topic(MessageSent.TOPIC)])
+    request.addfinalizer(tail.close)
     first = _projector(children, group_prefix)
     group = f"{group_prefix}-projector"
     assert wait_for(lambda: member_assigned(group, since=0), timeout=30), "the first projector joined its group"
@@ -220,8 +250,10 @@ def test_a_projector_killed_mid_stream_resumes_and_matches_a_rebuild(
     second = _projector(children, group_prefix)
     taken_over = wait_for(lambda: member_assigned(group, since=killed_at), timeout=45)
     assert taken_over, "the second projector took over the partitions once the killed member's session ended"
-    assert wait_for(lambda: messages.count_documents(projected) == len(sent), timeout=45, interval=0.2), (
-        f"projected {messages.count_documents(projected)} of {len(sent)}; status {consumers.read_status(group)}"
+    all_projected = wait_for(lambda: messages.count_documents(projected) == len(sent), timeout=45, interval=0.2)
+    assert all_projected, (
+        f"projected {messages.count_documents(projected)} of {len(sent)}: "
+        f"{where_the_missing_went(room.room_id, sent, messages, tail)}; status {consumers.read_status(group)}"
     )
     assert messages.count_documents({"roomId": room.room_id}) == len(sent), "nothing else landed in the room"
     assert wait_for(lambda: state_of(active_store(), [room.room_id]) == rebuilt(logged_events()), timeout=20)
