@@ -86,9 +86,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             return
         except namespace.DropIncomplete as incomplete:
             if time.monotonic() > deadline:
-                # Reported, not raised: raising here would hide the run's own summary.
-                reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-                if reporter is not None:
-                    reporter.write_line(f"WARNING: the test run's namespace was not dropped whole: {incomplete}")
+                _warn(session, f"the test run's namespace was not dropped whole: {incomplete}")
                 return
             time.sleep(1)
+        except Exception as error:  # noqa: BLE001 - a service that went away; the summary must still show
+            _warn(session, f"the test run's namespace {NAMESPACE} was not dropped: {error}")
+            return
+
+
+def _warn(session: pytest.Session, message: str) -> None:
+    """Say it at the end of the run; raising here would hide the run's own summary."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"WARNING: {message}")
