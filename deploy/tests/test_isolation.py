@@ -30,7 +30,10 @@ def neighbour(kafka_bootstrap, redis_url, mongo_url) -> Iterator[ProdRun]:
 
 def texts_in_topics(bootstrap: str, topics: list[str]) -> str:
     """Every record of the topics, from the first to the current end, as one string."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}"})
+    # Assigned, never committing: it leaves no consumer group behind on the shared broker.
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
+    )
     try:
         assignment: list[TopicPartition] = []
         ends: dict[tuple[str | None, int | None], int] = {}
