@@ -12,9 +12,13 @@ from chatproject.events import Envelope, decode
 
 
 class TopicTail:
-    """Assigned (not subscribed) at each partition's current end, so only new records are seen."""
+    """Assigned (not subscribed) at each partition's current end, so only new records are seen;
+    or, `from_beginning`, at each partition's first record.
 
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+    It never commits, so it leaves no consumer group behind on a shared broker.
+    """
+
+    def __init__(self, bootstrap: str, topics: list[str], from_beginning: bool = False) -> None:
         from chat_command.relay import ensure_topics
 
         ensure_topics()  # a topic that does not exist yet has no end to start from
@@ -25,8 +29,8 @@ class TopicTail:
         for topic in topics:
             metadata = self.consumer.list_topics(topic, timeout=10)
             for partition in metadata.topics[topic].partitions:
-                _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                assignment.append(TopicPartition(topic, partition, high))
+                low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                assignment.append(TopicPartition(topic, partition, low if from_beginning else high))
         self.consumer.assign(assignment)
         # The offset of the next record to read, per partition, to know when the tail reached an end.
         self.next_offset = {(tp.topic, tp.partition): tp.offset for tp in assignment}
@@ -43,8 +47,8 @@ class TopicTail:
                 settle_until = settle_until or time.monotonic() + settle
                 if time.monotonic() >= settle_until:
                     break
-            envelope = self._next(0.2)
-            if envelope is not None and wanted(envelope):
+            value = self._next(0.2)
+            if value is not None and wanted(envelope := decode(value)[0]):
                 found.append(envelope)
         return found
 
@@ -54,27 +58,32 @@ class TopicTail:
         For what was certainly published already (confirmed by the broker): no settling time, and
         a duplicate or an extra record cannot arrive after the test looked.
         """
+        return [e for value in self.values_to_end(timeout) if wanted(e := decode(value)[0])]
+
+    def values_to_end(self, timeout: float = 30.0) -> list[bytes]:
+        """The raw values of all records in the topics now, malformed ones included, read up to
+        each partition's end."""
         ends = {}
         for topic, partition in self.next_offset:
             ends[(topic, partition)] = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)[1]
-        found: list[Envelope] = []
+        found: list[bytes] = []
         deadline = time.monotonic() + timeout
         while any(self.next_offset[tp] < end for tp, end in ends.items()):
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"the tail did not reach the end of its topics in {timeout} s: {self.next_offset}")
-            envelope = self._next(0.2)
-            if envelope is not None and wanted(envelope):
-                found.append(envelope)
+            value = self._next(0.2)
+            if value is not None:
+                found.append(value)
         return found
 
-    def _next(self, timeout: float) -> Envelope | None:
+    def _next(self, timeout: float) -> bytes | None:
         message = self.consumer.poll(timeout)
         if message is None or message.error():
             return None
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         if topic is not None and partition is not None and offset is not None:  # always set on a record
             self.next_offset[(topic, partition)] = offset + 1
-        return decode(message.value() or b"")[0]
+        return message.value() or b""
 
     def close(self) -> None:
         self.consumer.close()

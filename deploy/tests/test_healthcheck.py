@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def group_prefix(settings, redis_url, unique):
-    settings.KAFKA_GROUP_PREFIX = f"hc-{unique}"
+    settings.KAFKA_GROUP_PREFIX = f"{settings.KAFKA_GROUP_PREFIX}-hc-{unique}"
     yield settings.KAFKA_GROUP_PREFIX
     backends.redis_client().delete(namespace.key(f"consumer_status:{settings.KAFKA_GROUP_PREFIX}-projector"))
 

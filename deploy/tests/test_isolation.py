@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pymongo
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from django.test import override_settings
 
 from chat_command.events import COMMAND_TOPICS
 from chatproject import namespace
+from chatproject.tests.kafka_tail import TopicTail
 from deploy.tests.prod_run import ProdRun
 from deploy.tests.test_prod_run import call, login, send_message
 
@@ -30,33 +30,11 @@ def neighbour(kafka_bootstrap, redis_url, mongo_url) -> Iterator[ProdRun]:
 
 def texts_in_topics(bootstrap: str, topics: list[str]) -> str:
     """Every record of the topics, from the first to the current end, as one string."""
-    # Assigned, never committing: it leaves no consumer group behind on the shared broker.
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
-    )
+    tail = TopicTail(bootstrap, topics, from_beginning=True)
     try:
-        assignment: list[TopicPartition] = []
-        ends: dict[tuple[str | None, int | None], int] = {}
-        for topic in topics:
-            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                if high > low:
-                    assignment.append(TopicPartition(topic, partition, low))
-                    ends[(topic, partition)] = high
-        consumer.assign(assignment)
-        seen: list[bytes] = []
-        deadline = time.monotonic() + 60
-        while ends and time.monotonic() < deadline:
-            record = consumer.poll(0.5)
-            if record is None or record.error():
-                continue
-            seen.append(record.value() or b"")
-            if (record.offset() or 0) + 1 >= ends[(record.topic(), record.partition())]:
-                del ends[(record.topic(), record.partition())]
-        assert not ends, f"the topics were not read to their end: {ends}"
-        return b"\n".join(seen).decode()
+        return b"\n".join(tail.values_to_end(timeout=60)).decode()
     finally:
-        consumer.close()
+        tail.close()
 
 
 def texts_in_read_store(database: str) -> str:

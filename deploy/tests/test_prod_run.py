@@ -244,7 +244,7 @@ def test_the_container_healthcheck_of_each_role_passes_on_the_running_system(pro
 
 
 def test_a_consumer_healthcheck_fails_for_a_role_that_never_reported(prod):
-    result = run_healthcheck(prod, "pusher", KAFKA_GROUP_PREFIX=f"absent-{uuid.uuid4().hex[:6]}")
+    result = run_healthcheck(prod, "pusher", KAFKA_GROUP_PREFIX=f"{prod.namespace}.absent-{uuid.uuid4().hex[:6]}")
     assert result.returncode == 1
     assert "has not reported a status yet" in result.stderr
 
