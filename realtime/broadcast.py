@@ -17,6 +17,14 @@ logger = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 0.5
 
+_sweepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+def ensure_sweeper() -> None:
+    loop = asyncio.get_running_loop()
+    if loop not in _sweepers or _sweepers[loop].done():
+        _sweepers[loop] = loop.create_task(sweep_forever())
+
 
 async def _announce_presence(customer_id: int, online: bool) -> None:
     rooms = await database_sync_to_async(room_ids_of)(customer_id)

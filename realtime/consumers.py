@@ -14,14 +14,6 @@ from realtime.session import StompSession
 SUBPROTOCOLS = ("v12.stomp", "v11.stomp", "v10.stomp")
 SOCKJS_HEARTBEAT_S = 25.0
 
-_sweepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
-
-
-def _ensure_sweeper() -> None:
-    loop = asyncio.get_running_loop()
-    if loop not in _sweepers or _sweepers[loop].done():
-        _sweepers[loop] = loop.create_task(broadcast.sweep_forever())
-
 
 class StompConsumer(AsyncWebsocketConsumer):
     """STOMP frames as WebSocket text messages, at /ws/chat (subprotocol v1x.stomp or none)."""
@@ -34,7 +26,7 @@ class StompConsumer(AsyncWebsocketConsumer):
         offered = self.scope.get("subprotocols") or []
         chosen = next((p for p in SUBPROTOCOLS if p in offered), None)
         await self.accept(subprotocol=chosen)
-        _ensure_sweeper()
+        broadcast.ensure_sweeper()
         self.session = StompSession(self, self.scope)
         await self.session.opened()
 
@@ -68,7 +60,7 @@ class SockJsStompConsumer(StompConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        _ensure_sweeper()
+        broadcast.ensure_sweeper()
         await self.send(text_data="o")
         self.session = StompSession(self, self.scope)
         await self.session.opened()
