@@ -3,7 +3,6 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from chatproject import gateway, health, metrics_http
-from realtime import views as realtime_views
 
 # Django tries these in order and every prefix is distinct: the busiest come first.
 urlpatterns = [
@@ -17,7 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("auth/", include("accounts.urls")),
     path("customer/", include("customers.urls")),
-    path("ws/chat/info", realtime_views.sockjs_info, name="sockjs-info"),
+    path("ws/chat/", include("realtime.urls")),
     path("", include("webui.urls")),
     # Everything else is answered as the reference's gateway answered unknown routes.
     re_path(r"^(?P<path>.*)$", gateway.route_not_found),

@@ -8,10 +8,10 @@ class RealtimeConfig(AppConfig):
         from corsheaders.signals import check_request_enabled
 
         from chatproject import consumers, workers
-        from realtime.origins import sockjs_info_cors
+        from realtime.origins import sockjs_cors
         from realtime.pusher import Pusher, embedded_pusher
 
         consumers.register_role("pusher", Pusher)
         workers.register("pusher", embedded_pusher)
-        # SockJS reads its info before the WebSocket: a page that may open one may read it too.
-        check_request_enabled.connect(sockjs_info_cors)
+        # A page that may open the WebSocket may use SockJS's info and HTTP transports too.
+        check_request_enabled.connect(sockjs_cors)

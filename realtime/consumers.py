@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from realtime import broadcast
+from realtime import broadcast, sockjs
 from realtime.session import StompSession
 
 SUBPROTOCOLS = ("v12.stomp", "v11.stomp", "v10.stomp")
-SOCKJS_HEARTBEAT_S = 25.0
 
 
 class StompConsumer(AsyncWebsocketConsumer):
@@ -61,7 +59,7 @@ class SockJsStompConsumer(StompConsumer):
     async def connect(self) -> None:
         await self.accept()
         broadcast.ensure_sweeper()
-        await self.send(text_data="o")
+        await self.send(text_data=sockjs.OPEN)
         self.session = StompSession(self, self.scope)
         await self.session.opened()
         self.heartbeat = asyncio.create_task(self._heartbeat())
@@ -71,13 +69,12 @@ class SockJsStompConsumer(StompConsumer):
         if not raw:
             return
         try:
-            messages: Any = json.loads(raw)
+            messages = sockjs.parse_messages(raw)
         except ValueError:
             await self.close(4000, "SockJS messages are JSON arrays of strings")
             return
-        for message in messages if isinstance(messages, list) else [messages]:
-            if isinstance(message, str):
-                await self.session.received(message)
+        for message in messages:
+            await self.session.received(message)
 
     async def ended(self) -> None:
         if hasattr(self, "heartbeat"):
@@ -85,14 +82,13 @@ class SockJsStompConsumer(StompConsumer):
         await super().ended()
 
     async def send_frames(self, frames: list[str]) -> None:
-        await self.send(text_data="a" + json.dumps(frames))
+        await self.send(text_data=sockjs.messages_frame(frames))
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
-        number = code if isinstance(code, int) else 3000
-        await self.send(text_data="c" + json.dumps([number if number >= 3000 else 3000, reason or "Go away!"]))
+        await self.send(text_data=sockjs.close_frame(code if isinstance(code, int) else 3000, reason))
         await super().close(code)
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(SOCKJS_HEARTBEAT_S)
-            await self.send(text_data="h")
+            await asyncio.sleep(sockjs.HEARTBEAT_S)
+            await self.send(text_data=sockjs.HEARTBEAT)

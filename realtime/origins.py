@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -40,24 +41,37 @@ class OriginCheck:
 
 def handshake_allowed(scope: dict[str, Any]) -> bool:
     """Whether a WebSocket handshake comes from no page at all, the server's own, or a listed one."""
-    sent = _header(scope, b"origin")
+    return _allowed(_header(scope, b"origin"), lambda: _own_origin(scope))
+
+
+def request_allowed(request: HttpRequest) -> bool:
+    """The same, for a request of SockJS's HTTP transports, which carry the session instead."""
+    return _allowed(request.headers.get("Origin"), lambda: parse_origin(_request_own_origin(request)))
+
+
+def _allowed(sent: str | None, own: Callable[[], Origin | None]) -> bool:
     if sent is None:
         return True
     origin = parse_origin(sent)
-    return origin is not None and (origin in _listed() or origin == _own_origin(scope))
+    return origin is not None and (origin in _listed() or origin == own())
 
 
 def advertised_origins(request: HttpRequest) -> list[str]:
     """The origins whose pages may open the WebSocket, for SockJS's info: this server's, then the listed ones."""
+    return [_request_own_origin(request), *settings.WEBSOCKET_ALLOWED_ORIGINS]
+
+
+def _request_own_origin(request: HttpRequest) -> str:
     forwarded_proto = request.headers.get("X-Forwarded-Proto")
     scheme = client_scheme(request.scheme or "http", request.META.get("REMOTE_ADDR", ""), forwarded_proto)
-    return [f"{scheme}://{request.get_host()}", *settings.WEBSOCKET_ALLOWED_ORIGINS]
+    return f"{scheme}://{request.get_host()}"
 
 
-def sockjs_info_cors(sender: Any, request: HttpRequest, **kwargs: Any) -> bool:
-    """Let corsheaders answer SockJS's info request for every listed page that may open the WebSocket."""
+def sockjs_cors(sender: Any, request: HttpRequest, **kwargs: Any) -> bool:
+    """Let corsheaders answer SockJS's requests (its info, its HTTP transports) for every listed
+    page that may open the WebSocket; they carry the same session."""
     origin = request.headers.get("Origin")
-    return request.path_info == "/ws/chat/info" and origin is not None and parse_origin(origin) in _listed()
+    return request.path_info.startswith("/ws/chat/") and origin is not None and parse_origin(origin) in _listed()
 
 
 def _own_origin(scope: dict[str, Any]) -> Origin | None:

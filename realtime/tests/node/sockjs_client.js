@@ -2,10 +2,11 @@
 // against a running server, the way the reference page does, and prints what arrives.
 //
 //   node sockjs_client.js <base-url> <jwt> <subscribe-destination>... [--send dest body] [--count N] [--timeout ms]
-//                         [--origin url]
+//                         [--origin url] [--transports name,...]
 //
 // --origin sends that Origin with the WebSocket handshake, as a browser does for the page that
-// opens it (Node sends none by default).
+// opens it (Node sends none by default). --transports limits SockJS to those transports
+// (xhr-streaming, xhr-polling, eventsource), as when WebSockets are unavailable.
 //
 // Prints one JSON line per event: {"event":"connected"|"subscribed"|"message"|"error"|"timeout", ...};
 // "subscribed" comes once the server has confirmed every subscription with a RECEIPT.
@@ -22,17 +23,20 @@ const destinations = [];
 let count = 1;
 let timeout = 15000;
 let origin = null;
+let transports = null;
 const sends = [];
 for (let i = 2; i < args.length; i++) {
   if (args[i] === "--count") count = Number(args[++i]);
   else if (args[i] === "--timeout") timeout = Number(args[++i]);
   else if (args[i] === "--send") sends.push([args[++i], args[++i]]);
   else if (args[i] === "--origin") origin = args[++i];
+  else if (args[i] === "--transports") transports = args[++i].split(",");
   else destinations.push(args[i]);
 }
 
 const print = (event) => process.stdout.write(JSON.stringify(event) + "\n");
 const options = origin ? { transportOptions: { websocket: { headers: { Origin: origin } } } } : {};
+if (transports) options.transports = transports;
 const client = Stomp.over(new SockJS(base + "/ws/chat", null, options));
 client.debug = null;
 let received = 0;
