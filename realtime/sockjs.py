@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any
 
 from realtime import broadcast
@@ -65,10 +65,16 @@ def parse_messages(raw: str) -> list[str]:
 class HttpSession:
     """One SockJS session over HTTP: the STOMP session's transport, and its receiving requests' source."""
 
-    def __init__(self, session_id: str, scope: dict[str, Any], credential: str | None) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        scope: dict[str, Any],
+        credential: str | None,
+        carried: Callable[[HttpSession, dict[str, Any]], StompSession] = StompSession,
+    ) -> None:
         self.session_id = session_id
         self._credential = _digest(credential)
-        self.stomp = StompSession(self, scope)
+        self.stomp = carried(self, scope)
         self._pending: list[str] = []
         self._pending_bytes = 0
         self._changed = asyncio.Event()  # frames are pending, or the session closed
