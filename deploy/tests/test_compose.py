@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -108,6 +109,17 @@ def test_nginx_fronts_the_api_and_the_web_replicas_with_the_shared_config(config
     upstreams = (ROOT / "deploy" / "nginx" / "upstream.compose.conf").read_text()
     assert "server api:8000 resolve;" in upstreams
     assert "server web:8000 resolve;" in upstreams
+
+
+def test_both_deployments_route_every_request_of_a_sockjs_session_to_one_web_process():
+    """deploy/nginx.conf maps a request to its route; each environment's chat_web hashes by it."""
+    route = re.search(r"^map \$uri \$(\w+) \{", (ROOT / "deploy" / "nginx.conf").read_text(), re.MULTILINE)
+    assert route, "deploy/nginx.conf maps the URI to a route"
+    hashed = f"hash ${route.group(1)} consistent;"
+    compose = (ROOT / "deploy" / "nginx" / "upstream.compose.conf").read_text()
+    assert hashed in compose.split("upstream chat_web {")[1].split("}")[0]
+    local = (ROOT / "scripts" / "prod").read_text()
+    assert hashed.replace("$", "\\$") in local.split("upstream chat_web {")[1].split("}")[0]
 
 
 def test_the_datastore_uis_ask_for_credentials(config):

@@ -24,6 +24,7 @@ from accounts.seed import SEED_CUSTOMERS
 from accounts.tests.deactivation_flow import check_deactivation_ends_every_session
 from deploy.tests.prod_run import ROOT, ProdRun
 from realtime.stomp import Frame, FrameParser, encode
+from realtime.tests.sockjs_http import XhrSession
 from realtime.tests.stack import NODE_CLIENT, read_events
 from webui.tests.browser import WAIT_MS, Person, launched_chromium
 
@@ -132,11 +133,12 @@ def test_a_message_sent_over_rest_arrives_over_stomp_and_in_the_query_api(prod):
     assert (page.json()["data"][0]["messageId"], page.json()["data"][0]["content"]) == (message_id, content)
 
 
-def test_the_reference_browser_client_gets_messages_over_sockjs_through_nginx(prod):
+@pytest.mark.parametrize("transports", ["websocket", "xhr-streaming", "xhr-polling", "eventsource"])
+def test_the_reference_browser_client_gets_messages_over_sockjs_through_nginx(prod, transports):
     sender, reader = login(prod, "user1"), login(prod, "user2")
     # As the reference's page opens it, from http://localhost:5500 (a listed origin).
     command = ["node", str(NODE_CLIENT), prod.base_url, reader, f"/topic/message/roomId/{ROOM}"]
-    command += ["--origin", "http://localhost:5500"]
+    command += ["--origin", "http://localhost:5500", "--transports", transports]
     client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert client.stdout is not None
     try:
@@ -154,6 +156,17 @@ def test_the_reference_browser_client_gets_messages_over_sockjs_through_nginx(pr
     finally:
         client.kill()
         client.communicate()
+
+
+def test_every_request_of_a_polling_session_reaches_the_web_process_that_holds_it(prod):
+    # Two web processes behind nginx: were the requests of one session spread between them,
+    # most of these sessions would lose their xhr_send or their poll to the other process.
+    token = login(prod, "user2")
+    for _ in range(8):
+        client = XhrSession(prod.base_url)
+        assert client.connect(token).startswith("CONNECTED")
+        assert client.send("DISCONNECT", receipt="bye").status == 204
+        assert client.stomp_frames()[0].startswith("RECEIPT")
 
 
 def test_two_people_chat_in_the_browser_client_through_nginx(prod):

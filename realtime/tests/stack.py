@@ -252,8 +252,10 @@ def node_client(
     count: int = 1,
     sends: tuple[tuple[str, str], ...] = (),
     origin: str | None = None,
+    transports: str | None = None,
 ) -> subprocess.Popen[str]:
-    """The reference's SockJS client; with `origin`, its handshake says so, as a browser page's would."""
+    """The reference's SockJS client; with `origin`, its handshake says so, as a browser page's would;
+    with `transports` (xhr-streaming, xhr-polling, eventsource), it uses only those."""
     command = [
         "node",
         str(NODE_CLIENT),
@@ -265,6 +267,8 @@ def node_client(
     ]
     if origin:
         command += ["--origin", origin]
+    if transports:
+        command += ["--transports", transports]
     for destination, body in sends:
         command += ["--send", destination, body]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -8,7 +8,10 @@ import websocket
 
 from accounts.seed import seed_customers
 from benchmarks.common import free_port
+from benchmarks.drills import leaks
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
+from realtime.sockjs import DISCONNECT_DELAY_S
+from realtime.tests.sockjs_http import XhrSession
 from realtime.tests.stack import (
     RawClient,
     Stack,
@@ -93,6 +96,57 @@ def test_the_reference_sockjs_client_connects_and_receives_room_updates(stack, r
     assert rooms["lastMessage"]["messageId"] == message_id
     assert rooms["unreadStatus"] == {"2": True, "1": False}
     assert process.wait(10) == 0
+
+
+@pytest.mark.parametrize("transport", ["xhr-streaming", "xhr-polling", "eventsource"])
+def test_the_reference_sockjs_client_chats_over_each_http_transport(stack, room, transport):
+    """As behind a proxy that blocks WebSockets: the same session over plain HTTP requests."""
+    watcher, frames = stomp_client(stack.ports[0], 1)
+    subscribe(watcher, frames, f"/topic/typing/roomId/{room.room_id}", id="typing")
+    typing = json.dumps({"roomId": room.room_id, "isTyping": 1})
+    messages = f"/topic/message/roomId/{room.room_id}"
+    process = node_client(stack.ports[1], 2, messages, sends=(("/app/typing", typing),), transports=transport)
+    try:
+        assert read_events(process, "subscribed")[0] == {"event": "connected", "version": "1.1", "user": "2"}
+        assert frames.bodies(1) == [{"roomId": room.room_id, "typing": True, "customerId": 2}], "its SEND arrived"
+        message_id = send(room, 1, f"over {transport} 100% <b>")
+        events = read_events(process, "message")
+        assert events[-1]["body"]["messageId"] == message_id
+        assert events[-1]["body"]["content"] == f"over {transport} 100% <b>"
+        assert process.wait(10) == 0
+    finally:
+        process.kill()
+        process.communicate()
+        watcher.disconnect()
+
+
+def test_a_polling_client_that_stops_polling_is_released_like_a_closed_websocket(stack, room, unique):
+    from accounts.models import Customer
+
+    person = Customer.objects.create_user(f"poll-{unique}", "pw", full_name="Poll", email=f"poll-{unique}@x.test")
+    shared = do_create_room(1, NewRoom("Polling", [person.customer_id]))
+    watcher, frames = stomp_client(stack.ports[0], 1)
+    subscribe(watcher, frames, f"/topic/onlineStatus/roomId/{shared.room_id}", id="presence")
+    before = gauges(stack.ports[1])
+    client = XhrSession(f"http://127.0.0.1:{stack.ports[1]}")
+    client.connect(token_for(person.customer_id))
+    assert frames.bodies(1) == [{"customerId": person.customer_id, "online": True}]
+    subscribed = client.send("SUBSCRIBE", destination=f"/topic/message/roomId/{shared.room_id}", id="m", receipt="r")
+    assert subscribed.status == 204
+    assert client.stomp_frames()[0].startswith("RECEIPT")
+    assert gauges(stack.ports[1]) == (before[0] + 1, before[1] + 1)
+    stopped = time.monotonic()
+    # From here on the client polls no more: after SockJS's disconnect delay the session ends.
+    assert frames.bodies(1) == [{"customerId": person.customer_id, "online": False}]
+    assert time.monotonic() - stopped > DISCONNECT_DELAY_S - 1, "not before the client had time to poll again"
+    assert wait_until(lambda: all(now <= then for now, then in zip(gauges(stack.ports[1]), before, strict=True)))
+    assert client.send("SEND", destination="/app/extendOnline").status == 404, "the session is gone"
+    watcher.disconnect()
+
+
+def gauges(port: int) -> tuple[int, int]:
+    """The web process's open connections and subscriptions, from its /metrics."""
+    return leaks([port], live=0)
 
 
 def test_both_web_processes_deliver_the_same_push(stack, room):
