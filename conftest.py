@@ -9,7 +9,7 @@ import pytest
 
 # Services of a test's own (a Redis, a Kafka broker) for the tests that stop them, and the hook
 # that shows their logs when such a test fails.
-pytest_plugins = ["chatproject.tests.private_services"]
+pytest_plugins = ["infrastructure.testing.private_services"]
 
 
 def _require(setting: str) -> str:
@@ -80,7 +80,7 @@ def read_store_of_its_own():
     """Each test run projects into a MongoDB database of its own, dropped at the end."""
     from django.conf import settings
 
-    from chatproject import backends
+    from infrastructure import backends
 
     settings.MONGO_DB_NAME = f"test_read_{uuid.uuid4().hex[:8]}"
     yield settings.MONGO_DB_NAME

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from accounts import throttle, tokens
 from accounts.models import Customer
-from chatproject.errors import LoginRejected
+from infrastructure.http.errors import LoginRejected
 from realtime import api as realtime
 
 # The reference's wording, which its browser client shows as is.

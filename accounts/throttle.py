@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from chatproject import backends, namespace
-from chatproject.errors import LOGIN, TooManyRequests
+from infrastructure import backends, namespace
+from infrastructure.http.errors import LOGIN, TooManyRequests
 
 # KEYS: the counters. ARGV: the window in seconds, then each counter's limit.
 # Returns 0 when the attempt is counted in every counter, else the seconds left in the window

@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.tokens import COOKIE_NAME
-from chatproject.errors import LoginRequestInvalid
-from chatproject.net import client_address
+from infrastructure.http.errors import LoginRequestInvalid
+from infrastructure.http.net import client_address
 
 LoginResponse = inline_serializer(
     "LoginResponse", {"message": serializers.CharField(), "details": serializers.CharField()}

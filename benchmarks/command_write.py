@@ -112,7 +112,7 @@ class KafkaDelays(threading.Thread):
         from confluent_kafka import Consumer, TopicPartition
 
         from chat_command.events import MessageSent
-        from chatproject import namespace
+        from infrastructure import namespace
 
         self.rooms, self.stop = rooms, threading.Event()
         self.delays_ms: list[float] = []

@@ -96,7 +96,7 @@ def manage(env: dict[str, str], *args: str, timeout: float = 600) -> None:
 
 def progress(total: int | None, desc: str, unit: str = "it"):
     """A progress bar on stderr, off when stderr is not a terminal or BENCH_NO_PROGRESS is set."""
-    from chatproject.progress import progress_bar
+    from infrastructure.progress import progress_bar
 
     return progress_bar(total, desc, unit, enabled=not os.environ.get("BENCH_NO_PROGRESS"))
 

@@ -391,7 +391,7 @@ def print_table(results: Sequence[Result | Stuck]) -> None:
 def drop_read_store(name: str) -> None:
     import pymongo
 
-    from chatproject import backends
+    from infrastructure import backends
 
     with pymongo.timeout(10):
         backends.mongo_db().client.drop_database(name)

@@ -473,7 +473,7 @@ class Checks:
 def logged_events(rooms: list[int]) -> list[Any]:
     from chat_command.events import COMMAND_TOPICS
     from chat_command.models import OutboxEvent
-    from chatproject.events import registered_types
+    from infrastructure.messaging.events import registered_types
 
     types = registered_types()
     rows = OutboxEvent.objects.filter(topic__in=COMMAND_TOPICS, payload__roomId__in=rooms).order_by("id")

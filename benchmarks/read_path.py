@@ -129,7 +129,7 @@ def read_store_answers() -> None:
     """Fail at once, not an hour later, when the read store does not answer."""
     import pymongo
 
-    from chatproject import backends
+    from infrastructure import backends
 
     try:
         with pymongo.timeout(5):
@@ -187,8 +187,8 @@ def build_dataset(db_url: str, customers: dict[int, str]) -> float:
     import psycopg
 
     from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
-    from chatproject.events import Event
-    from chatproject.timeutil import iso
+    from infrastructure.messaging.events import Event
+    from infrastructure.timeutil import iso
 
     started = time.perf_counter()
     rng = random.Random(SEED)
@@ -275,7 +275,7 @@ def live_events(customers: dict[int, str]) -> tuple[list[Any], dict[int, int]]:
     """RoomCreated for the live rooms, then messages round-robin with read markers among them;
     each room's last event is a message. Returns the events and each room's last message id."""
     from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
-    from chatproject.timeutil import iso, now_ms
+    from infrastructure.timeutil import iso, now_ms
 
     rng = random.Random(SEED + 1)
     others = sorted(c for c in customers if c != 1)
@@ -334,7 +334,7 @@ def topic_ends() -> list[Any]:
 
     from chat_command.events import COMMAND_TOPICS
     from chat_command.relay import ensure_topics
-    from chatproject import backends, namespace
+    from infrastructure import backends, namespace
 
     ensure_topics()
     probe = Consumer(backends.kafka_config(**{"group.id": new_group_prefix("probe")}))
@@ -351,7 +351,7 @@ def topic_ends() -> list[Any]:
 
 def new_group_prefix(purpose: str) -> str:
     """A fresh consumer group (prefix) name, under the run's namespace so dropping it ends the group."""
-    from chatproject import namespace
+    from infrastructure import namespace
 
     return f"{namespace.current()}.{purpose}-{uuid.uuid4().hex[:12]}"
 
@@ -360,7 +360,7 @@ def start_group_at(group: str, offsets: list[Any]) -> None:
     """Commit these offsets for a group that has not consumed yet, so it starts there."""
     from confluent_kafka import Consumer
 
-    from chatproject import backends
+    from infrastructure import backends
 
     consumer = Consumer(backends.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
     try:
@@ -371,7 +371,7 @@ def start_group_at(group: str, offsets: list[Any]) -> None:
 
 def start_projector(processes: Processes, prefix: str) -> None:
     """Start the projector role and wait until its group (`prefix`) has its partitions."""
-    from chatproject import consumers
+    from infrastructure.messaging import consumers
 
     processes.start(sys.executable, "manage.py", "consume_events", "projector")
     if not wait_until(lambda: bool((consumers.read_status(f"{prefix}-projector") or {}).get("assigned")), 120):
@@ -383,7 +383,7 @@ def forget_projected(after_id: int) -> None:
     from django.db import connection
 
     from chat_query.projector import processed_key
-    from chatproject import backends
+    from infrastructure import backends
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT event_id FROM outbox_events WHERE id > %s", [after_id])
@@ -422,7 +422,7 @@ def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int
 
     from chat_command import outbox
     from chat_query.store import active_store
-    from chatproject import consumers
+    from infrastructure.messaging import consumers
 
     events, last = live_events(customers)
     with connection.cursor() as cursor:

@@ -148,7 +148,7 @@ def start_uvicorn(processes: Processes, port: int) -> subprocess.Popen[bytes]:
 
 def wait_for_groups(prefix: str, timeout: float = 90.0) -> None:
     """Wait until the projector and the pusher have their partitions; raise, naming the one that has not."""
-    from chatproject import consumers
+    from infrastructure.messaging import consumers
 
     deadline = time.monotonic() + timeout
     for role in ("projector", "pusher"):

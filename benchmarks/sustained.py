@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         figures = measure(args, system, rooms, http_port)
     finally:
         system.stop_all()
-        from chatproject import backends
+        from infrastructure import backends
 
         backends.mongo_db().client.drop_database(env["MONGO_DB_NAME"])
         drop_namespace(env)

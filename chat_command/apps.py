@@ -6,6 +6,6 @@ class ChatCommandConfig(AppConfig):
 
     def ready(self) -> None:
         from chat_command import relay
-        from chatproject import workers
+        from infrastructure.messaging import workers
 
         workers.register("relay", relay.embedded_relay)

@@ -16,8 +16,8 @@ from chat_command import outbox
 from chat_command.events import MessageSent
 from chat_command.models import Message, Room
 from chat_command.services import ROOM_PARTICIPANTS_MAX, NewRoom, do_create_room
-from chatproject.timeutil import iso, now_ms
 from customers import api as customers
+from infrastructure.timeutil import iso, now_ms
 
 WORDS = (
     "hello there when are we meeting tomorrow the build is green again lunch at noon sounds good I pushed the fix",

@@ -13,10 +13,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chatproject import metrics
-from chatproject.events import Envelope, Event
-from chatproject.logs import current_request_id
-from chatproject.timeutil import iso, parse_iso
+from infrastructure.messaging.events import Envelope, Event
+from infrastructure.observability import metrics
+from infrastructure.observability.logs import current_request_id
+from infrastructure.timeutil import iso, parse_iso
 
 NOTIFY_CHANNEL = "chat_outbox"
 # Wakes a relay in this process (the embedded mode) as soon as a transaction commits.

@@ -21,7 +21,9 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
 from chat_command import outbox
-from chatproject import bus, metrics, namespace
+from infrastructure import namespace
+from infrastructure.messaging import bus
+from infrastructure.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class KafkaPublisher:
     def __init__(self, **overrides: Any) -> None:
         from confluent_kafka import Producer
 
-        from chatproject.backends import kafka_config
+        from infrastructure.backends import kafka_config
 
         self._confirmed: list[int] = []
         self._failed: list[int] = []
@@ -240,9 +242,9 @@ def ensure_topics(topics: tuple[str, ...] = ()) -> None:
     """
     from confluent_kafka.admin import NewTopic
 
-    from chatproject.backends import kafka_admin
-    from chatproject.consumers import DEAD_LETTER_TOPIC
-    from chatproject.events import registered_types
+    from infrastructure.backends import kafka_admin
+    from infrastructure.messaging.consumers import DEAD_LETTER_TOPIC
+    from infrastructure.messaging.events import registered_types
 
     logical = topics or (*sorted({cls.TOPIC for cls in registered_types().values()}), DEAD_LETTER_TOPIC)
     topics = tuple(namespace.topic(name) for name in logical)
@@ -398,5 +400,5 @@ def _settle(confirmed: list[int], failed: list[int], in_flight: set[int], marks:
 
 
 def embedded_relay(stop: threading.Event) -> None:
-    """The relay role as run inside the web process (registered with chatproject.workers)."""
+    """The relay role as run inside the web process (registered with infrastructure.messaging.workers)."""
     run_relay(stop, default_publisher(), default_coordinator())

@@ -6,10 +6,10 @@ from typing import Any
 
 from django.db import connection
 
+from accounts.auth import refuse_if_ended
 from accounts.tokens import ENDED_SQL, Principal, ended_params
 from chat_command.models import Message, Room, RoomParticipant
-from chatproject.auth import refuse_if_ended
-from chatproject.errors import InvalidSessionToken
+from infrastructure.http.errors import InvalidSessionToken
 
 _NO_CURSOR = 2**63 - 1  # above every message id
 

@@ -11,14 +11,14 @@ from typing import Any
 import psycopg
 from django.db import IntegrityError, connection, transaction
 
+from accounts.auth import refuse_if_ended
 from accounts.tokens import Principal
 from chat_command import outbox
 from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
 from chat_command.models import Message, Room, RoomParticipant
-from chatproject.auth import refuse_if_ended
-from chatproject.errors import BadRequest, Forbidden, InvalidSessionToken
-from chatproject.timeutil import iso, now_ms
 from customers import api as customers
+from infrastructure.http.errors import BadRequest, Forbidden, InvalidSessionToken
+from infrastructure.timeutil import iso, now_ms
 
 ROOM_NAME_MAX = 100
 ROOM_PARTICIPANTS_MAX = 100

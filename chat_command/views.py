@@ -8,11 +8,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.auth import caller
 from chat_command import services
-from chatproject.auth import caller
-from chatproject.metrics import counted_command
-from chatproject.responses import ok
-from chatproject.timeutil import iso
+from infrastructure.http.responses import ok
+from infrastructure.observability.metrics import counted_command
+from infrastructure.timeutil import iso
 
 
 @counted_command("CreateRoom")

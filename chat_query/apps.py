@@ -6,7 +6,7 @@ class ChatQueryConfig(AppConfig):
 
     def ready(self) -> None:
         from chat_query.projector import Projector, embedded_projector
-        from chatproject import consumers, workers
+        from infrastructure.messaging import consumers, workers
 
         consumers.register_role("projector", Projector)
         workers.register("projector", embedded_projector)

@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from chatproject import backends, namespace
+from infrastructure import backends, namespace
 
 logger = logging.getLogger(__name__)
 

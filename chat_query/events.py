@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from chatproject.events import Event, event_type
+from infrastructure.messaging.events import Event, event_type
 
 
 @event_type

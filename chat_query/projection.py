@@ -22,9 +22,9 @@ from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
 from chat_query import cache
 from chat_query.events import ReadStatusUpdated, RoomUpdated
 from chat_query.store import ReadStore, Update
-from chatproject.events import Event
-from chatproject.responses import render
-from chatproject.timeutil import iso, parse_iso
+from infrastructure.http.responses import render
+from infrastructure.messaging.events import Event
+from infrastructure.timeutil import iso, parse_iso
 
 MAX_CAS_ROUNDS = 10
 

@@ -14,8 +14,9 @@ from redis.exceptions import RedisError
 from chat_command.events import COMMAND_TOPICS
 from chat_query import cache, projection
 from chat_query.store import active_store
-from chatproject import backends, bus, consumers, namespace
-from chatproject.events import Envelope, Event
+from infrastructure import backends, namespace
+from infrastructure.messaging import bus, consumers
+from infrastructure.messaging.events import Envelope, Event
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from chat_command.events import COMMAND_TOPICS
 from chat_command.models import OutboxEvent
 from chat_query import cache, projection
 from chat_query.store import ReadStore, activate, active_generation
-from chatproject import backends
-from chatproject.events import Event, registered_types
-from chatproject.progress import progress_bar
+from infrastructure import backends
+from infrastructure.messaging.events import Event, registered_types
+from infrastructure.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 

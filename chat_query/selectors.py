@@ -19,8 +19,8 @@ from chat_command.services import not_a_participant
 from chat_query import cache
 from chat_query.projection import cache_entry, is_complete, unread_status
 from chat_query.store import ReadStore, active_store
-from chatproject.responses import render
-from chatproject.timeutil import iso
+from infrastructure.http.responses import render
+from infrastructure.timeutil import iso
 from realtime import presence
 
 PAGE_SIZE = 20

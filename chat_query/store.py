@@ -21,7 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from chat_query import ferretdb
-from chatproject import backends
+from infrastructure import backends
 
 DUPLICATE_KEY = 11000
 # FerretDB 1.x holds a PostgreSQL connection per matching update until the whole command

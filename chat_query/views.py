@@ -9,11 +9,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.auth import caller
 from chat_command.selectors import is_participant
 from chat_command.services import not_a_participant
 from chat_query import selectors
-from chatproject.auth import caller
-from chatproject.responses import ok, ok_rendered
+from infrastructure.http.responses import ok, ok_rendered
 
 
 def _check_member(request: Request, room_id: int) -> None:

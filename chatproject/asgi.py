@@ -14,7 +14,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from chatproject import workers  # noqa: E402
+from infrastructure.messaging import workers  # noqa: E402
 from realtime.origins import OriginCheck  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 

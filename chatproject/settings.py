@@ -7,8 +7,8 @@ import warnings
 from pathlib import Path
 
 from chatproject import admin_middleware
-from chatproject.env import Env, database_from_url
-from chatproject.logs import logging_config
+from infrastructure.env import Env, database_from_url
+from infrastructure.observability.logs import logging_config
 
 env = Env()
 
@@ -56,10 +56,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "chatproject.logs.RequestIdMiddleware",
-    "chatproject.metrics_http.HttpMetricsMiddleware",
+    "infrastructure.observability.logs.RequestIdMiddleware",
+    "infrastructure.observability.metrics_http.HttpMetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "chatproject.errors.JsonErrorMiddleware",
+    "infrastructure.http.errors.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,7 +104,7 @@ FERRETDB_POSTGRES_URL = env.url("FERRETDB_POSTGRES_URL", ("postgres", "postgresq
 REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
 KAFKA_BOOTSTRAP_SERVERS = env.host_ports("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_PARTITIONS = env.number("KAFKA_TOPIC_PARTITIONS", 3, minimum=1)
-# This deployment's share of services that others may use too (chatproject/namespace.py): it
+# This deployment's share of services that others may use too (infrastructure/namespace.py): it
 # heads its Kafka topics and consumer groups, Redis keys and channel-layer names. "" keeps the
 # plain names.
 CHAT_NAMESPACE = env.namespace("CHAT_NAMESPACE")
@@ -156,11 +156,11 @@ CORS_ALLOW_CREDENTIALS = True
 WEBSOCKET_ALLOWED_ORIGINS = env.origins("WEBSOCKET_ALLOWED_ORIGINS", CORS_ALLOWED_ORIGINS)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["chatproject.auth.JwtCookieAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "chatproject.auth.SessionNotEnded"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.auth.JwtCookieAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "accounts.auth.SessionNotEnded"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "chatproject.errors.exception_handler",
+    "EXCEPTION_HANDLER": "infrastructure.http.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }

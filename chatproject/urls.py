@@ -2,9 +2,12 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from chatproject import gateway, health, metrics_http
+from accounts import gateway
 
 # Django tries these in order and every prefix is distinct: the busiest come first.
+from infrastructure.http import health
+from infrastructure.observability import metrics_http
+
 urlpatterns = [
     path("command/", include("chat_command.urls")),
     path("query/", include("chat_query.urls")),
@@ -22,7 +25,7 @@ urlpatterns = [
     re_path(r"^(?P<path>.*)$", gateway.route_not_found),
 ]
 
-handler400 = "chatproject.errors.handler400"
-handler403 = "chatproject.errors.handler403"
-handler404 = "chatproject.errors.handler404"
-handler500 = "chatproject.errors.handler500"
+handler400 = "infrastructure.http.errors.handler400"
+handler403 = "infrastructure.http.errors.handler403"
+handler404 = "infrastructure.http.errors.handler404"
+handler500 = "infrastructure.http.errors.handler500"

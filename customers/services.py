@@ -11,7 +11,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from accounts.models import Customer
-from chatproject.errors import BadRequest, NotFound
+from infrastructure.http.errors import BadRequest, NotFound
 
 FULL_NAME_MAX = 100
 EMAIL_MAX = 254

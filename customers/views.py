@@ -9,12 +9,12 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.auth import caller
 from accounts.models import Customer
-from chatproject.auth import caller
-from chatproject.errors import BadRequest, NotFound
-from chatproject.responses import ok
 from customers import selectors, services
 from customers.serializers import SEARCH, customer_json
+from infrastructure.http.errors import BadRequest, NotFound
+from infrastructure.http.responses import ok
 
 NOT_FOUND = "Customer not found."
 

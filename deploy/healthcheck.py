@@ -33,7 +33,7 @@ def check_consumer(role: str) -> str | None:
     """The role's consumer loop reported its status to Redis recently."""
     from django.conf import settings
 
-    from chatproject import consumers
+    from infrastructure.messaging import consumers
 
     group = f"{settings.KAFKA_GROUP_PREFIX}-{role}"
     status = consumers.read_status(group)
@@ -45,7 +45,7 @@ def check_consumer(role: str) -> str | None:
 
 def check_relay() -> str | None:
     """The relay's backends, PostgreSQL and Kafka, answer (a standby relay is healthy too)."""
-    from chatproject import health
+    from infrastructure.http import health
 
     for check in health.configured_checks():
         if check.name in ("database", "kafka"):

@@ -7,7 +7,7 @@ class RealtimeConfig(AppConfig):
     def ready(self) -> None:
         from corsheaders.signals import check_request_enabled
 
-        from chatproject import consumers, workers
+        from infrastructure.messaging import consumers, workers
         from realtime.origins import sockjs_cors
         from realtime.pusher import Pusher, embedded_pusher
 

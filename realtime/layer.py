@@ -41,7 +41,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chatproject import metrics
+from infrastructure.observability import metrics
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
 
-from chatproject.env import Origin, parse_origin
-from chatproject.net import client_scheme
+from infrastructure.env import Origin, parse_origin
+from infrastructure.http.net import client_scheme
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from chatproject import backends, namespace
+from infrastructure import backends, namespace
 
 ONLINE_TTL_S = 120
 

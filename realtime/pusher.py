@@ -8,8 +8,8 @@ from typing import Any
 
 from chat_command.events import MessageSent, ReadMarkerUpdated
 from chat_query.events import ReadStatusUpdated, RoomUpdated
-from chatproject import backends
-from chatproject.events import Envelope, Event
+from infrastructure import backends
+from infrastructure.messaging.events import Envelope, Event
 from realtime.hub import push_many_from_sync, room_group, user_group
 
 
@@ -57,7 +57,7 @@ class Pusher:
 
 def embedded_pusher(stop: threading.Event) -> None:
     """In the embedded mode: take events from the in-process bus."""
-    from chatproject import bus, consumers
+    from infrastructure.messaging import bus, consumers
 
     consumers.subscribe_embedded(Pusher())
     try:

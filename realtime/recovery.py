@@ -7,7 +7,7 @@ from typing import Any
 from chat_command.models import Message
 from chat_query.selectors import message_json
 from chat_query.store import active_store
-from chatproject.timeutil import iso
+from infrastructure.timeutil import iso
 
 MAX_RECOVERED = 500
 

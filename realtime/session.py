@@ -18,8 +18,8 @@ from channels.db import database_sync_to_async
 from prometheus_client import Counter
 
 from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, verify_token
-from chatproject import metrics
-from chatproject.errors import BACKEND_UNAVAILABLE, backend_unavailable_errors
+from infrastructure.http.errors import BACKEND_UNAVAILABLE, backend_unavailable_errors
+from infrastructure.observability import metrics
 from realtime import broadcast, membership
 from realtime.hub import (
     LAYER_ERRORS,

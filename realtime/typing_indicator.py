@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from chatproject import backends, namespace
+from infrastructure import backends, namespace
 
 TYPING_TTL_S = 2.0
 

@@ -17,7 +17,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from accounts.tokens import COOKIE_NAME
-from chatproject.errors import BadRequest, Forbidden, NotFound, error_response
+from infrastructure.http.errors import BadRequest, Forbidden, NotFound, error_response
 from realtime import sockjs
 from realtime.origins import advertised_origins, request_allowed
 

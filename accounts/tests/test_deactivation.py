@@ -13,8 +13,8 @@ from django.test import Client
 from accounts.models import Customer, RevokedToken
 from accounts.tokens import has_ended, identify, issue_token
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
-from chatproject.errors import InvalidSessionToken
 from conftest import login
+from infrastructure.http.errors import InvalidSessionToken
 from realtime.tests.test_metrics import Client as StompClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -94,7 +94,7 @@ def test_repeated_failures_from_one_address_are_throttled_across_usernames(clien
 @pytest.fixture(params=["real", "embedded"])
 def redis_backend(request):
     """The Redis the throttle counts in: the configured server, then the in-process one."""
-    from chatproject import backends
+    from infrastructure import backends
 
     if request.param == "real":
         request.getfixturevalue("redis_url")

@@ -270,7 +270,7 @@ def test_a_transactional_send_refuses_a_revoked_token(user1, room):
     from accounts.models import RevokedToken
     from accounts.tokens import Principal
     from chat_command import services
-    from chatproject.errors import InvalidSessionToken
+    from infrastructure.http.errors import InvalidSessionToken
 
     def session(token_id: str) -> Principal:
         return Principal(1, "user1", "", token_id, expires_at=2**40, issued_at=int(timezone.now().timestamp()))
@@ -307,7 +307,7 @@ def test_a_send_outside_any_transaction_commits_message_and_event_in_one_stateme
 
     from accounts.seed import seed_customers
     from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
-    from chatproject.errors import Forbidden
+    from infrastructure.http.errors import Forbidden
 
     seed_customers()
     room = do_create_room(1, NewRoom("Autocommit", [2]))

@@ -18,9 +18,10 @@ from chat_command import outbox, relay
 from chat_command.events import MessageSent
 from chat_command.models import Message, OutboxEvent
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
-from chatproject import bus, namespace
-from chatproject.tests.children import manage
-from chatproject.tests.kafka_tail import TopicTail
+from infrastructure import namespace
+from infrastructure.messaging import bus
+from infrastructure.testing.children import manage
+from infrastructure.testing.kafka_tail import TopicTail
 
 pytestmark = [pytest.mark.integration]
 
@@ -289,7 +290,7 @@ def relay_on_the_in_process_bus(coordinator):
 
 
 def test_in_process_bus_delivers_the_outbox_in_embedded_mode(committed_room):
-    from chatproject.events import decode
+    from infrastructure.messaging.events import decode
 
     with relay_on_the_in_process_bus(relay.LocalCoordinator()) as (received, _):
         sent = send(committed_room, 3)

@@ -3,8 +3,8 @@ import uuid
 import pytest
 
 from chat_query.store import ReadStore, activate
-from chatproject import backends
-from chatproject.tests.children import children  # noqa: F401 - a fixture for the tests here
+from infrastructure import backends
+from infrastructure.testing.children import children  # noqa: F401 - a fixture for the tests here
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ from chat_query.projection import cache_entry
 from chat_query.projector import Projector
 from chat_query.store import active_store
 from chat_query.tests.helpers import body, marker, message, project, room_created, send
-from chatproject import backends
-from chatproject.events import Envelope
+from infrastructure import backends
+from infrastructure.messaging.events import Envelope
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from psycopg import sql
 
 from chat_query import ferretdb
 from chat_query.store import ReadStore
-from chatproject import backends
+from infrastructure import backends
 
 # The test command's read store is FerretDB, so these run there; without it they fail.
 pytestmark = pytest.mark.usefixtures("ferretdb_postgres_url")

@@ -22,10 +22,11 @@ from chat_query.projection import unread_status
 from chat_query.projector import Projector, processed_key
 from chat_query.store import active_generation, active_store
 from chat_query.tests.helpers import rebuilt, state_of
-from chatproject import backends, consumers, namespace
-from chatproject.events import Envelope, decode
-from chatproject.tests.children import manage
-from chatproject.tests.kafka_tail import TopicTail
+from infrastructure import backends, namespace
+from infrastructure.messaging import consumers
+from infrastructure.messaging.events import Envelope, decode
+from infrastructure.testing.children import manage
+from infrastructure.testing.kafka_tail import TopicTail
 
 pytestmark = pytest.mark.integration
 

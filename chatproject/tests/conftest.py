@@ -1,1 +1,1 @@
-from chatproject.tests.children import children  # noqa: F401 - a fixture for the tests here
+from infrastructure.testing.children import children  # noqa: F401 - a fixture for the tests here

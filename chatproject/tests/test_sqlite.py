@@ -6,7 +6,7 @@ import pytest
 from django.db import connections, transaction
 from django.db.utils import ConnectionHandler
 
-from chatproject.env import database_from_url
+from infrastructure.env import database_from_url
 
 ALIAS = "sqlite_file"
 

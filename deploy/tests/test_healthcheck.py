@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from chatproject import backends, namespace
 from deploy import healthcheck
+from infrastructure import backends, namespace
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ import pytest
 from django.test import override_settings
 
 from chat_command.events import COMMAND_TOPICS
-from chatproject import namespace
-from chatproject.tests.kafka_tail import TopicTail
 from deploy.tests.prod_run import ProdRun
 from deploy.tests.test_prod_run import call, login, send_message
+from infrastructure import namespace
+from infrastructure.testing.kafka_tail import TopicTail
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -1,10 +1,10 @@
-"""The channel layer of the realtime tests on a Redis of the test's own (chatproject/tests/private_services.py)."""
+"""The channel layer of the realtime tests on a Redis of the test's own (infrastructure/testing/private_services.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from chatproject.tests.private_services import PrivateRedis
+from infrastructure.testing.private_services import PrivateRedis
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from django.conf import settings
 from accounts.tokens import issue_token
 from benchmarks.common import free_port, uvicorn_command
 from chat_command.tests.test_relay import _test_database_url
-from chatproject import consumers
+from infrastructure.messaging import consumers
 from realtime.stomp import Frame, FrameParser, encode
 
 ROOT = Path(__file__).resolve().parents[2]

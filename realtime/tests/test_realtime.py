@@ -262,7 +262,7 @@ def test_presence_is_per_connection_across_two_tabs(stack, room, unique):
 
 def presence_recorded(customer_id, connection_id):
     """Whether the web process has yet to record that this connection left."""
-    from chatproject import backends
+    from infrastructure import backends
     from realtime import presence
 
     connections = presence._keys(customer_id)[0]

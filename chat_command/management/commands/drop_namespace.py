@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chatproject.namespace import DropIncomplete, drop
+from infrastructure.namespace import DropIncomplete, drop
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat_command import relay
-from chatproject import metrics
-from chatproject.signals import stop_event_on_signals
+from infrastructure.observability import metrics
+from infrastructure.signals import stop_event_on_signals
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.seed import seed_demo_customers
 from chat_command.demo import do_create_demo_rooms, do_send_demo_messages
 from chat_command.services import ROOM_PARTICIPANTS_MAX
-from chatproject.progress import progress_bar
+from infrastructure.progress import progress_bar
 
 
 def _count(text: str) -> int:

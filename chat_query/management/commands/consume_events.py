@@ -2,8 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chatproject import consumers, metrics
-from chatproject.signals import stop_event_on_signals
+from infrastructure.messaging import consumers
+from infrastructure.observability import metrics
+from infrastructure.signals import stop_event_on_signals
 
 
 class Command(BaseCommand):

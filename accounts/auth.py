@@ -12,7 +12,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, has_ended, identify, verify_token
-from chatproject.errors import AUTHENTICATION_REQUIRED, InvalidSessionToken, Unauthenticated
+from infrastructure.http.errors import AUTHENTICATION_REQUIRED, InvalidSessionToken, Unauthenticated
 
 
 def principal_from_cookie(

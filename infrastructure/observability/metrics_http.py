@@ -10,9 +10,10 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from chatproject import gateway, metrics
-from chatproject.errors import ApplicationError, Forbidden, error_response
-from chatproject.net import client_address
+from accounts import gateway
+from infrastructure.http.errors import ApplicationError, Forbidden, error_response
+from infrastructure.http.net import client_address
+from infrastructure.observability import metrics
 
 
 class MethodNotAllowed(ApplicationError):

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from chatproject.namespace import check as check_namespace
+from infrastructure.namespace import check as check_namespace
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -93,7 +93,7 @@ class Env:
         return networks
 
     def namespace(self, name: str) -> str:
-        """A deployment's namespace on the shared services (chatproject/namespace.py); "" when unset."""
+        """A deployment's namespace on the shared services (infrastructure/namespace.py); "" when unset."""
         value = self.raw(name) or ""
         try:
             return check_namespace(value)
@@ -173,7 +173,7 @@ def database_from_url(url: str | None, sqlite_default: Path) -> dict[str, Any]:
         if not name or not parts.hostname:
             raise ImproperlyConfigured(f"DATABASE_URL must be postgres://user:password@host:port/name, got {url!r}.")
         return {
-            "ENGINE": "chatproject.postgresql",
+            "ENGINE": "infrastructure.postgresql",
             "NAME": name,
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),

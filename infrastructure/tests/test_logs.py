@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 
 from chat_command.models import OutboxEvent
-from chatproject.logs import JsonFormatter, PlainFormatter, RequestIdFilter, RequestIdMiddleware
+from infrastructure.observability.logs import JsonFormatter, PlainFormatter, RequestIdFilter, RequestIdMiddleware
 
 
 def captured(formatter: logging.Formatter) -> tuple[logging.Logger, io.StringIO]:

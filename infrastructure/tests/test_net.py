@@ -3,7 +3,7 @@ import ipaddress
 import pytest
 from django.test import RequestFactory
 
-from chatproject.net import client_address, client_scheme
+from infrastructure.http.net import client_address, client_scheme
 
 
 def _request(remote: str, forwarded: str | None = None):

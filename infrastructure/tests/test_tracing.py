@@ -19,11 +19,12 @@ from chat_command import relay
 from chat_command.events import MessageSent
 from chat_command.services import NewRoom, do_create_room
 from chat_command.tests.test_relay import _test_database_url, all_published, send, wait_for
-from chatproject import backends, consumers, namespace
-from chatproject.tests.children import manage
-from chatproject.tests.kafka_tail import TopicTail
-from chatproject.tests.scrape import parse, scrape, value
 from conftest import login
+from infrastructure import backends, namespace
+from infrastructure.messaging import consumers
+from infrastructure.testing.children import manage
+from infrastructure.testing.kafka_tail import TopicTail
+from infrastructure.testing.scrape import parse, scrape, value
 from realtime.pusher import Pusher
 from realtime.tests.stack import token_for
 
@@ -160,7 +161,11 @@ def test_a_request_id_travels_from_http_to_kafka_and_the_consumers_logs(
 
     assert wait_for(pusher_logged, timeout=30), "the pusher logs the event under its request id"
     line = pusher_logged()[0]
-    assert (line["logger"], line["level"], line["event_type"]) == ("chatproject.consumers", "DEBUG", "MessageSent")
+    assert (line["logger"], line["level"], line["event_type"]) == (
+        "infrastructure.messaging.consumers",
+        "DEBUG",
+        "MessageSent",
+    )
 
     deadline = time.monotonic() + 15
     while True:

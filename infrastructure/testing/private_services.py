@@ -122,10 +122,10 @@ def private_redis(tmp_path_factory) -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def backends_on_private_redis(private_redis) -> Iterator[PrivateRedis]:
-    """This process's Redis client (chatproject.backends) on the test's own Redis, and back after."""
+    """This process's Redis client (infrastructure.backends) on the test's own Redis, and back after."""
     from django.test import override_settings
 
-    from chatproject import backends
+    from infrastructure import backends
 
     # Not pytest-django's settings fixture: it restores after this fixture's teardown, and the
     # clients must be dropped after the restore. Before it, a thread still running (say a
@@ -162,7 +162,7 @@ def private_kafka() -> Iterator[PrivateKafka]:
     """A Kafka broker this test alone uses, with this process's Kafka clients pointed at it."""
     from django.test import override_settings
 
-    from chatproject import backends
+    from infrastructure import backends
 
     instance = Instance.create("test-kafka")
     try:

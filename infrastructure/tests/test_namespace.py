@@ -20,10 +20,11 @@ from chat_command.models import OutboxEvent
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
 from chat_command.tests.test_relay import wait_for
 from chat_query import cache, projector
-from chatproject import backends, consumers, namespace
-from chatproject.env import Env
-from chatproject.errors import TooManyRequests
-from chatproject.events import Envelope, registered_types
+from infrastructure import backends, namespace
+from infrastructure.env import Env
+from infrastructure.http.errors import TooManyRequests
+from infrastructure.messaging import consumers
+from infrastructure.messaging.events import Envelope, registered_types
 from realtime import presence, typing_indicator
 
 pytestmark = [pytest.mark.integration]

@@ -14,7 +14,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from chatproject import backends
+from infrastructure import backends
 
 
 @dataclass(frozen=True)

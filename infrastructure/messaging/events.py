@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from chatproject.timeutil import iso, now_ms
+from infrastructure.timeutil import iso, now_ms
 
 
 class MalformedEvent(ValueError):

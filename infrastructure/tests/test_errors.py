@@ -36,7 +36,7 @@ def test_unknown_routes_get_the_gateways_json_404(client, url, detail):
     assert response.json() == {"detail": detail}
 
 
-@pytest.mark.urls("chatproject.tests.test_errors")
+@pytest.mark.urls("infrastructure.tests.test_errors")
 @pytest.mark.parametrize("debug", [False, True])
 def test_an_unhandled_error_is_a_json_500_without_internals(client, debug, caplog):
     with override_settings(DEBUG=debug):
@@ -48,7 +48,7 @@ def test_an_unhandled_error_is_a_json_500_without_internals(client, debug, caplo
     assert any("unhandled error on GET /explode" in r.message for r in caplog.records)
 
 
-@pytest.mark.urls("chatproject.tests.test_errors")
+@pytest.mark.urls("infrastructure.tests.test_errors")
 @pytest.mark.parametrize(("url", "status"), [("/forbidden", 403), ("/missing", 404)])
 def test_djangos_own_client_errors_stay_json_4xx_not_500(client, url, status):
     response = client.get(url)
@@ -78,7 +78,7 @@ def test_a_request_while_redis_is_unreachable_is_a_json_503_not_a_500(user1, roo
     import redis
 
     from benchmarks.common import free_port
-    from chatproject import backends
+    from infrastructure import backends
 
     unreachable = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1, retry=None)
     monkeypatch.setattr(backends, "redis_client", lambda: unreachable)

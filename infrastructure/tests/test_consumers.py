@@ -4,7 +4,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from chatproject import backends, consumers, namespace
+from infrastructure import backends, namespace
+from infrastructure.messaging import consumers
 
 pytestmark = pytest.mark.integration
 

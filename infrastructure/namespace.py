@@ -71,7 +71,7 @@ def drop(namespace: str) -> dict[str, int]:
 
 
 def _drop_groups(prefix: str, failures: list[str]) -> int:
-    from chatproject.backends import kafka_admin
+    from infrastructure.backends import kafka_admin
 
     admin = kafka_admin()
     listed = admin.list_consumer_groups(request_timeout=10).result()
@@ -82,7 +82,7 @@ def _drop_groups(prefix: str, failures: list[str]) -> int:
 
 
 def _drop_topics(prefix: str, failures: list[str]) -> int:
-    from chatproject.backends import kafka_admin
+    from infrastructure.backends import kafka_admin
 
     admin = kafka_admin()
     topics = sorted(t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix))
@@ -104,7 +104,7 @@ def _settle(futures: dict[str, Any], failures: list[str]) -> int:
 
 
 def _drop_keys(pattern: str) -> int:
-    from chatproject.backends import redis_client
+    from infrastructure.backends import redis_client
 
     client = redis_client()
     deleted = 0

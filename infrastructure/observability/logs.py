@@ -107,10 +107,10 @@ def logging_config(log_format: str, level: str) -> dict[str, object]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "chatproject.logs.RequestIdFilter"}},
+        "filters": {"request_id": {"()": "infrastructure.observability.logs.RequestIdFilter"}},
         "formatters": {
-            "plain": {"()": "chatproject.logs.PlainFormatter"},
-            "json": {"()": "chatproject.logs.JsonFormatter"},
+            "plain": {"()": "infrastructure.observability.logs.PlainFormatter"},
+            "json": {"()": "infrastructure.observability.logs.JsonFormatter"},
         },
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": formatter, "filters": ["request_id"]},

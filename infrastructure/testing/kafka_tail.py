@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, TopicPartition
 
-from chatproject.events import Envelope, decode
+from infrastructure.messaging.events import Envelope, decode
 
 
 class TopicTail:

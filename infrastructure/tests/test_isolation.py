@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from chatproject.tests import isolation
+from infrastructure.testing import isolation
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATION = "chat_command/tests/test_commands.py::test_sending_a_message_returns_its_id_and_records_message_sent"

@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from chat_command.models import OutboxEvent
-from chatproject.tests.scrape import label_values, scrape, value
+from infrastructure.testing.scrape import label_values, scrape, value
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

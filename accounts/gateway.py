@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from chatproject.auth import require_principal
-from chatproject.errors import ApplicationError, RouteNotFound, error_response
+from accounts.auth import require_principal
+from infrastructure.http.errors import ApplicationError, RouteNotFound, error_response
 
 SERVICES = ("auth", "customer", "command", "query")
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from chatproject.env import Env, database_from_url
+from infrastructure.env import Env, database_from_url
 
 
 def test_unset_and_blank_values_fall_back_to_defaults():
@@ -66,7 +66,7 @@ def test_database_url_defaults_to_a_sqlite_file(tmp_path):
 
 def test_database_url_parses_postgres_with_escaped_password():
     config = database_from_url("postgres://chat:p%40ss@db.example:6543/chat_db", Path("/unused"))
-    assert config["ENGINE"] == "chatproject.postgresql"
+    assert config["ENGINE"] == "infrastructure.postgresql"
     assert (config["USER"], config["PASSWORD"], config["HOST"], config["PORT"], config["NAME"]) == (
         "chat",
         "p@ss",

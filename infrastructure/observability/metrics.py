@@ -126,7 +126,7 @@ class ConsumerLagCollector(Collector):
     """Each role's lag: records on its topics past its group's committed offsets, from Kafka."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from chatproject import consumers
+        from infrastructure.messaging import consumers
 
         if not consumers.uses_kafka():
             return

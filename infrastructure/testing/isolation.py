@@ -75,7 +75,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """Drop what the run left under its namespace: topics, consumer groups, Redis keys."""
     if missing_services():
         return
-    from chatproject import namespace
+    from infrastructure import namespace
 
     # A consumer a failed test killed stays in its group until its session times out (10 s),
     # and a group with members cannot be deleted.

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import Customer
-from chatproject import namespace
+from infrastructure import namespace
 
 pytestmark = pytest.mark.integration
 

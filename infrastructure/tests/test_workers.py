@@ -1,6 +1,6 @@
 import threading
 
-from chatproject import workers
+from infrastructure.messaging import workers
 
 
 def test_registered_roles_run_in_the_background_until_stopped():

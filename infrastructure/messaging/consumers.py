@@ -21,8 +21,10 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from chatproject import backends, bus, metrics, namespace
-from chatproject.events import Envelope, Event, MalformedEvent, decode
+from infrastructure import backends, namespace
+from infrastructure.messaging import bus
+from infrastructure.messaging.events import Envelope, Event, MalformedEvent, decode
+from infrastructure.observability import metrics
 
 logger = logging.getLogger(__name__)
 

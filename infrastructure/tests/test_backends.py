@@ -3,7 +3,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.test import override_settings
 
-from chatproject import backends
+from infrastructure import backends
 
 
 def test_threads_asking_first_at_once_share_one_embedded_redis():
