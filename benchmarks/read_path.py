@@ -333,8 +333,8 @@ def topic_ends() -> list[Any]:
     from confluent_kafka import Consumer, TopicPartition
 
     from chat_command.events import COMMAND_TOPICS
-    from chat_command.relay import ensure_topics
     from infrastructure import backends, namespace
+    from infrastructure.messaging.topics import ensure_topics
 
     ensure_topics()
     probe = Consumer(backends.kafka_config(**{"group.id": new_group_prefix("probe")}))

@@ -234,63 +234,6 @@ def default_publisher() -> Publisher:
     return KafkaPublisher() if settings.KAFKA_BOOTSTRAP_SERVERS else InProcessPublisher()
 
 
-def ensure_topics(topics: tuple[str, ...] = ()) -> None:
-    """Create these topics (logical names) in this deployment's namespace, if missing.
-
-    By default: the topic of every registered event type, and the dead-letter topic. Created
-    explicitly so each has the configured partitions (keyed by roomId).
-    """
-    from confluent_kafka.admin import NewTopic
-
-    from infrastructure.backends import kafka_admin
-    from infrastructure.messaging.consumers import DEAD_LETTER_TOPIC
-    from infrastructure.messaging.events import registered_types
-
-    logical = topics or (*sorted({cls.TOPIC for cls in registered_types().values()}), DEAD_LETTER_TOPIC)
-    topics = tuple(namespace.topic(name) for name in logical)
-    admin = kafka_admin()
-    existing = set(admin.list_topics(timeout=10).topics)
-    missing = [t for t in topics if t not in existing]
-    if not missing:
-        return
-    futures = admin.create_topics(
-        [NewTopic(t, num_partitions=settings.KAFKA_TOPIC_PARTITIONS, replication_factor=1) for t in missing]
-    )
-    for future in futures.values():
-        try:
-            future.result(timeout=30)
-        except Exception as exc:  # a concurrent creator won the race: the topic exists
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
-    _await_leaders(admin, missing)
-
-
-def _await_leaders(admin: Any, topics: list[str], timeout: float = 30.0) -> None:
-    """Wait until every partition of these new topics answers for its end offset.
-
-    CreateTopics answers before the broker leads the new partitions: whoever used one at once
-    (a group committing an offset, a role pinning its start) was told that it does not exist,
-    or that the broker is not its leader, for the next ~100 ms.
-    """
-    from confluent_kafka import KafkaException, TopicPartition
-    from confluent_kafka.admin import OffsetSpec
-
-    deadline = time.monotonic() + timeout
-    while True:
-        known = admin.list_topics(timeout=10).topics
-        try:
-            if all(t in known and known[t].partitions for t in topics):
-                ends = {TopicPartition(t, p): OffsetSpec.latest() for t in topics for p in known[t].partitions}
-                for future in admin.list_offsets(ends, request_timeout=10).values():
-                    future.result()
-                return
-        except KafkaException:
-            pass  # not led yet: ask again
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"Kafka created {', '.join(topics)} but did not lead them within {timeout:.0f} s")
-        time.sleep(0.05)
-
-
 def run_relay(stop: threading.Event, publisher: Publisher, coordinator: Coordinator) -> None:
     """Publish until `stop` is set, through database outages; returns after handing over what it had confirmed."""
     in_flight: set[int] = set()  # handed to the publisher and not yet marked published

@@ -20,6 +20,7 @@ from chat_command.models import Message, OutboxEvent
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
 from infrastructure import namespace
 from infrastructure.messaging import bus
+from infrastructure.messaging.topics import ensure_topics
 from infrastructure.testing.children import manage
 from infrastructure.testing.kafka_tail import TopicTail
 
@@ -49,7 +50,7 @@ def committed_room(transactional_db):
 
 @pytest.fixture
 def tail(kafka_bootstrap):
-    relay.ensure_topics()
+    ensure_topics()
     tail = TopicTail(kafka_bootstrap, [namespace.topic(MessageSent.TOPIC)])
     yield tail
     tail.close()

@@ -25,6 +25,7 @@ from chat_query.tests.helpers import rebuilt, state_of
 from infrastructure import backends, namespace
 from infrastructure.messaging import consumers
 from infrastructure.messaging.events import Envelope, decode
+from infrastructure.messaging.topics import ensure_topics
 from infrastructure.testing.children import manage
 from infrastructure.testing.kafka_tail import TopicTail
 
@@ -54,7 +55,7 @@ def group_prefix(unique):
 def pipeline(kafka_bootstrap, transactional_db, group_prefix):
     """The relay and a projector group member, each on a thread of its own."""
     seed_customers()
-    relay.ensure_topics()
+    ensure_topics()
     stop = threading.Event()
     runner = consumers.KafkaRunner(Projector(), stop)
     threads = [

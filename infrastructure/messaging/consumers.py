@@ -234,7 +234,7 @@ class KafkaRunner:
         )
 
     def run(self) -> None:
-        from chat_command.relay import ensure_topics
+        from infrastructure.messaging.topics import ensure_topics
 
         ensure_topics()
         topics = [namespace.topic(t) for t in self.role.topics]

@@ -19,7 +19,7 @@ class TopicTail:
     """
 
     def __init__(self, bootstrap: str, topics: list[str], from_beginning: bool = False) -> None:
-        from chat_command.relay import ensure_topics
+        from infrastructure.messaging.topics import ensure_topics
 
         ensure_topics()  # a topic that does not exist yet has no end to start from
         self.consumer = Consumer(

@@ -25,6 +25,7 @@ from infrastructure.env import Env
 from infrastructure.http.errors import TooManyRequests
 from infrastructure.messaging import consumers
 from infrastructure.messaging.events import Envelope, registered_types
+from infrastructure.messaging.topics import ensure_topics
 from realtime import presence, typing_indicator
 
 pytestmark = [pytest.mark.integration]
@@ -182,7 +183,7 @@ def test_an_event_relayed_under_one_namespace_reaches_only_that_namespaces_roles
 def test_each_namespace_has_the_whole_set_of_topics_of_its_own(settings, spaces, kafka_bootstrap):
     first, _ = spaces
     enter(settings, first)
-    relay.ensure_topics()
+    ensure_topics()
     logical = {cls.TOPIC for cls in registered_types().values()} | {consumers.DEAD_LETTER_TOPIC}
     existing = set(backends.kafka_admin().list_topics(timeout=10).topics)
     assert {f"{first}.{name}" for name in logical} <= existing
@@ -192,7 +193,7 @@ def test_the_topics_of_a_new_namespace_can_be_used_as_soon_as_they_are_ensured(s
     """A fresh namespace creates its topics on first use; the broker leads them a moment later."""
     first, _ = spaces
     enter(settings, first)
-    relay.ensure_topics()
+    ensure_topics()
     reader = Consumer(backends.kafka_config(**{"group.id": f"{first}.reader"}))
     try:
         for name in (MessageSent.TOPIC, consumers.DEAD_LETTER_TOPIC):
@@ -289,7 +290,7 @@ def test_dropping_a_namespace_deletes_its_topics_groups_and_keys_and_nothing_els
     client = backends.redis_client()
     for space in spaces:
         enter(settings, space)
-        relay.ensure_topics()
+        ensure_topics()
         commit_a_group(f"{settings.KAFKA_GROUP_PREFIX}-projector", namespace.topic(MessageSent.TOPIC))
         client.set(namespace.key(f"probe:{unique}"), "1")
     enter(settings, "")

@@ -15,13 +15,13 @@ from django.conf import settings
 from django.test import Client
 
 from benchmarks.common import api_command, free_port, wait_for_port
-from chat_command import relay
 from chat_command.events import MessageSent
 from chat_command.services import NewRoom, do_create_room
 from chat_command.tests.test_relay import _test_database_url, all_published, send, wait_for
 from conftest import login
 from infrastructure import backends, namespace
 from infrastructure.messaging import consumers
+from infrastructure.messaging.topics import ensure_topics
 from infrastructure.testing.children import manage
 from infrastructure.testing.kafka_tail import TopicTail
 from infrastructure.testing.scrape import parse, scrape, value
@@ -67,7 +67,7 @@ def end_of(consumer: Consumer, topic: str, partition: int) -> int:
 
 def commit_at_end(group: str, topics: tuple[str, ...]) -> None:
     """Make `group` look caught up: its committed offset is the end of every partition of `topics` (logical names)."""
-    relay.ensure_topics()
+    ensure_topics()
     consumer = Consumer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "group.id": group})
     try:
         ends = []
@@ -231,7 +231,7 @@ def test_a_running_role_reports_its_lag_from_what_it_fetched(group_prefix, kafka
     from confluent_kafka import Producer
 
     logical = f"lag-{group_prefix}"
-    relay.ensure_topics((logical,))
+    ensure_topics((logical,))
     topic = namespace.topic(logical)
 
     class Idle:

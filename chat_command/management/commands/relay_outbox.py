@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat_command import relay
+from infrastructure.messaging.topics import ensure_topics
 from infrastructure.observability import metrics
 from infrastructure.signals import stop_event_on_signals
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
             )
         stop = stop_event_on_signals()
         metrics.serve_worker_metrics(metrics_port, metrics_host)
-        relay.ensure_topics()
+        ensure_topics()
         try:
             relay.run_relay(stop, relay.KafkaPublisher(), relay.default_coordinator())
         finally:
