@@ -15,11 +15,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.conf import settings
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from infrastructure import backends, namespace
 from infrastructure.messaging import bus
@@ -57,6 +59,7 @@ _roles: dict[str, Callable[[], Role]] = {}
 
 def register_role(name: str, factory: Callable[[], Role]) -> None:
     _roles[name] = factory
+    metrics.read_at_scrape_time("consumer_lag", ConsumerLagCollector())
 
 
 def role_names() -> list[str]:
@@ -388,3 +391,22 @@ def lag_by_role(timeout: float = 5.0) -> dict[str, int]:
         finally:
             consumer.close()
     return lags
+
+
+class ConsumerLagCollector(Collector):
+    """Each role's lag: records on its topics past its group's committed offsets, from Kafka."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if not uses_kafka():
+            return
+        lag = GaugeMetricFamily(
+            "chat_consumer_lag", "Records a consumer role has not committed yet, by role.", labels=["role"]
+        )
+        try:
+            by_role = lag_by_role()
+        except Exception as exc:  # noqa: BLE001 - a scrape must answer even when Kafka does not
+            logger.warning("could not read the consumer lag from Kafka: %s", exc)
+            return
+        for role, behind in by_role.items():
+            lag.add_metric([role], behind)
+        yield lag

@@ -13,7 +13,6 @@ import atexit
 import functools
 import logging
 import os
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -26,7 +25,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 logger = logging.getLogger(__name__)
@@ -104,43 +102,13 @@ def count_by_type(counter: Counter, types: Iterable[str], *labels: str) -> None:
 # --- Read at scrape time ----------------------------------------------------------------
 
 
-class OutboxCollector(Collector):
-    """How many outbox events wait for the relay, and how long the oldest has waited."""
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from chat_command import outbox
-
-        try:
-            count, oldest = outbox.pending_summary()
-        except Exception as exc:  # noqa: BLE001 - a scrape must answer even when the database does not
-            logger.warning("could not read the outbox backlog: %s", exc)
-            return
-        yield GaugeMetricFamily("chat_outbox_pending_events", "Outbox events not yet published.", value=count)
-        age = 0.0 if oldest is None else max(time.time() - oldest.timestamp(), 0.0)
-        yield GaugeMetricFamily(
-            "chat_outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox event.", value=age
-        )
+_scrape_time: dict[str, Collector] = {}
 
 
-class ConsumerLagCollector(Collector):
-    """Each role's lag: records on its topics past its group's committed offsets, from Kafka."""
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from infrastructure.messaging import consumers
-
-        if not consumers.uses_kafka():
-            return
-        lag = GaugeMetricFamily(
-            "chat_consumer_lag", "Records a consumer role has not committed yet, by role.", labels=["role"]
-        )
-        try:
-            by_role = consumers.lag_by_role()
-        except Exception as exc:  # noqa: BLE001 - a scrape must answer even when Kafka does not
-            logger.warning("could not read the consumer lag from Kafka: %s", exc)
-            return
-        for role, behind in by_role.items():
-            lag.add_metric([role], behind)
-        yield lag
+def read_at_scrape_time(name: str, collector: Collector) -> None:
+    """Add (or replace) a collector whose figures are read when /metrics is scraped; apps add
+    theirs from their AppConfig.ready."""
+    _scrape_time[name] = collector
 
 
 def exposition() -> tuple[bytes, str]:
@@ -150,8 +118,8 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry, path=MULTIPROCESS_DIR)
     else:
         registry.register(_ProcessMetrics())
-    registry.register(OutboxCollector())
-    registry.register(ConsumerLagCollector())
+    for collector in _scrape_time.values():
+        registry.register(collector)
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
