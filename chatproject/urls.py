@@ -22,7 +22,7 @@ urlpatterns = [
     path("ws/chat/", include("realtime.urls")),
     path("", include("webui.urls")),
     # Everything else is answered as the reference's gateway answered unknown routes.
-    re_path(r"^(?P<path>.*)$", gateway.route_not_found),
+    re_path(r"^(?P<path>.*)$", gateway.route_not_found, name=metrics_http.UNMATCHED),
 ]
 
 handler400 = "infrastructure.http.errors.handler400"

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from accounts import gateway
 from infrastructure.http.errors import ApplicationError, Forbidden, error_response
 from infrastructure.http.net import client_address
 from infrastructure.observability import metrics
@@ -21,6 +20,8 @@ class MethodNotAllowed(ApplicationError):
     code = "method_not_allowed"
 
 
+# The name of the URL pattern that catches every path no other pattern routes.
+UNMATCHED = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -29,8 +30,8 @@ def route_of(request: HttpRequest) -> str:
     match = request.resolver_match
     if match is None:
         return "unresolved"
-    if match.func is gateway.route_not_found:
-        return "unmatched"
+    if match.url_name == UNMATCHED:
+        return UNMATCHED
     return match.route or match.view_name or "unnamed"
 
 
