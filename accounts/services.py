@@ -7,10 +7,9 @@ import time
 from django.contrib.auth import authenticate
 from django.db import transaction
 
-from accounts import throttle, tokens
+from accounts import signals, throttle, tokens
 from accounts.models import Customer
 from infrastructure.http.errors import LoginRejected
-from realtime import api as realtime
 
 # The reference's wording, which its browser client shows as is.
 BAD_CREDENTIALS = "Tên đăng nhập hoặc mật khẩu không đúng."
@@ -48,7 +47,7 @@ def end_session(token: str | None) -> None:
     except tokens.InvalidToken:
         return
     tokens.revoke(principal)
-    realtime.end_sessions_of_token(principal.customer_id, principal.token_id)
+    signals.token_revoked.send(sender=Customer, customer_id=principal.customer_id, token_id=principal.token_id)
 
 
 def do_deactivate_customer(customer_id: int) -> None:
@@ -57,4 +56,8 @@ def do_deactivate_customer(customer_id: int) -> None:
     with transaction.atomic():
         # Tokens carry their issue time in whole seconds: refuse everything issued up to now.
         Customer.objects.filter(pk=customer_id).update(is_active=False, tokens_not_before=int(time.time()) + 1)
-        transaction.on_commit(lambda: realtime.end_sessions_of_customer(customer_id, "The account was deactivated."))
+        transaction.on_commit(
+            lambda: signals.customer_deactivated.send(
+                sender=Customer, customer_id=customer_id, reason="The account was deactivated."
+            )
+        )
