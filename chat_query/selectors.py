@@ -21,7 +21,6 @@ from chat_query.projection import cache_entry, is_complete, unread_status
 from chat_query.store import ReadStore, active_store
 from infrastructure.http.responses import render
 from infrastructure.timeutil import iso
-from realtime import presence
 
 PAGE_SIZE = 20
 # Fewer missing views than this are read one by one (FerretDB serves an `_id` from its index);
@@ -102,12 +101,6 @@ def message_json(document: dict[str, Any]) -> dict[str, Any]:
         "content": document["content"],
         "sentAt": iso(document["sentAt"]),
     }
-
-
-def online_statuses(room_id: int) -> list[dict[str, Any]]:
-    participants = truth.participant_ids(room_id)
-    online = presence.online_ids(participants)
-    return [{"customerId": p, "online": p in online} for p in participants]
 
 
 def read_markers(room_id: int) -> list[dict[str, Any]]:

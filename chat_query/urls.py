@@ -6,6 +6,5 @@ urlpatterns = [
     path("rooms", views.rooms),
     path("message/roomId/<int:room_id>", views.latest_messages),
     path("message/roomId/<int:room_id>/index/<int:before>", views.older_messages),
-    path("onlineStatus/roomId/<int:room_id>", views.online_status),
     path("readMarkers/roomId/<int:room_id>", views.read_markers),
 ]

@@ -10,16 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.auth import caller
-from chat_command.selectors import is_participant
-from chat_command.services import not_a_participant
+from chat_command.api import require_participant
 from chat_query import selectors
 from infrastructure.http.responses import ok, ok_rendered
-
-
-def _check_member(request: Request, room_id: int) -> None:
-    customer_id = caller(request).customer_id
-    if not is_participant(room_id, customer_id):
-        raise not_a_participant(customer_id, room_id)
 
 
 # The room list and message pages check whether the session ended in their own PostgreSQL
@@ -55,16 +48,6 @@ def older_messages(request: Request, room_id: int, before: int) -> HttpResponse:
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
-def online_status(request: Request, room_id: int) -> Response:
-    _check_member(request, room_id)
-    statuses = selectors.online_statuses(room_id)
-    return ok(
-        "Online statuses retrieved successfully." if statuses else "No participants found for this room.", statuses
-    )
-
-
-@extend_schema(responses=OpenApiTypes.OBJECT)
-@api_view(["GET"])
 def read_markers(request: Request, room_id: int) -> Response:
-    _check_member(request, room_id)
+    require_participant(room_id, caller(request).customer_id)
     return ok("Read markers retrieved.", selectors.read_markers(room_id))

@@ -7,9 +7,12 @@ from accounts import gateway
 # Django tries these in order and every prefix is distinct: the busiest come first.
 from infrastructure.http import health
 from infrastructure.observability import metrics_http
+from realtime import views as realtime_views
 
 urlpatterns = [
     path("command/", include("chat_command.urls")),
+    # Presence is realtime's: its one query endpoint sits among the read side's.
+    path("query/onlineStatus/roomId/<int:room_id>", realtime_views.online_status),
     path("query/", include("chat_query.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

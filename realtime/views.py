@@ -1,6 +1,7 @@
-"""SockJS over HTTP: its info, which sockjs-client asks before choosing a transport, and the
-transports it falls back to when WebSockets are unavailable (xhr-streaming, xhr-polling,
-eventsource, htmlfile; see realtime/sockjs.py for the sessions they carry)."""
+"""The realtime app over HTTP: who in a room is online, and SockJS (its info, which
+sockjs-client asks before choosing a transport, and the transports it falls back to when
+WebSockets are unavailable: xhr-streaming, xhr-polling, eventsource, htmlfile; see
+realtime/sockjs.py for the sessions they carry)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.http.response import HttpResponseBase
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
 
+from accounts.auth import caller
 from accounts.tokens import COOKIE_NAME
+from chat_command.api import require_participant
 from infrastructure.http.errors import BadRequest, Forbidden, NotFound, error_response
-from realtime import sockjs
+from infrastructure.http.responses import ok
+from realtime import selectors, sockjs
 from realtime.origins import advertised_origins, request_allowed
 
 NO_CACHE = "no-store, no-cache, no-transform, must-revalidate, max-age=0"
@@ -165,3 +173,13 @@ def _refused(request: HttpRequest, method: str) -> HttpResponse | None:
 
 def _no_session() -> HttpResponse:
     return error_response(NotFound("No such SockJS session: open a new one."))
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def online_status(request: Request, room_id: int) -> Response:
+    require_participant(room_id, caller(request).customer_id)
+    statuses = selectors.online_statuses(room_id)
+    return ok(
+        "Online statuses retrieved successfully." if statuses else "No participants found for this room.", statuses
+    )
