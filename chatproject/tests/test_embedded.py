@@ -2,72 +2,23 @@
 
 import http.client
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import websocket
 
 from accounts.tests.deactivation_flow import check_deactivation_ends_every_session
-from benchmarks.common import free_port, wait_for_port
+from infrastructure.testing.embedded import embedded_server as started
 from realtime.tests.stack import RawClient
-
-ROOT = Path(__file__).resolve().parents[2]
-BACKENDS = (
-    "DATABASE_URL",
-    "MONGO_URL",
-    "REDIS_URL",
-    "KAFKA_BOOTSTRAP_SERVERS",
-    "MONGO_DB_NAME",
-    "FERRETDB_POSTGRES_URL",
-)
-
-
-class EmbeddedServer:
-    def __init__(self, port, log, env):
-        self.port = port
-        self.log = log
-        self.env = env
-
-    def log_tail(self, lines=30):
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def manage(self, code):
-        """Run Python in `manage.py shell` on the server's own database; what it printed."""
-        command = [sys.executable, "manage.py", "shell", "-c", code]
-        return subprocess.run(command, cwd=ROOT, env=self.env, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")
 def embedded_server(tmp_path_factory):
-    """The server `make run` starts: its commands, with every backend embedded."""
-    env = {k: v for k, v in os.environ.items() if k not in BACKENDS}
-    state = tmp_path_factory.mktemp("embedded")
-    env["CHAT_STATE_DIR"] = str(state)
-    for command in (["migrate", "--noinput", "-v0"], ["generate_keys", "--if-missing"], ["seed"]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    log = state / "server.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--insecure", "--noreload", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port, timeout=60)
-        yield EmbeddedServer(port, log, env)
-    finally:
-        server.terminate()
-        server.wait(15)
+    with started(tmp_path_factory.mktemp("embedded")) as server:
+        yield server
 
 
 class Session:

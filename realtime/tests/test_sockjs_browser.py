@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,10 +26,9 @@ import pytest
 from playwright.sync_api import Browser, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from benchmarks.common import free_port, wait_for_port
 from chat_command.tests.test_relay import wait_for
-from chatproject.tests.test_embedded import BACKENDS
 from deploy.tests.prod_run import ProdRun
+from infrastructure.testing.embedded import embedded_server
 from webui.tests.browser import WAIT_MS, launched_chromium
 
 # A flow waits for 16 steps of WAIT_MS each (160 s) at most, and the first test of a server also
@@ -40,7 +36,6 @@ from webui.tests.browser import WAIT_MS, launched_chromium
 pytestmark = pytest.mark.timeout(300)
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 LIBRARIES = HERE / "node" / "node_modules"
 # All the page's server serves: the page and the two libraries it loads.
 PAGE_FILES = {
@@ -115,26 +110,9 @@ def for_the_page(page_origin: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def run_server(page_origin, tmp_path_factory) -> Iterator[ChatServer]:
     """The server `make run` starts, with every backend embedded."""
-    env = {k: v for k, v in os.environ.items() if k not in BACKENDS}
     state = tmp_path_factory.mktemp("run")
-    env |= {"CHAT_STATE_DIR": str(state), **for_the_page(page_origin)}
-    for command in (["migrate", "--noinput", "-v0"], ["generate_keys", "--if-missing"], ["seed"]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    with (state / "server.log").open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--insecure", "--noreload", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port, timeout=60)
-        yield ChatServer(f"http://127.0.0.1:{port}", state)
-    finally:
-        server.terminate()
-        server.wait(15)
+    with embedded_server(state, **for_the_page(page_origin)) as server:
+        yield ChatServer(server.url, state)
 
 
 @pytest.fixture(scope="module")
