@@ -13,7 +13,7 @@ case "${1:-web}" in
         # topics with their partitions, the read model's indexes.
         python manage.py migrate --noinput
         python manage.py generate_keys --if-missing
-        python manage.py shell --command "from chat_command.relay import ensure_topics; ensure_topics()"
+        python manage.py shell --command "from infrastructure.messaging.topics import ensure_topics; ensure_topics()"
         python manage.py ensure_indexes
         if [ "${CHAT_SEED_DEMO_USERS:-false}" = "true" ]; then
             python manage.py seed
