@@ -5,7 +5,7 @@ stores nothing and answers one row with `session_ended` true when logout revoked
 or its customer is inactive or was deactivated after the token was issued (customers.
 tokens_not_before); otherwise it is migration 0004's function (no row for a non-participant).
 A NULL token id (internal callers with no session) skips the check. The rule is the one
-accounts.tokens.ENDED_SQL states; chat_command/tests/test_sessions.py holds the two together.
+accounts.tokens.ENDED_SQL states; accounts/tests/test_deactivation.py holds the two together.
 """
 
 from importlib import import_module
