@@ -11,10 +11,15 @@ from accounts.tokens import ENDED_SQL, Principal, ended_params
 from chat_command.models import Message, Room, RoomParticipant
 from infrastructure.http.errors import InvalidSessionToken
 
-_NO_CURSOR = 2**63 - 1  # above every message id
+BIGINT_MAX = 2**63 - 1
+_NO_CURSOR = BIGINT_MAX  # above every message id
 
 
 def is_participant(room_id: int, customer_id: int) -> bool:
+    # A room id from a URL may be any size; beyond a bigint it names no room, and SQLite cannot
+    # even compare it (PostgreSQL can).
+    if room_id > BIGINT_MAX:
+        return False
     return RoomParticipant.objects.filter(room_id=room_id, customer_id=customer_id).exists()
 
 

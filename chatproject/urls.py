@@ -24,8 +24,9 @@ urlpatterns = [
     path("customer/", include("customers.urls")),
     path("ws/chat/", include("realtime.urls")),
     path("", include("webui.urls")),
-    # Everything else is answered as the reference's gateway answered unknown routes.
-    re_path(r"^(?P<path>.*)$", gateway.route_not_found, name=metrics_http.UNMATCHED),
+    # Everything else is answered as the reference's gateway answered unknown routes, even a
+    # path with a line break in it (which "." would not match).
+    re_path(r"^(?P<path>[\s\S]*)$", gateway.route_not_found, name=metrics_http.UNMATCHED),
 ]
 
 handler400 = "infrastructure.http.errors.handler400"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from accounts.models import Customer
 
 SEARCH_MIN_LENGTH = 3
@@ -13,10 +15,14 @@ def customer_by_id(customer_id: int) -> Customer | None:
 
 
 def search_by_phone(fragment: str) -> list[Customer]:
-    query = Customer.objects.filter(is_active=True, phone_number__contains=fragment)
-    return list(query.order_by("customer_id")[:SEARCH_LIMIT])
+    return _first(Customer.objects.filter(is_active=True, phone_number__contains=fragment), fragment)
 
 
 def search_by_full_name(fragment: str) -> list[Customer]:
-    query = Customer.objects.filter(is_active=True, full_name__icontains=fragment)
-    return list(query.order_by("customer_id")[:SEARCH_LIMIT])
+    return _first(Customer.objects.filter(is_active=True, full_name__icontains=fragment), fragment)
+
+
+def _first(matches: QuerySet[Customer], fragment: str) -> list[Customer]:
+    if "\x00" in fragment:
+        return []  # no stored text holds NUL, and PostgreSQL refuses to compare with it
+    return list(matches.order_by("customer_id")[:SEARCH_LIMIT])

@@ -87,6 +87,12 @@ def test_the_openapi_schema_describes_the_api(client):
     assert b"swagger" in docs.content.lower()
 
 
+def test_a_path_with_a_line_break_is_answered_as_an_unknown_route(user1):
+    response = user1.get("/query/rooms%0Aand-more")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No endpoint GET /query/rooms\nand-more."}
+
+
 NASTY_REQUESTS = [
     ("get", "/customer/info/customerId/abc", None),
     ("get", "/customer/info/customerId/-1", None),

@@ -153,3 +153,14 @@ def test_a_page_of_another_site_cannot_open_a_socket_on_the_embedded_server(embe
     own_page = RawClient(embedded_server.port, cookie=token, origin=f"http://127.0.0.1:{embedded_server.port}")
     own_page.send("CONNECT", accept_version="1.2")
     assert own_page.receive().command == "CONNECTED"
+
+
+@pytest.mark.parametrize(
+    "path", ["message/roomId/{}", "message/roomId/{}/index/9", "readMarkers/roomId/{}", "onlineStatus/roomId/{}"]
+)
+def test_a_room_id_no_bigint_holds_names_no_room_on_the_sqlite_file(embedded_server, path):
+    person = Session(embedded_server)
+    assert person.call("POST", "/auth/login", {"username": "user1", "password": "123"})[0] == 200
+    status, answer = person.call("GET", "/query/" + path.format(2**63))
+    assert status == 403
+    assert answer["message"] == f"Forbidden: Access Denied: Customer 1 is not a participant of Room {2**63}"

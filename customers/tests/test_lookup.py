@@ -56,6 +56,17 @@ def test_a_search_without_hits_is_an_empty_list(user1, url, message):
 
 
 @pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("/customer/info/phoneNumber/090%00", "No customers found matching phone number."),
+        ("/customer/info/fullName/V%C5%A9%00", "No customers found matching full name."),
+    ],
+)
+def test_a_search_for_text_with_nul_finds_no_one(user1, url, message):
+    assert user1.get(url).json() == {"success": True, "message": message, "data": []}
+
+
+@pytest.mark.parametrize(
     "url", ["/customer/info/phoneNumber/09", "/customer/info/fullName/Ng", "/customer/info/fullName/%20a%20"]
 )
 def test_searches_need_three_characters(user1, url):
