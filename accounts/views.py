@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
@@ -13,24 +14,43 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.tokens import COOKIE_NAME
+from infrastructure.http.answers import NOT_JSON, UNAVAILABLE
+from infrastructure.http.bodies import STORABLE
 from infrastructure.http.errors import LoginRequestInvalid
 from infrastructure.http.net import client_address
 
-LoginResponse = inline_serializer(
-    "LoginResponse", {"message": serializers.CharField(), "details": serializers.CharField()}
-)
+
+class LoginResponse(serializers.Serializer[dict[str, str]]):
+    """The reference's LoginResponse, which its auth service answered with, errors included."""
+
+    message = serializers.CharField()
+    details = serializers.CharField()
+
+
+# DRF's CharField refuses NUL already; this says so in the schema.
+NO_NUL = RegexValidator(rf"^{STORABLE}*$")
 
 
 class LoginRequest(serializers.Serializer[dict[str, str]]):
-    username = serializers.CharField(max_length=150, trim_whitespace=False)
-    password = serializers.CharField(max_length=256, trim_whitespace=False)
+    username = serializers.CharField(min_length=1, max_length=150, trim_whitespace=False, validators=[NO_NUL])
+    password = serializers.CharField(min_length=1, max_length=256, trim_whitespace=False, validators=[NO_NUL])
+
+
+LOGIN_ANSWERS = {
+    200: OpenApiResponse(LoginResponse, "Logged in: the jwt_token cookie is set."),
+    400: OpenApiResponse(LoginResponse, "The body is not JSON with a username and a password."),
+    401: OpenApiResponse(LoginResponse, "Wrong username or password (it does not say which)."),
+    415: NOT_JSON,
+    429: OpenApiResponse(LoginResponse, "Too many failed logins for this username or address; see Retry-After."),
+    503: UNAVAILABLE,
+}
 
 
 class LoginView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=LoginRequest, responses={200: LoginResponse, 401: LoginResponse, 429: LoginResponse})
+    @extend_schema(request=LoginRequest, responses=LOGIN_ANSWERS)
     def post(self, request: Request) -> Response:
         try:
             form = LoginRequest(data=request.data)
@@ -58,7 +78,13 @@ class LogoutView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=None, responses={200: LoginResponse})
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(LoginResponse, "Logged out: the jwt_token cookie is cleared."),
+            503: UNAVAILABLE,
+        },
+    )
     def post(self, request: Request) -> Response:
         services.end_session(request.COOKIES.get(COOKIE_NAME))
         response = Response({"message": "Logout successful.", "details": "Cookie cleared."})

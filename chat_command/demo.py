@@ -15,7 +15,8 @@ from django.db import transaction
 from chat_command import outbox
 from chat_command.events import MessageSent
 from chat_command.models import Message, Room
-from chat_command.services import ROOM_PARTICIPANTS_MAX, NewRoom, do_create_room
+from chat_command.serializers import ROOM_PARTICIPANTS_MAX
+from chat_command.services import NewRoom, do_create_room
 from customers import api as customers
 from infrastructure.timeutil import iso, now_ms
 

@@ -16,28 +16,15 @@ from accounts.tokens import Principal
 from chat_command import outbox
 from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
 from chat_command.models import Message, Room, RoomParticipant
+from chat_command.serializers import IDEMPOTENCY_KEY, NewMessageBody, NewRoomBody, ReadMarkerBody
 from customers import api as customers
+from infrastructure.http.bodies import Invalid
 from infrastructure.http.errors import BadRequest, Forbidden, InvalidSessionToken
 from infrastructure.timeutil import iso, now_ms
-
-ROOM_NAME_MAX = 100
-ROOM_PARTICIPANTS_MAX = 100
-CONTENT_MAX = 4000
-IDEMPOTENCY_KEY_MAX = 64
 
 
 def not_a_participant(customer_id: int, room_id: int) -> Forbidden:
     return Forbidden(f"Forbidden: Access Denied: Customer {customer_id} is not a participant of Room {room_id}")
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _body(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.", code="invalid")
-    return body
 
 
 # --- Rooms ------------------------------------------------------------------------------
@@ -50,25 +37,8 @@ class NewRoom:
 
 
 def check_new_room(body: Any, creator_id: int) -> NewRoom:
-    body = _body(body)
-    name, targets = body.get("roomName"), body.get("targetCustomerIds")
-    if not isinstance(name, str) or not name.strip() or targets is None:
-        raise BadRequest("roomName and targetCustomerIds cannot be empty.", code="required")
-    name = name.strip()
-    if len(name) > ROOM_NAME_MAX:
-        raise BadRequest(f"roomName must be at most {ROOM_NAME_MAX} characters.", code="too_long")
-    if not isinstance(targets, list) or not all(_is_id(t) for t in targets):
-        raise BadRequest("targetCustomerIds must be a list of customer ids.", code="invalid")
-    if creator_id in targets:
-        raise BadRequest("targetCustomerIds should not contain the creator's customerId.", code="invalid")
-    if not targets:
-        raise BadRequest("At least one target customer is required to create a room.", code="required")
-    duplicates = sorted({t for t in targets if targets.count(t) > 1})
-    if duplicates:
-        raise BadRequest(f"targetCustomerIds contains duplicate ids: {_ids(duplicates)}.", code="duplicate")
-    if len(targets) + 1 > ROOM_PARTICIPANTS_MAX:
-        raise BadRequest(f"A room can have at most {ROOM_PARTICIPANTS_MAX} participants.", code="too_many")
-    return NewRoom(name, list(targets))
+    room = NewRoomBody.parse(body, creator=creator_id)
+    return NewRoom(room["roomName"], room["targetCustomerIds"])
 
 
 def _ids(ids: list[int]) -> str:
@@ -124,31 +94,22 @@ class NewMessage:
 
 
 def check_new_message(body: Any, idempotency_header: str | None) -> NewMessage:
-    body = _body(body)
-    room_id, content = body.get("roomId"), body.get("content")
-    if room_id is None or content is None or content == "":
-        raise BadRequest("roomId and content cannot be empty.", code="required")
-    if not _is_id(room_id):
-        raise BadRequest("roomId must be a positive whole number.", code="invalid")
-    if not isinstance(content, str):
-        raise BadRequest("content must be a string.", code="invalid")
-    if not content.strip():
-        raise BadRequest("content cannot be blank.", code="blank")
-    if len(content) > CONTENT_MAX:
-        raise BadRequest(f"content must be at most {CONTENT_MAX} characters.", code="too_long")
-    return NewMessage(room_id, content, _idempotency_key(body.get("clientMessageId"), idempotency_header))
+    message = NewMessageBody.parse(body)
+    key = _idempotency_key(message["clientMessageId"], idempotency_header)
+    return NewMessage(message["roomId"], message["content"], key)
 
 
-def _idempotency_key(from_body: Any, from_header: str | None) -> str | None:
-    if from_body is not None and not isinstance(from_body, str):
-        raise BadRequest("clientMessageId must be a string.", code="invalid")
-    keys = {k.strip() for k in (from_body, from_header) if k and k.strip()}
-    if len(keys) > 1:
+def _idempotency_key(from_body: str | None, from_header: str | None) -> str | None:
+    """The send's idempotency key, from the body or the header (both, if they agree)."""
+    header = (from_header or "").strip()
+    if from_body and header and from_body != header:
         raise BadRequest("The Idempotency-Key header and clientMessageId differ.", code="invalid")
-    key = keys.pop() if keys else None
-    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
-        raise BadRequest(f"The idempotency key must be at most {IDEMPOTENCY_KEY_MAX} characters.", code="too_long")
-    return key
+    if header:
+        try:
+            IDEMPOTENCY_KEY.check(header, {})
+        except Invalid as error:
+            raise IDEMPOTENCY_KEY.refusal("Idempotency-Key", error) from None
+    return from_body or header or None
 
 
 def do_send_message(sender_id: int, new: NewMessage, *, session: Principal | None = None) -> SentMessage:
@@ -309,13 +270,8 @@ class ReadMarker:
 
 
 def check_read_marker(body: Any) -> ReadMarker:
-    body = _body(body)
-    room_id, message_id = body.get("roomId"), body.get("messageId")
-    if room_id is None or message_id is None:
-        raise BadRequest("roomId and messageId cannot be empty.", code="required")
-    if not _is_id(room_id) or not _is_id(message_id):
-        raise BadRequest("roomId and messageId must be positive whole numbers.", code="invalid")
-    return ReadMarker(room_id, message_id)
+    marker = ReadMarkerBody.parse(body)
+    return ReadMarker(marker["roomId"], marker["messageId"])
 
 
 def do_mark_read(customer_id: int, marker: ReadMarker) -> bool:

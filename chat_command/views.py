@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -10,13 +10,23 @@ from rest_framework.response import Response
 
 from accounts.auth import caller
 from chat_command import services
+from chat_command.serializers import (
+    IDEMPOTENCY_KEY,
+    MessageSentAnswer,
+    NewMessageBody,
+    NewRoomBody,
+    ReadMarkerAnswer,
+    ReadMarkerBody,
+    RoomCreatedAnswer,
+)
+from infrastructure.http.answers import answers
 from infrastructure.http.responses import ok
 from infrastructure.observability.metrics import counted_command
 from infrastructure.timeutil import iso
 
 
 @counted_command("CreateRoom")
-@extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=NewRoomBody, responses=answers(RoomCreatedAnswer, body=True))
 @api_view(["POST"])
 def create_room(request: Request) -> Response:
     me = caller(request).customer_id
@@ -26,9 +36,16 @@ def create_room(request: Request) -> Response:
 
 @counted_command("SendMessage")
 @extend_schema(
-    request=OpenApiTypes.OBJECT,
-    responses=OpenApiTypes.OBJECT,
-    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    request=NewMessageBody,
+    responses=answers(MessageSentAnswer, 403, body=True),
+    parameters=[
+        OpenApiParameter(
+            "Idempotency-Key",
+            IDEMPOTENCY_KEY.json_schema(),
+            OpenApiParameter.HEADER,
+            description="The send's idempotency key, instead of (or as well as) clientMessageId.",
+        )
+    ],
 )
 @api_view(["POST"])
 # Without SessionNotEnded: the send statement itself refuses a session that logout or deactivation ended.
@@ -44,7 +61,7 @@ def send_message(request: Request) -> Response:
 
 
 @counted_command("MarkRead")
-@extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=ReadMarkerBody, responses=answers(ReadMarkerAnswer, 403, body=True))
 @api_view(["POST"])
 def mark_read(request: Request) -> Response:
     services.do_mark_read(caller(request).customer_id, services.check_read_marker(request.data))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -12,12 +12,14 @@ from rest_framework.response import Response
 from accounts.auth import caller
 from chat_command.api import require_participant
 from chat_query import selectors
+from chat_query.serializers import MessagesAnswer, ReadMarkersAnswer, RoomsAnswer
+from infrastructure.http.answers import answers
 from infrastructure.http.responses import ok, ok_rendered
 
 
 # The room list and message pages check whether the session ended in their own PostgreSQL
 # query (see chat_command.selectors), so they leave out the SessionNotEnded permission's round trip.
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=answers(RoomsAnswer))
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def rooms(request: Request) -> HttpResponse:
@@ -26,7 +28,7 @@ def rooms(request: Request) -> HttpResponse:
     return ok_rendered("Rooms retrieved successfully." if found else "No rooms found for this user.", found)
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=answers(MessagesAnswer, 403, path=True))
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def latest_messages(request: Request, room_id: int) -> HttpResponse:
@@ -35,7 +37,7 @@ def latest_messages(request: Request, room_id: int) -> HttpResponse:
     return ok_rendered("Latest messages retrieved successfully." if page else "No messages found for this room.", page)
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=answers(MessagesAnswer, 403, path=True))
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def older_messages(request: Request, room_id: int, before: int) -> HttpResponse:
@@ -46,7 +48,7 @@ def older_messages(request: Request, room_id: int, before: int) -> HttpResponse:
     )
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=answers(ReadMarkersAnswer, 403, path=True))
 @api_view(["GET"])
 def read_markers(request: Request, room_id: int) -> Response:
     require_participant(room_id, caller(request).customer_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,15 +12,34 @@ from rest_framework.response import Response
 from accounts.auth import caller
 from accounts.models import Customer
 from customers import selectors, services
-from customers.serializers import SEARCH, customer_json
+from customers.serializers import (
+    SEARCH,
+    CustomerAnswer,
+    CustomersAnswer,
+    FullNameAnswer,
+    ProfileChangeBody,
+    ServiceStatus,
+    customer_json,
+)
+from infrastructure.http.answers import answers
+from infrastructure.http.bodies import SPACE, WHITESPACE
 from infrastructure.http.errors import BadRequest, NotFound
 from infrastructure.http.responses import ok
 
 NOT_FOUND = "Customer not found."
+# What a search needs: at least SEARCH_MIN_LENGTH characters once surrounding whitespace is
+# dropped, and no slash (which would end the path segment).
+SEARCH_TEXT = OpenApiParameter(
+    "text",
+    str,
+    OpenApiParameter.PATH,
+    pattern=rf"^{SPACE}*[^{WHITESPACE}/][^/]{{{selectors.SEARCH_MIN_LENGTH - 2},}}[^{WHITESPACE}/]{SPACE}*$",
+    description=f"At least {selectors.SEARCH_MIN_LENGTH} characters besides surrounding whitespace.",
+)
 
 
-@extend_schema(methods=["GET"], responses=OpenApiTypes.OBJECT)
-@extend_schema(methods=["POST"], request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+@extend_schema(methods=["GET"], responses=answers(CustomerAnswer, 404))
+@extend_schema(methods=["POST"], request=ProfileChangeBody, responses=answers(CustomerAnswer, 404, body=True))
 @api_view(["GET", "POST"])
 def own_info(request: Request) -> Response:
     me = caller(request).customer_id
@@ -34,7 +53,7 @@ def own_info(request: Request) -> Response:
     return ok("Customer info retrieved successfully.", customer_json(found, viewer_id=me))
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=answers(CustomerAnswer, 404, path=True))
 @api_view(["GET"])
 def info_by_id(request: Request, customer_id: int) -> Response:
     found = selectors.customer_by_id(customer_id)
@@ -43,7 +62,7 @@ def info_by_id(request: Request, customer_id: int) -> Response:
     return ok("Customer info retrieved successfully.", customer_json(found, viewer_id=caller(request).customer_id))
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=answers(FullNameAnswer, 404, path=True))
 @api_view(["GET"])
 def full_name_by_id(request: Request, customer_id: int) -> Response:
     found = selectors.customer_by_id(customer_id)
@@ -61,19 +80,19 @@ def _search(request: Request, text: str, find: Callable[[str], list[Customer]], 
     return ok("Customers retrieved successfully." if found else none_message, found)
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(parameters=[SEARCH_TEXT], responses=answers(CustomersAnswer, 400, path=True))
 @api_view(["GET"])
 def search_phone(request: Request, text: str) -> Response:
     return _search(request, text, selectors.search_by_phone, "No customers found matching phone number.")
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(parameters=[SEARCH_TEXT], responses=answers(CustomersAnswer, 400, path=True))
 @api_view(["GET"])
 def search_full_name(request: Request, text: str) -> Response:
     return _search(request, text, selectors.search_by_full_name, "No customers found matching full name.")
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=answers(ServiceStatus))
 @api_view(["GET"])
 def service_test(request: Request) -> Response:
     return Response({"service": "customer-management-service", "message": "Customer Management Service is running."})

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.http.response import HttpResponseBase
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,10 +24,12 @@ from rest_framework.response import Response
 from accounts.auth import caller
 from accounts.tokens import COOKIE_NAME
 from chat_command.api import require_participant
+from infrastructure.http.answers import answers
 from infrastructure.http.errors import BadRequest, Forbidden, NotFound, error_response
 from infrastructure.http.responses import ok
 from realtime import selectors, sockjs
 from realtime.origins import advertised_origins, request_allowed
+from realtime.serializers import OnlineStatusesAnswer
 
 NO_CACHE = "no-store, no-cache, no-transform, must-revalidate, max-age=0"
 # htmlfile's callback is a name in the parent page, written into the document: nothing else.
@@ -175,7 +177,7 @@ def _no_session() -> HttpResponse:
     return error_response(NotFound("No such SockJS session: open a new one."))
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=answers(OnlineStatusesAnswer, 403, path=True))
 @api_view(["GET"])
 def online_status(request: Request, room_id: int) -> Response:
     require_participant(room_id, caller(request).customer_id)

@@ -356,3 +356,32 @@ def test_a_token_revoked_by_logout_is_refused_by_every_command_and_changes_nothi
     assert response.json() == {"detail": "Authentication token expired or invalid."}
     assert response.cookies["jwt_token"]["max-age"] == 0
     assert (Room.objects.count(), Message.objects.count(), OutboxEvent.objects.count()) == counts
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        ("/command/message", {"roomId": 2**63, "content": "hi"}, "roomId must be at most 9223372036854775807."),
+        ("/command/read", {"roomId": 1, "messageId": 2**63}, "messageId must be at most 9223372036854775807."),
+    ],
+)
+def test_an_id_no_bigint_can_hold_is_refused_before_it_reaches_the_database(user1, room, url, body, message):
+    response = post(user1, url, body)
+    assert (response.status_code, response.json()["message"]) == (400, message)
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        ("/command/message", {"content": "nul \x00 inside"}, "content cannot"),
+        ("/command/message", {"content": "unpaired \ud800 surrogate"}, "content cannot"),
+        ("/command/room", {"roomName": "nul \x00 inside", "targetCustomerIds": [2]}, "roomName cannot"),
+    ],
+)
+def test_text_no_column_can_store_is_refused_and_nothing_is_stored(user1, room, url, body, message):
+    rooms_before = Room.objects.count()
+    response = post(user1, url, {"roomId": room.room_id, **body})
+    assert response.status_code == 400
+    assert response.json()["message"] == f"{message} contain NUL characters or unpaired surrogates."
+    assert (Room.objects.count(), Message.objects.count()) == (rooms_before, 0)

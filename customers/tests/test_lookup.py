@@ -1,4 +1,10 @@
+import jsonschema_rs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from customers.selectors import SEARCH_MIN_LENGTH
+from customers.views import SEARCH_TEXT
 
 
 def test_another_customer_by_id_hides_email_username_and_phone(user1):
@@ -90,3 +96,10 @@ def test_the_service_test_endpoint_answers(user1):
         "service": "customer-management-service",
         "message": "Customer Management Service is running.",
     }
+
+
+@given(st.text(st.sampled_from(" \t\n\x1c\x85\u3000/aé0"), max_size=8))
+def test_the_schema_of_search_text_accepts_what_a_search_accepts(text):
+    # A slash ends the path segment, so the route never sees it; the search strips the rest.
+    searchable = "/" not in text and len(text.strip()) >= SEARCH_MIN_LENGTH
+    assert jsonschema_rs.validator_for({"type": "string", "pattern": SEARCH_TEXT.pattern}).is_valid(text) == searchable

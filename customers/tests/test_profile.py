@@ -72,6 +72,13 @@ def test_bad_updates_are_400_and_change_nothing(user1, change, message):
     assert Customer.objects.get(customer_id=1).full_name == "Vũ Thanh Hải"
 
 
+def test_a_profile_no_column_can_store_is_400_and_changes_nothing(user1):
+    response = update(user1, {**VALID, "fullName": "nul \x00 inside"})
+    assert response.status_code == 400
+    assert response.json()["message"] == "fullName cannot contain NUL characters or unpaired surrogates."
+    assert Customer.objects.get(customer_id=1).full_name == "Vũ Thanh Hải"
+
+
 def test_a_body_that_is_not_an_object_is_400(user1):
     assert update(user1, ["x"]).status_code == 400
 

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.seed import seed_demo_customers
 from chat_command.demo import do_create_demo_rooms, do_send_demo_messages
-from chat_command.services import ROOM_PARTICIPANTS_MAX
+from chat_command.serializers import ROOM_PARTICIPANTS_MAX
 from infrastructure.progress import progress_bar
 
 

@@ -1,0 +1,70 @@
+"""The /query endpoints' answers, declared once for the OpenAPI schema (the selectors build the
+JSON; these describe it)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from infrastructure.http.answers import envelope
+
+
+class LastMessage(serializers.Serializer):
+    """The room's latest message, in short."""
+
+    messageId = serializers.IntegerField()
+    senderId = serializers.IntegerField()
+    content = serializers.CharField()
+    sentAt = serializers.DateTimeField()
+
+
+class ChatRoomView(serializers.Serializer):
+    """A room as the caller's room list shows it."""
+
+    roomId = serializers.IntegerField()
+    roomName = serializers.CharField()
+    participantIds = serializers.ListField(child=serializers.IntegerField())
+    unreadStatus = serializers.DictField(
+        child=serializers.BooleanField(), help_text="Whether each participant (by id, as a string) has unread messages."
+    )
+    lastMessage = LastMessage(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+
+
+class MessageJson(serializers.Serializer):
+    """A message of a room."""
+
+    messageId = serializers.IntegerField()
+    roomId = serializers.IntegerField()
+    senderId = serializers.IntegerField()
+    senderFullName = serializers.CharField()
+    content = serializers.CharField()
+    sentAt = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Message"
+
+
+class ReadMarkerJson(serializers.Serializer):
+    """How far a participant has read the room."""
+
+    id = serializers.CharField(allow_null=True, help_text="The read store's id; null until it has the marker.")
+    roomId = serializers.IntegerField()
+    customerId = serializers.IntegerField()
+    lastReadMessageId = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "ReadMarker"
+
+
+RoomsAnswer = envelope("RoomsAnswer", ChatRoomView(many=True), "The caller's rooms, latest activity first.")
+
+
+MessagesAnswer = envelope(
+    "MessagesAnswer",
+    MessageJson(many=True, help_text="Up to 20 messages, newest first."),
+    "A page of the room's messages.",
+)
+
+
+ReadMarkersAnswer = envelope("ReadMarkersAnswer", ReadMarkerJson(many=True), "Every participant's read marker.")
