@@ -121,12 +121,7 @@ def test_the_reference_sockjs_client_chats_over_each_http_transport(stack, room,
 
 
 def test_a_polling_client_that_stops_polling_is_released_like_a_closed_websocket(stack, room, unique):
-    from accounts.models import Customer
-
-    person = Customer.objects.create_user(f"poll-{unique}", "pw", full_name="Poll", email=f"poll-{unique}@x.test")
-    shared = do_create_room(1, NewRoom("Polling", [person.customer_id]))
-    watcher, frames = stomp_client(stack.ports[0], 1)
-    subscribe(watcher, frames, f"/topic/onlineStatus/roomId/{shared.room_id}", id="presence")
+    person, shared, watcher, frames = watched_person(stack, f"poll-{unique}")
     before = gauges(stack.ports[1])
     client = XhrSession(f"http://127.0.0.1:{stack.ports[1]}")
     client.connect(token_for(person.customer_id))
@@ -236,14 +231,20 @@ def test_the_reference_page_served_from_port_5500_connects_over_sockjs(stack, ro
         process.communicate()
 
 
-def test_presence_is_per_connection_across_two_tabs(stack, room, unique):
+def watched_person(stack, username):
+    """A person of the test's own (the seeded ids recur in every test and may still be online),
+    in a room with customer 1, who watches the room's online status."""
     from accounts.models import Customer
 
-    # A person of the test's own: the seeded ids recur in every test and may still be online.
-    person = Customer.objects.create_user(f"tabs-{unique}", "pw", full_name="Tabs", email=f"tabs-{unique}@x.test")
+    person = Customer.objects.create_user(username, "pw", full_name=username, email=f"{username}@x.test")
     shared = do_create_room(1, NewRoom("Presence", [person.customer_id]))
     watcher, frames = stomp_client(stack.ports[0], 1)
     subscribe(watcher, frames, f"/topic/onlineStatus/roomId/{shared.room_id}", id="presence")
+    return person, shared, watcher, frames
+
+
+def test_presence_is_per_connection_across_two_tabs(stack, room, unique):
+    person, shared, watcher, frames = watched_person(stack, f"tabs-{unique}")
     subscribe(watcher, frames, f"/topic/message/roomId/{shared.room_id}", id="messages")
     tab_a, tab_a_frames = stomp_client(stack.ports[0], person.customer_id)
     assert frames.bodies(1) == [{"customerId": person.customer_id, "online": True}]
