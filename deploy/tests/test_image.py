@@ -11,7 +11,9 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
-NOT_IN_THE_IMAGE_AT_RUN_TIME = ("tests", "benchmarks", "migrations")
+# infrastructure/testing is the tests' support (the test-run plugin, private services, fixtures):
+# no module the image runs imports it (the import contracts in pyproject.toml keep it so).
+NOT_IN_THE_IMAGE_AT_RUN_TIME = ("tests", "testing", "benchmarks", "migrations")
 
 
 def _name(name: str) -> str:
