@@ -3,38 +3,48 @@
 Runs the production roles against the real services, in a database and a namespace (`bench-<hex>`:
 Kafka topics and groups, Redis keys and channels, dropped at the end) of its own: the api role
 for HTTP (granian), the web role for WebSockets (uvicorn with `--ws websockets-sansio`,
-no per-message deflate), and the event pipeline (`relay_outbox`, `consume_events projector`,
-`consume_events pusher`, in consumer groups of their own that start at the topics' end).
+no per-message deflate; `--server daphne` puts daphne in its place), and the event pipeline
+(`relay_outbox`, `consume_events projector`, `consume_events pusher`, in consumer groups of
+their own that start at the topics' end).
 The clients are a tiny STOMP client of this file (our codec, realtime.stomp, over the
 `websockets` asyncio client), all in this one asyncio process, with `heart-beat:0,0` and no
 WebSocket pings so idle connections stay quiet.
 
 1. End to end: an open-loop client sends `POST /command/message` at 100 messages/s
    (BENCH_RATE) for BENCH_SECONDS (20) to a two-person room; one subscriber of
-   `/topic/message/roomId/{id}` on uvicorn records when each MESSAGE arrives. Latency is
-   the arrival minus the moment just before the POST, matched by the messageId the POST
-   returned (after 10 warm-up posts). It crosses the outbox, the relay, Kafka, the pusher,
-   Redis (channel layer) and uvicorn; the pusher's CPU share is shown alongside.
+   `/topic/message/roomId/{id}` on the web server records when each MESSAGE arrives.
+   Latency is the arrival minus the moment just before the POST, matched by the messageId
+   the POST returned (after 10 warm-up posts). It crosses the outbox, the relay, Kafka, the
+   pusher, Redis (channel layer) and the web server; the pusher's CPU share is shown alongside.
 2. Fan-out: 1,000 subscribers (50 customers x 20 connections, all participants of one room)
    of that room's message topic; one message is published straight to the channel-layer
    group the way the pusher does (`group_send` of `realtime.pusher.frame(...)`), so the
    figure is the web process's share: publish -> last subscriber has the frame. 10 rounds,
    median and worst.
 3. Frames/s of one web process: 50 messages published back to back to the same 1,000
-   subscribers; frames received / (last frame - first publish). The uvicorn and client
-   CPU shares are shown alongside, since the client shares the machine.
-4. Memory per idle connection: a fresh uvicorn process, 10,000 connected and subscribed
+   subscribers; frames received / (last frame - first publish). The web server's and the
+   client's CPU shares are shown alongside, since the client shares the machine.
+4. Memory per idle connection: a fresh web server process, 10,000 connected and subscribed
    STOMP connections (200 per customer); (VmRSS after - VmRSS before) / connections.
+
+`--server daphne` runs the same four parts with daphne as the web server (`daphne -v 0`: its
+defaults, as `make run` and the test stacks serve the project, without the access log, as
+uvicorn runs without one), for decision 0005's comparison. Its figures name daphne and go to
+`.local/bench/realtime-daphne.json`, so `make bench`'s summary keeps production's. None of
+the parts is a slow reader: daphne has no back-pressure (its `send` never waits), which is
+why production does not run it, and no figure here stands for that.
 
 BENCH_SCALE (default 1.0) multiplies the subscriber and connection counts, for a quick run.
 The benchmark raises its own open-file limit to the hard limit; the servers inherit it.
 
     eval "$(scripts/services env)"; .venv/bin/python benchmarks/realtime.py
     BENCH_SCALE=0.05 .venv/bin/python benchmarks/realtime.py     # a quick run
+    .venv/bin/python benchmarks/realtime.py --server daphne      # daphne as the web server
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -92,6 +102,8 @@ FANOUT_ROOM = "realtime bench fan-out"
 LATENCY_ROOM = "realtime bench latency"
 MESSAGE_ID_BASE = 10**15  # injected pushes: far above real ids, increasing (subscriptions skip repeats)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SERVERS = ("uvicorn", "daphne")  # the first is production's web role, the default
+ASGI_APPLICATION = "chatproject.asgi:application"
 
 
 @dataclass
@@ -140,8 +152,28 @@ def token_for(customer_id: int) -> str:
     return issue_token(customer_id=customer_id, username=f"c{customer_id}", full_name="Bench", roles="ROLE_USER")
 
 
-def start_uvicorn(processes: Processes, port: int) -> subprocess.Popen[bytes]:
-    child = processes.start(*uvicorn_command(port))
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--server", choices=SERVERS, default=SERVERS[0], help="the WebSocket server (uvicorn, as production)"
+    )
+    return parser.parse_args(argv)
+
+
+def report_name(server: str) -> str:
+    """The benchmark's name in its report: production's server keeps the one `make bench` sums up."""
+    return "realtime" if server == SERVERS[0] else f"realtime-{server}"
+
+
+def web_command(server: str, port: int) -> list[str]:
+    """The web role on `server`, on loopback; the process it starts is the server itself."""
+    if server == "uvicorn":
+        return uvicorn_command(port)
+    return [str(Path(PYTHON).parent / "daphne"), "-v", "0", "-b", "127.0.0.1", "-p", str(port), ASGI_APPLICATION]
+
+
+def start_web(processes: Processes, server: str, port: int) -> subprocess.Popen[bytes]:
+    child = processes.start(*web_command(server, port))
     wait_for_port(port, timeout=60)
     return child
 
@@ -375,7 +407,7 @@ class Publisher:
         await self.layer.group_send(self.group, {"type": "hub.push", "group": self.group, **frame(body, self.sequence)})
 
 
-async def fan_out(ws_port: int, server_pid: int, setup: Setup) -> list[Figure]:
+async def fan_out(ws_port: int, server: str, server_pid: int, setup: Setup) -> list[Figure]:
     tokens = [token_for(c) for c in setup.customers]
     print(f"2. fan-out: opening {SUBSCRIBERS} subscribers", flush=True)
     opened_at = time.perf_counter()
@@ -429,8 +461,8 @@ async def fan_out(ws_port: int, server_pid: int, setup: Setup) -> list[Figure]:
     return [
         Figure(f"median fan-out to {n} (layer publish -> last)", statistics.median(fanouts), "ms", 250, False),
         Figure(f"worst fan-out to {n} of {FANOUT_ROUNDS} rounds", max(fanouts), "ms", 250, False),
-        Figure(f"frames/s, one uvicorn, {BURST} msgs x {n} subs", statistics.median(rates), "/s", 20_000),
-        Figure("  uvicorn CPU during the bursts", statistics.median(server_share), "%"),
+        Figure(f"frames/s, one {server}, {BURST} msgs x {n} subs", statistics.median(rates), "/s", 20_000),
+        Figure(f"  {server} CPU during the bursts", statistics.median(server_share), "%"),
         Figure("  client CPU during the bursts (same machine)", statistics.median(client_share), "%"),
         Figure("  rounds with frames missing", incomplete, "", 1, False),
         Figure("  subscribers that failed to connect", failed, "", 1, False),
@@ -441,55 +473,59 @@ async def fan_out(ws_port: int, server_pid: int, setup: Setup) -> list[Figure]:
 # --- 4. Memory per idle connection ---------------------------------------------------------
 
 
-async def memory(processes: Processes, setup: Setup) -> list[Figure]:
+async def memory(processes: Processes, server: str, setup: Setup) -> list[Figure]:
     port = free_port()
-    server = await asyncio.to_thread(start_uvicorn, processes, port)
+    web = await asyncio.to_thread(start_web, processes, server, port)
     tokens = [token_for(c) for c in setup.customers]
     destination = message_topic(setup.fanout_room)
     warm, _ = await open_many(port, tokens, destination, WARM_CONNECTIONS)
     await asyncio.sleep(2)
-    before = rss_kb(server.pid)
-    print(f"4. memory: opening {IDLE_CONNECTIONS} idle connections (uvicorn at {before / 1024:.0f} MiB)", flush=True)
+    before = rss_kb(web.pid)
+    print(f"4. memory: opening {IDLE_CONNECTIONS} idle connections ({server} at {before / 1024:.0f} MiB)", flush=True)
     opened_at = time.perf_counter()
     clients, failed = await open_many(port, tokens, destination, IDLE_CONNECTIONS)
     open_seconds = time.perf_counter() - opened_at
     await asyncio.sleep(3)
-    after = rss_kb(server.pid)
-    print(f"   {len(clients)} open in {open_seconds:.1f} s; uvicorn at {after / 1024:.0f} MiB; closing", flush=True)
+    after = rss_kb(web.pid)
+    print(f"   {len(clients)} open in {open_seconds:.1f} s; {server} at {after / 1024:.0f} MiB; closing", flush=True)
     await close_all(clients + warm)
     per_connection = (after - before) / max(len(clients), 1)
     return [
-        Figure(f"memory per idle STOMP connection ({len(clients)})", per_connection, "KB", 50, False),
-        Figure("  uvicorn RSS with them", after / 1024, "MiB"),
+        Figure(f"memory per idle STOMP connection, {server} ({len(clients)})", per_connection, "KB", 50, False),
+        Figure(f"  {server} RSS with them", after / 1024, "MiB"),
         Figure("  idle connections that failed to open", failed, "", 1, False),
         Figure("  idle connections opened per second", len(clients) / open_seconds, "/s"),
     ]
 
 
-async def run(processes: Processes, http_port: int, ws_port: int, pids: dict[str, int], setup: Setup) -> list[Figure]:
+async def run(
+    processes: Processes, server: str, http_port: int, ws_port: int, pids: dict[str, int], setup: Setup
+) -> list[Figure]:
     figures = await end_to_end(http_port, ws_port, pids["pusher"], setup)
-    figures += await fan_out(ws_port, pids["uvicorn"], setup)
-    figures += await memory(processes, setup)
+    figures += await fan_out(ws_port, server, pids["web"], setup)
+    figures += await memory(processes, server, setup)
     return figures
 
 
-def measure(env: dict[str, str]) -> list[Figure]:
-    """Prepare the rooms, start the roles, run the four parts; their figures."""
+def measure(env: dict[str, str], server: str) -> list[Figure]:
+    """Prepare the rooms, start the roles with `server` for the WebSockets, run the four parts; their figures."""
     setup = prepare(env)
-    print(f"scale {SCALE}: fan-out room {setup.fanout_room}, latency room {setup.latency_room}", flush=True)
+    rooms = f"fan-out room {setup.fanout_room}, latency room {setup.latency_room}"
+    print(f"scale {SCALE}, web server {server}: {rooms}", flush=True)
     http_port, ws_port = free_port(), free_port()
     with Processes(env) as processes:
         processes.start(PYTHON, "manage.py", "relay_outbox")
         processes.start(PYTHON, "manage.py", "consume_events", "projector")
         pusher = processes.start(PYTHON, "manage.py", "consume_events", "pusher")
         processes.web(http_port)
-        server = start_uvicorn(processes, ws_port)
+        web = start_web(processes, server, ws_port)
         wait_for_groups(env["KAFKA_GROUP_PREFIX"])
-        pids = {"pusher": pusher.pid, "uvicorn": server.pid}
-        return asyncio.run(run(processes, http_port, ws_port, pids, setup))
+        pids = {"pusher": pusher.pid, "web": web.pid}
+        return asyncio.run(run(processes, server, http_port, ws_port, pids, setup))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    server = options(argv).server
     started = time.monotonic()
     files = raise_file_limit()
     if files < IDLE_CONNECTIONS + 1_000:
@@ -504,11 +540,11 @@ def main() -> None:
     )
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     try:
-        figures = measure(env)
+        figures = measure(env, server)
     finally:
         drop_namespace(env)
-    report("realtime", figures)
-    print(f"(took {time.monotonic() - started:.0f} s at BENCH_SCALE={SCALE})")
+    report(report_name(server), figures)
+    print(f"(took {time.monotonic() - started:.0f} s at BENCH_SCALE={SCALE}, web server {server})")
 
 
 if __name__ == "__main__":
