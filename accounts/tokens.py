@@ -76,15 +76,20 @@ def identify(token: str) -> Principal:
     return principal
 
 
-# Whether a token's session has ended, as one SQL expression of the parameters ended_params()
-# gives, for the queries that check it in passing (chat_command.selectors): logout revoked the
-# token, or its customer is deactivated or was since the token was issued (a deleted customer's
-# requests find nothing of theirs, as the reference answered them). The send statement
-# (migration chat_command 0007) says the same in PL/pgSQL; a test holds the two together.
-ENDED_SQL = (
-    "(EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = %s)"
-    " OR EXISTS (SELECT 1 FROM customers WHERE customer_id = %s AND (NOT is_active OR tokens_not_before > %s)))"
-)
+# Whether a token's session has ended, as one SQL expression of the token's id, its customer and
+# its issue time: logout revoked the token, or its customer is deactivated or was since the token
+# was issued (a deleted customer's requests find nothing of theirs, as the reference answered
+# them). ENDED_SQL takes them as the parameters ended_params() gives, for the queries that check
+# in passing (chat_command.selectors); the send (chat_command.sending) names its own.
+def ended_sql(token_id: str, customer_id: str, issued_at: str) -> str:
+    return (
+        f"(EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = {token_id})"
+        f" OR EXISTS (SELECT 1 FROM customers WHERE customer_id = {customer_id}"
+        f" AND (NOT is_active OR tokens_not_before > {issued_at})))"
+    )
+
+
+ENDED_SQL = ended_sql("%s", "%s", "%s")
 
 
 def ended_params(principal: Principal) -> list[str | int]:

@@ -23,10 +23,19 @@ NOTIFY_CHANNEL = "chat_outbox"
 local_wakeup = threading.Event()
 
 
-_INSERT_SQL = (
-    "INSERT INTO outbox_events (event_id, topic, key, type, version, payload, occurred_at, request_id)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-)
+# An outbox row's columns as commands write them, with their PostgreSQL types; Row.columns()
+# gives the values in this order, and the send function (chat_command.sending) takes them so.
+COLUMNS = {
+    "event_id": "uuid",
+    "topic": "text",
+    "key": "text",
+    "type": "text",
+    "version": "smallint",
+    "payload": "jsonb",
+    "occurred_at": "timestamptz",
+    "request_id": "text",
+}
+_INSERT_SQL = f"INSERT INTO outbox_events ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
 
 
 def record(*events: Event) -> list[Envelope]:
@@ -52,7 +61,7 @@ class Row:
     key: str
 
     def columns(self) -> tuple[Any, ...]:
-        """The values of _INSERT_SQL's columns, in its order."""
+        """The values of COLUMNS, in its order."""
         e = self.envelope
         payload = json.dumps(e.payload, ensure_ascii=False)
         return (e.event_id, self.topic, self.key, e.type, e.version, payload, parse_iso(e.occurred_at), e.request_id)
@@ -60,7 +69,14 @@ class Row:
 
 def row_of(event: Event) -> Row:
     """The row recording `event`, stamped with the current request's id."""
-    return Row(Envelope.wrap(event, current_request_id()), event.TOPIC, event.key())
+    return row_for(type(event), event.payload())
+
+
+def row_for(event_type: type[Event], payload: dict[str, Any]) -> Row:
+    """The row recording an event of `event_type` with these fields (the send's function adds the
+    ones only the database knows), stamped with the current request's id."""
+    envelope = Envelope.new(event_type, payload, current_request_id())
+    return Row(envelope, event_type.TOPIC, event_type.key_of(payload))
 
 
 def counted(rows: list[Row]) -> None:

@@ -7,6 +7,7 @@ payload keeps the reference's field names. Apps declare their events with `@even
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import functools
 import json
@@ -28,12 +29,18 @@ class Event:
     TYPE: ClassVar[str]
     TOPIC: ClassVar[str]
     VERSION: ClassVar[int] = 1
+    # Every record is keyed by its room, so one room's events keep their order.
+    KEY_FIELD: ClassVar[str] = "roomId"
 
     roomId: int
 
     def key(self) -> str:
-        """Every record is keyed by its room, so one room's events keep their order."""
-        return str(self.roomId)
+        return str(getattr(self, self.KEY_FIELD))
+
+    @classmethod
+    def key_of(cls, payload: dict[str, Any]) -> str:
+        """The key of the event with these fields."""
+        return str(payload[cls.KEY_FIELD])
 
     def payload(self) -> dict[str, Any]:
         """The fields by name. Shallow: events are frozen values, and asdict's deep copy of
@@ -78,7 +85,12 @@ class Envelope:
 
     @classmethod
     def wrap(cls, event: Event, request_id: str | None = None) -> Envelope:
-        return cls(str(uuid.uuid4()), event.TYPE, event.VERSION, iso(now_ms()), event.payload(), request_id)
+        return cls.new(type(event), event.payload(), request_id)
+
+    @classmethod
+    def new(cls, event_type: builtins.type[Event], payload: dict[str, Any], request_id: str | None = None) -> Envelope:
+        """A fresh envelope (new id, occurring now) for an event of `event_type` with this payload."""
+        return cls(str(uuid.uuid4()), event_type.TYPE, event_type.VERSION, iso(now_ms()), payload, request_id)
 
     def to_dict(self) -> dict[str, Any]:
         data = {
