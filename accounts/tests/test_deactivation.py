@@ -87,7 +87,7 @@ def test_reactivating_a_customer_does_not_bring_back_the_tokens_deactivation_end
 @pytest.mark.parametrize("active", [False, True])
 @pytest.mark.parametrize("issued", ["before the floor", "at the floor"])
 def test_the_send_statement_and_every_other_check_agree_on_which_sessions_ended(seeded, revoked, active, issued):
-    """chat_send_message() (PL/pgSQL) states the rule of accounts.tokens.ENDED_SQL again."""
+    """The send's generated statement and has_ended() both take accounts.tokens.ended_sql; they agree."""
     room = do_create_room(1, NewRoom("Agreement", [3]))
     Customer.objects.filter(pk=3).update(is_active=active, tokens_not_before=int(time.time()))
     session = identify(issue_token(customer_id=3, username="user3", full_name="C", roles="ROLE_USER"))

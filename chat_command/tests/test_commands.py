@@ -230,13 +230,13 @@ def test_a_send_whose_event_cannot_be_written_leaves_no_message(user1, room, mon
 
     first = _send(user1, room)
     taken = OutboxEvent.objects.get(type="MessageSent").event_id
-    real_row_of = outbox.row_of
+    real_row_for = outbox.row_for
 
-    def row_with_a_used_event_id(event):
-        row = real_row_of(event)
+    def row_with_a_used_event_id(event_type, payload):
+        row = real_row_for(event_type, payload)
         return outbox.Row(dataclasses.replace(row.envelope, event_id=str(taken)), row.topic, row.key)
 
-    monkeypatch.setattr(services.outbox, "row_of", row_with_a_used_event_id)
+    monkeypatch.setattr(services.outbox, "row_for", row_with_a_used_event_id)
     user1.raise_request_exception = False
     response = post(user1, "/command/message", {"roomId": room.room_id, "content": "doomed"})
     assert response.status_code == 500
