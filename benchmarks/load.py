@@ -16,7 +16,6 @@ import http.client
 import json
 import logging
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -32,6 +31,7 @@ from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
 from benchmarks.common import OUT_DIR, ROOT, wait_until
+from infrastructure.sockets import readable_now
 from realtime.stomp import Frame, FrameParser, encode
 
 logger = logging.getLogger(__name__)
@@ -221,8 +221,7 @@ def closed_by_server(conn: http.client.HTTPConnection) -> bool:
     if conn.sock is None:
         return False  # not connected yet
     # Between requests the server sends nothing: anything to read is its close (or junk).
-    readable, _, _ = select.select([conn.sock], [], [], 0)
-    return bool(readable)
+    return readable_now(conn.sock.fileno())
 
 
 # --- STOMP subscribers that recover ------------------------------------------------------

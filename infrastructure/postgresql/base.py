@@ -10,10 +10,10 @@ until the query's own error.
 
 from __future__ import annotations
 
-import select
-
 from django.db.backends.postgresql import base
 from psycopg.pq import TransactionStatus
+
+from infrastructure.sockets import readable_now
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -23,5 +23,4 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         if conn.info.transaction_status != TransactionStatus.IDLE:
             return bool(super().is_usable())  # mid-transaction: only a query can tell
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
-        return not readable
+        return not readable_now(conn.fileno())

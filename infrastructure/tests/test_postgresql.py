@@ -3,6 +3,8 @@ import time
 import pytest
 from django.db import connection, connections
 
+from infrastructure.testing.descriptors import descriptors_taken_below
+
 pytestmark = pytest.mark.integration
 
 
@@ -49,3 +51,13 @@ def test_inside_a_transaction_the_check_asks_the_server(spare_connection):
         cursor.execute("BEGIN")
         assert spare_connection.is_usable()
         cursor.execute("ROLLBACK")
+
+
+def test_a_connection_whose_descriptor_is_past_1024_is_checked_too(spare_connection):
+    # A web process with thousands of open WebSockets opens its database connections up there,
+    # past the 1,024 descriptors select() can watch.
+    spare_connection.close()
+    with descriptors_taken_below(1100):
+        spare_connection.ensure_connection()
+    assert spare_connection.connection.fileno() >= 1100
+    assert spare_connection.is_usable()
