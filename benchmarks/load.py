@@ -162,8 +162,9 @@ class Poster:
         self._lock = threading.Lock()
         self._next = 0
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(threads)]
+        self._threads = [threading.Thread(target=self._guarded_work, daemon=True) for _ in range(threads)]
         self._start = 0.0
+        self._crashes: list[Exception] = []
 
     def start(self) -> Poster:
         self._start = time.monotonic() + 0.1
@@ -172,14 +173,25 @@ class Poster:
         return self
 
     def stop(self) -> list[Post]:
+        """Stop posting; raise what broke a posting thread, since its silence would read as a slow server."""
         self._stop.set()
         for thread in self._threads:
             thread.join()
+        if self._crashes:
+            raise RuntimeError(f"{len(self._crashes)} posting threads crashed") from self._crashes[0]
         return self.posts
 
     def accepted(self) -> list[Post]:
         with self._lock:
             return [p for p in self.posts if p.message_id is not None]
+
+    def _guarded_work(self) -> None:
+        try:
+            self._work()
+        except Exception as crash:
+            logger.exception("a posting thread crashed")
+            with self._lock:
+                self._crashes.append(crash)
 
     def _work(self) -> None:
         connections: dict[int, http.client.HTTPConnection] = {}

@@ -54,3 +54,10 @@ def test_it_does_not_count_a_keep_alive_connection_the_server_closed_as_a_refuse
     assert wait_until(lambda: len(poster.posts) >= 4, timeout=10)
     posts = poster.stop()
     assert [post.status for post in posts] == [200] * len(posts)
+
+
+def test_a_posting_thread_that_crashed_fails_the_run_instead_of_reading_as_a_slow_server():
+    poster = Poster([1], token="t", rooms=[], rate=100, threads=2).start()  # no rooms: every turn crashes
+    assert wait_until(lambda: not any(thread.is_alive() for thread in poster._threads), timeout=10)
+    with pytest.raises(RuntimeError, match="2 posting threads crashed"):
+        poster.stop()
