@@ -13,8 +13,14 @@ LISTEN = "0A"  # the state of a listening socket in /proc/net/tcp
 
 def listening_ports(pid: int) -> set[int]:
     """The TCP ports on which the process `pid` itself holds a listening socket."""
-    fds = Path(f"/proc/{pid}/fd")
-    inodes = {link[8:-1] for link in (os.readlink(fd) for fd in fds.iterdir()) if link.startswith("socket:[")}
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+        except FileNotFoundError:  # closed since the listing: the server is still starting its work
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
     ports = set()
     for table in ("tcp", "tcp6"):
         for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
