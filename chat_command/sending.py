@@ -140,7 +140,7 @@ def run_steps(given: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
             if step.only_if is not None and values[step.only_if] is None:
                 values[step.into] = None
                 continue
-            sql, names = _positional(step.sql + (" " + step.lock if step.lock and locks else ""))
+            sql, names = _positional(step, locks)
             cursor.execute(sql, [values[name] for name in names])
             row = cursor.fetchone()
             if step.stops(row):
@@ -150,8 +150,9 @@ def run_steps(given: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
 
 
 @functools.cache
-def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
-    """The statement with %s for each {name} (and no {into}), and the names in the order they stand."""
+def _positional(step: Step, locks: bool) -> tuple[str, tuple[str, ...]]:
+    """The step's statement with %s for each {name} (and no {into}), and the names in the order they stand."""
+    sql = " ".join(filter(None, [step.sql, step.lock if locks else ""]))
     parts = [(literal, name) for literal, name, _, _ in string.Formatter().parse(sql)]
     names = tuple(name for _, name in parts if name is not None and name != "into")
     text = "".join(literal + ("" if name in (None, "into") else "%s") for literal, name in parts)
@@ -188,6 +189,7 @@ def _parameters() -> dict[str, str]:
     return {**INPUTS, **outbox.COLUMNS}
 
 
+@functools.cache
 def signature() -> str:
     return f"{FUNCTION}({', '.join(_parameters().values())})"
 
@@ -203,6 +205,7 @@ def call_sql() -> str:
     return f"SELECT {RESULT}, refusal FROM {FUNCTION}({casts})"
 
 
+@functools.cache
 def function_body() -> str:
     variables = "".join(f"    v_{step.into} {step.type};\n" for step in SEND_STEPS)
     steps = "".join(_plpgsql(step) for step in SEND_STEPS)
@@ -216,6 +219,7 @@ def function_body() -> str:
     )
 
 
+@functools.cache
 def function_sql() -> str:
     parameters = ", ".join(f"p_{name} {type_}" for name, type_ in _parameters().items())
     return (
@@ -261,6 +265,7 @@ def _outbox_insert() -> str:
 # --- Keeping the installed function the generated one --------------------------------------
 
 
+@functools.cache
 def fingerprint() -> str:
     return hashlib.sha256(function_sql().encode()).hexdigest()
 
@@ -297,4 +302,5 @@ def install(connection: BaseDatabaseWrapper) -> bool:
 
 
 def _current() -> tuple[str, str]:
+    """What installed() reads when the function is the generated one (both are computed once)."""
     return function_body(), fingerprint()

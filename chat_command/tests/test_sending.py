@@ -24,7 +24,7 @@ def test_a_sends_inputs_are_the_declared_ones_in_their_order():
 def test_every_name_a_step_uses_is_an_input_or_an_earlier_steps_value():
     known = set(sending.INPUTS)
     for step in sending.SEND_STEPS:
-        _, names = sending._positional(step.sql)
+        _, names = sending._positional(step, locks=True)
         assert set(names) <= known, step.into
         known.add(step.into)
 
