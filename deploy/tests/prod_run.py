@@ -57,7 +57,7 @@ class ProdRun:
             reached = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
             failure = RuntimeError(
                 f"scripts/prod up did not finish within {START_TIMEOUT_S} s; it got as far as:\n{reached[-3000:]}"
-                f"\n{self._log_tails()}"
+                f"\n{self.log_tails()}"
             )
             self.stop()
             raise failure from exc
@@ -79,7 +79,7 @@ class ProdRun:
             raise RuntimeError(f"scripts/prod {command} failed:\n{result.stderr[-3000:]}")
         return result.stdout
 
-    def _log_tails(self) -> str:
+    def log_tails(self) -> str:
         """The last lines of each log of the run's processes."""
         parts = []
         for log in sorted((self.directory / "logs").glob("*.log")):

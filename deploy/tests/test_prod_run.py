@@ -109,7 +109,7 @@ def test_every_process_of_the_run_is_up(prod):
     lines = prod.script("status").splitlines()
     assert [line.split()[:2] for line in lines] == [
         [name, "running"] for name in ("api", "web-1", "web-2", "relay", "projector", "pusher", "nginx")
-    ]
+    ], prod.log_tails()
     for port in (prod.api_port, *prod.web_ports):
         assert call(f"http://127.0.0.1:{port}/healthz").status == 200
 
