@@ -184,7 +184,7 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if report.failed:
         for name, value in getattr(item, "funcargs", {}).items():
-            tails = getattr(value, "log_tails", None)
-            if callable(tails):
-                report.sections.append((f"logs of fixture {name!r}", tails()))
+            # Looked up on the type: a pymongo Database answers any attribute with a collection.
+            if callable(getattr(type(value), "log_tails", None)):
+                report.sections.append((f"logs of fixture {name!r}", value.log_tails()))
     return report
