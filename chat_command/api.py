@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from chat_command.selectors import is_participant
+from chat_command.selectors import is_participant, message_states
 from chat_command.services import not_a_participant
+
+__all__ = ["message_states", "require_participant"]
 
 
 def require_participant(room_id: int, customer_id: int) -> None:

@@ -44,4 +44,29 @@ class ReadMarkerUpdated(Event):
     lastReadMessageId: int
 
 
-COMMAND_TOPICS = (MessageSent.TOPIC, RoomCreated.TOPIC, ReadMarkerUpdated.TOPIC)
+@event_type
+@dataclasses.dataclass(frozen=True)
+class MessageUpdated(Event):
+    """A message edited, deleted or reacted to: the whole message as it now is.
+
+    Carrying the whole state at `revision` (not the change) lets the read model keep whichever
+    state has the highest revision, so it converges whatever order the events arrive in.
+    """
+
+    TYPE = "MessageUpdated"
+    TOPIC = "chat-message-updated"
+
+    change: str  # "edited" | "deleted" | "reactions"
+    revision: int
+    messageId: int
+    senderId: int
+    senderFullName: str
+    content: str
+    sentAt: str
+    editedAt: str | None
+    deleted: bool
+    # [{"emoji": str, "customerIds": [int]}], ordered by first use.
+    reactions: list[dict[str, Any]]
+
+
+COMMAND_TOPICS = (MessageSent.TOPIC, RoomCreated.TOPIC, ReadMarkerUpdated.TOPIC, MessageUpdated.TOPIC)

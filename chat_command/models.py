@@ -48,6 +48,12 @@ class Message(models.Model):
     # The sender's idempotency key: a retried send with the same key returns the first message.
     # NULL, not "", means "no key": the partial unique constraint below skips NULLs.
     client_message_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # Grows by one with every edit, delete or reaction change: the read model keeps the state of
+    # the highest revision it has seen, whatever order the events arrive in.
+    revision = models.PositiveIntegerField(db_default=0)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # A deleted message stays in the history as a tombstone: content "", no reactions.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "messages"
@@ -62,6 +68,22 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.message_id} in room {self.room_id}"
+
+
+class Reaction(models.Model):
+    """One customer's reaction to a message: an emoji or a :short_name:."""
+
+    id = models.BigAutoField(primary_key=True)  # the order of first use
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    emoji = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "message_reactions"
+        constraints = [models.UniqueConstraint(fields=["message", "emoji", "customer"], name="one_reaction_each")]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.customer_id} on {self.message_id}"
 
 
 class OutboxEvent(models.Model):

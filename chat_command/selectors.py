@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
 
 from accounts.auth import refuse_if_ended
 from accounts.tokens import ENDED_SQL, Principal, ended_params
-from chat_command.models import Message, Room, RoomParticipant
+from chat_command.models import Message, Reaction, Room, RoomParticipant
 from infrastructure.http.errors import InvalidSessionToken
+from infrastructure.timeutil import iso
 
 BIGINT_MAX = 2**63 - 1
 _NO_CURSOR = BIGINT_MAX  # above every message id
@@ -64,43 +66,66 @@ def _one_row(sql: str, params: list[Any]) -> tuple[Any, ...]:
 # --- Read-your-writes: what the read model shows when its projection has not caught up ------
 
 
-def member_page_ids(me: Principal, room_id: int, before: int | None, size: int) -> list[int] | None:
-    """The ids of a page of messages, newest first, or None when the caller is not in the
-    room; refuses a session that ended. On PostgreSQL one round trip for all three."""
+def member_page(me: Principal, room_id: int, before: int | None, size: int) -> list[tuple[int, int]] | None:
+    """The (id, revision) of each message of a page, newest first, or None when the caller is
+    not in the room; refuses a session that ended. On PostgreSQL one round trip for all three."""
     if connection.vendor != "postgresql":
         refuse_if_ended(me)
         if not is_participant(room_id, me.customer_id):
             return None
         query = Message.objects.filter(room_id=room_id, message_id__lt=_NO_CURSOR if before is None else before)
-        return list(query.order_by("-message_id").values_list("message_id", flat=True)[:size])
-    ended, member, ids = _one_row(
+        return list(query.order_by("-message_id").values_list("message_id", "revision")[:size])
+    ended, member, rows = _one_row(
         f"SELECT {ENDED_SQL},"
         " EXISTS (SELECT 1 FROM room_participants WHERE room_id = %s AND customer_id = %s),"
-        " ARRAY(SELECT message_id FROM messages WHERE room_id = %s AND message_id < %s"
+        " ARRAY(SELECT ARRAY[message_id, revision] FROM messages WHERE room_id = %s AND message_id < %s"
         " ORDER BY message_id DESC LIMIT %s)",
         [*ended_params(me), room_id, me.customer_id, room_id, _NO_CURSOR if before is None else before, size],
     )
     if ended:
         raise InvalidSessionToken()
-    return list(ids) if member else None
+    return [(int(i), int(r)) for i, r in rows] if member else None
 
 
 def message_page(room_id: int, before: int | None, size: int) -> list[dict[str, Any]]:
-    """A page straight from the source of truth, in the read model's document shape."""
+    """A page straight from the source of truth, newest first, as message states."""
     query = Message.objects.filter(room_id=room_id).select_related("sender")
     if before is not None:
         query = query.filter(message_id__lt=before)
-    return [
-        {
-            "_id": m.message_id,
-            "roomId": m.room_id,
-            "senderId": m.sender_id,
-            "senderFullName": m.sender.full_name,
-            "content": m.content,
-            "sentAt": m.sent_at,
-        }
-        for m in query.order_by("-message_id")[:size]
-    ]
+    return message_states(query.order_by("-message_id")[:size])
+
+
+def message_states(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """Each message (its sender selected with it) as it now is, in MessageUpdated's fields."""
+    found = list(messages)
+    reactions = reactions_of([m.message_id for m in found])
+    return [message_state(m, reactions.get(m.message_id, [])) for m in found]
+
+
+def message_state(message: Message, reactions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The message (its sender selected with it) as it now is, in MessageUpdated's fields
+    (without `change`); its reactions are read unless given."""
+    return {
+        "roomId": message.room_id,
+        "revision": message.revision,
+        "messageId": message.message_id,
+        "senderId": message.sender_id,
+        "senderFullName": message.sender.full_name,
+        "content": message.content,
+        "sentAt": iso(message.sent_at),
+        "editedAt": None if message.edited_at is None else iso(message.edited_at),
+        "deleted": message.deleted_at is not None,
+        "reactions": reactions_of([message.message_id]).get(message.message_id, []) if reactions is None else reactions,
+    }
+
+
+def reactions_of(message_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each message's reactions, [{emoji, customerIds}], emoji and people in order of first use."""
+    found: dict[int, dict[str, list[int]]] = {}
+    rows = Reaction.objects.filter(message_id__in=message_ids).order_by("id")
+    for message_id, emoji, customer_id in rows.values_list("message_id", "emoji", "customer_id"):
+        found.setdefault(message_id, {}).setdefault(emoji, []).append(customer_id)
+    return {m: [{"emoji": e, "customerIds": c} for e, c in kinds.items()] for m, kinds in found.items()}
 
 
 def room_documents(room_ids: list[int]) -> list[dict[str, Any]]:

@@ -3,10 +3,14 @@ and they are the OpenAPI schema's description of /command/*."""
 
 from __future__ import annotations
 
+import re
+
+import regex
 from rest_framework import serializers
 
 from infrastructure.http.answers import Null, envelope
 from infrastructure.http.bodies import MISSING, TYPE, Body, Id, Ids, Text
+from infrastructure.http.errors import BadRequest
 
 ROOM_NAME_MAX = 100
 ROOM_PARTICIPANTS_MAX = 100
@@ -18,6 +22,8 @@ MESSAGE_EMPTY = "roomId and content cannot be empty."
 MARKER_EMPTY = "roomId and messageId cannot be empty."
 MARKER_INVALID = "roomId and messageId must be positive whole numbers."
 KEY_TOO_LONG = f"The idempotency key must be at most {IDEMPOTENCY_KEY_MAX} characters."
+EDIT_EMPTY = "content cannot be empty."
+REACTIONS_MAX = 20  # distinct reactions a message may carry
 
 
 class NewRoomBody(Body):
@@ -57,6 +63,31 @@ IDEMPOTENCY_KEY = Text(
 )
 
 
+class EditedMessageBody(Body):
+    """The new text of a message the caller sent."""
+
+    content = Text(strip=False, max_length=CONTENT_MAX, error_messages={MISSING: EDIT_EMPTY, TYPE: EDIT_EMPTY})
+
+
+# A reaction is one emoji (one grapheme cluster holding an emoji character: a flag, a keycap,
+# a skin tone or a ZWJ family are each one) or a short name such as :thumbs_up:.
+_ONE_GRAPHEME = regex.compile(r"\X")
+_EMOJI_CHARACTER = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\u20E3]")
+_SHORT_NAME = re.compile(r":[a-z0-9_+-]{1,32}:")
+# For the OpenAPI schema, which no pattern can tell "one emoji" to: the short names, and the main
+# emoji blocks' single characters (every one of them a valid reaction); the API takes any emoji.
+_EMOJI_BLOCKS = ((0x1F324, 0x1F393), (0x1F400, 0x1F4FD), (0x1F5FA, 0x1F64F), (0x1F680, 0x1F6C5), (0x1F947, 0x1F9FF))
+EMOJI_PATTERN = "^(:[a-z0-9_+-]{1,32}:|[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _EMOJI_BLOCKS) + "])$"
+EMOJI_INVALID = "emoji must be one emoji or a short name like :thumbs_up: (lower-case letters, digits, _ + -)."
+
+
+def check_emoji(text: str) -> str:
+    """The reaction named by a URL's path segment (already decoded), or a 400."""
+    if _SHORT_NAME.fullmatch(text) or (_ONE_GRAPHEME.fullmatch(text) and _EMOJI_CHARACTER.search(text)):
+        return text
+    raise BadRequest(EMOJI_INVALID, code="invalid")
+
+
 class ReadMarkerBody(Body):
     """How far the caller has read a room: the id of a message of that room."""
 
@@ -82,3 +113,17 @@ MessageSentAnswer = envelope(
 ReadMarkerAnswer = envelope(
     "ReadMarkerAnswer", Null(), "The read marker is at least as far as asked (it never moves back)."
 )
+
+
+class EditedMessage(serializers.Serializer):
+    """The edited message: its id and when it was last edited."""
+
+    messageId = serializers.IntegerField()
+    editedAt = serializers.DateTimeField(allow_null=True, help_text="Null when the text was already this.")
+
+
+MessageEditedAnswer = envelope("MessageEditedAnswer", EditedMessage(), "The message now has this text.")
+MessageDeletedAnswer = envelope(
+    "MessageDeletedAnswer", Null(), "The message is a tombstone now (or already was): no text, no reactions."
+)
+ReactionAnswer = envelope("ReactionAnswer", Null(), "The caller's reaction is there (PUT) or not (DELETE).")

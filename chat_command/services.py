@@ -9,17 +9,27 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from accounts.auth import refuse_if_ended
 from accounts.tokens import Principal
 from chat_command import outbox, sending
-from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
-from chat_command.models import Message, Room, RoomParticipant
-from chat_command.serializers import IDEMPOTENCY_KEY, NewMessageBody, NewRoomBody, ReadMarkerBody
+from chat_command.events import MessageSent, MessageUpdated, ReadMarkerUpdated, RoomCreated
+from chat_command.models import Message, Reaction, Room, RoomParticipant
+from chat_command.selectors import BIGINT_MAX, message_state
+from chat_command.serializers import (
+    IDEMPOTENCY_KEY,
+    REACTIONS_MAX,
+    EditedMessageBody,
+    NewMessageBody,
+    NewRoomBody,
+    ReadMarkerBody,
+    check_emoji,
+)
 from customers import api as customers
 from infrastructure.http.bodies import Invalid
-from infrastructure.http.errors import BadRequest, Forbidden, InvalidSessionToken
+from infrastructure.http.errors import BadRequest, Conflict, Forbidden, InvalidSessionToken, NotFound
 from infrastructure.timeutil import iso, now_ms
 
 
@@ -237,3 +247,91 @@ def do_mark_read(customer_id: int, marker: ReadMarker) -> bool:
                 ReadMarkerUpdated(roomId=marker.room_id, customerId=customer_id, lastReadMessageId=marker.message_id)
             )
     return bool(moved)
+
+
+# --- Edits, deletes and reactions ---------------------------------------------------------
+# Each locks the message's row, checks, changes it, moves its revision on by one and records
+# MessageUpdated with the whole message as it now is, all in one transaction.
+
+EDITED, DELETED, REACTIONS = "edited", "deleted", "reactions"
+
+
+def check_edit(body: Any) -> str:
+    return str(EditedMessageBody.parse(body)["content"])
+
+
+def do_edit_message(editor_id: int, message_id: int, content: str) -> Message:
+    """Replace the text of the editor's own message; the same text again changes nothing."""
+    with transaction.atomic():
+        message = _locked(message_id)
+        _refuse_unless_sender(message, editor_id, "edit")
+        if message.deleted_at is not None:
+            raise Conflict(f"Message {message_id} was deleted: it cannot be edited.", code="message_deleted")
+        window = settings.MESSAGE_EDIT_WINDOW_SECONDS
+        if window and (now_ms() - message.sent_at).total_seconds() > window:
+            raise Forbidden(
+                f"Message {message_id} can no longer be edited: the window is {window} seconds.", code="edit_too_late"
+            )
+        if content != message.content:
+            message.content, message.edited_at = content, now_ms()
+            _record_change(message, EDITED, "content", "edited_at")
+    return message
+
+
+def do_delete_message(deleter_id: int, message_id: int) -> None:
+    """Leave a tombstone of the deleter's own message: no text, no reactions. Repeating it is a no-op."""
+    with transaction.atomic():
+        message = _locked(message_id)
+        _refuse_unless_sender(message, deleter_id, "delete")
+        if message.deleted_at is not None:
+            return
+        Reaction.objects.filter(message=message).delete()
+        message.content, message.deleted_at = "", now_ms()
+        _record_change(message, DELETED, "content", "deleted_at")
+
+
+def do_react(customer_id: int, message_id: int, emoji: str, *, present: bool) -> None:
+    """Add (present) or remove the customer's reaction; either is a no-op when already so."""
+    emoji = check_emoji(emoji)
+    with transaction.atomic():
+        message = _locked(message_id)
+        if not _is_member(message.room_id, customer_id):
+            raise not_a_participant(customer_id, message.room_id)
+        if message.deleted_at is not None:
+            raise Conflict(f"Message {message_id} was deleted: it takes no reactions.", code="message_deleted")
+        mine = Reaction.objects.filter(message=message, customer_id=customer_id, emoji=emoji)
+        if present:
+            if mine.exists():
+                return
+            kinds = set(Reaction.objects.filter(message=message).values_list("emoji", flat=True))
+            if emoji not in kinds and len(kinds) >= REACTIONS_MAX:
+                raise Conflict(
+                    f"Message {message_id} has {REACTIONS_MAX} different reactions already.", code="too_many_reactions"
+                )
+            Reaction.objects.create(message=message, customer_id=customer_id, emoji=emoji)
+        elif not mine.delete()[0]:
+            return
+        _record_change(message, REACTIONS)
+
+
+def _locked(message_id: int) -> Message:
+    message = (
+        Message.objects.select_for_update(of=("self",)).select_related("sender").filter(message_id=message_id).first()
+        if message_id <= BIGINT_MAX
+        else None
+    )
+    if message is None:
+        raise NotFound(f"Message {message_id} does not exist.", code="unknown_message")
+    return message
+
+
+def _refuse_unless_sender(message: Message, customer_id: int, action: str) -> None:
+    if message.sender_id != customer_id:
+        raise Forbidden(f"Only the sender of message {message.message_id} may {action} it.", code="not_the_sender")
+
+
+def _record_change(message: Message, change: str, *fields: str) -> None:
+    message.revision += 1
+    message.save(update_fields=["revision", *fields])
+    state = message_state(message)
+    outbox.record(MessageUpdated(change=change, **state))

@@ -1,4 +1,5 @@
-"""POST /command/room, /command/message and /command/read: decode, call one service, encode."""
+"""/command/room, /command/message (and a message's edits, deletion and reactions) and
+/command/read: decode, call one service, encode."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ from rest_framework.response import Response
 from accounts.auth import caller
 from chat_command import services
 from chat_command.serializers import (
+    EMOJI_PATTERN,
     IDEMPOTENCY_KEY,
+    EditedMessageBody,
+    MessageDeletedAnswer,
+    MessageEditedAnswer,
     MessageSentAnswer,
     NewMessageBody,
     NewRoomBody,
+    ReactionAnswer,
     ReadMarkerAnswer,
     ReadMarkerBody,
     RoomCreatedAnswer,
@@ -66,3 +72,46 @@ def send_message(request: Request) -> Response:
 def mark_read(request: Request) -> Response:
     services.do_mark_read(caller(request).customer_id, services.check_read_marker(request.data))
     return ok("Read Marker command (Write) processed and event published successfully.")
+
+
+@counted_command("ChangeMessage")
+@extend_schema(
+    methods=["PATCH"],
+    request=EditedMessageBody,
+    responses=answers(MessageEditedAnswer, 403, 404, 409, body=True, path=True),
+    description="Edit your own message (within MESSAGE_EDIT_WINDOW_SECONDS of sending it).",
+)
+@extend_schema(
+    methods=["DELETE"],
+    responses=answers(MessageDeletedAnswer, 403, 404, path=True),
+    description="Delete your own message: it stays in the history as a tombstone.",
+)
+@api_view(["PATCH", "DELETE"])
+def change_message(request: Request, message_id: int) -> Response:
+    me = caller(request).customer_id
+    if request.method == "DELETE":
+        services.do_delete_message(me, message_id)
+        return ok("Message deleted.")
+    message = services.do_edit_message(me, message_id, services.check_edit(request.data))
+    edited_at = None if message.edited_at is None else iso(message.edited_at)
+    return ok("Message edited.", {"messageId": message.message_id, "editedAt": edited_at})
+
+
+@counted_command("React")
+@extend_schema(
+    responses=answers(ReactionAnswer, 400, 403, 404, 409, path=True),
+    description="Add (PUT) or remove (DELETE) your reaction: one emoji, URL-encoded, or a :short_name:.",
+    parameters=[
+        OpenApiParameter(
+            "emoji",
+            {"type": "string", "pattern": EMOJI_PATTERN},
+            OpenApiParameter.PATH,
+            description="One emoji (a single grapheme cluster, URL-encoded) or :short_name: ([a-z0-9_+-]{1,32}).",
+        )
+    ],
+)
+@api_view(["PUT", "DELETE"])
+def reaction(request: Request, message_id: int, emoji: str) -> Response:
+    present = request.method == "PUT"
+    services.do_react(caller(request).customer_id, message_id, emoji, present=present)
+    return ok("Reaction added." if present else "Reaction removed.")

@@ -1,9 +1,10 @@
 """A Redis cache in front of the read store for the two hot reads, rendered as JSON.
 
-Message pages. Messages never change, so a page is fixed by which messages it holds. Every
-read already asks PostgreSQL which messages belong on the page (read-your-writes), and a page
-is cached under those ids: a page that would differ has another key, so an entry can never be
-stale and nothing invalidates one. A page is cached only when the read store held all of it.
+Message pages. A page is fixed by which messages it holds and the revision of each (a message
+changes only by an edit, delete or reaction, each of which moves its revision on). Every read
+already asks PostgreSQL for those (read-your-writes), and a page is cached under them: a page
+that would differ has another key, so an entry can never be stale and nothing invalidates one.
+A page is cached only when the read store held all of it.
 
 Room views. A view changes with every message and read marker. The projector writes each view
 it has just changed, and a reader that misses fills the entry from the read store; an entry
@@ -98,26 +99,28 @@ def _unavailable(what: str, exc: RedisError) -> None:
 # --- Message pages -----------------------------------------------------------------------
 
 
-def _page_key(generation: str, room_id: int, message_ids: list[int]) -> str:
+def _page_key(generation: str, room_id: int, page: list[tuple[int, int]]) -> str:
     # A page is the newest messages below some point, so its first id, last id and size name
-    # it: a message committed late inside that range would change the last id or the size.
-    return f"{_prefix()}:page:{generation}:{room_id}:{message_ids[0]}:{message_ids[-1]}:{len(message_ids)}"
+    # which messages it holds: a message committed late inside that range would change the last
+    # id or the size. Revisions only grow, so their sum names the state they are in.
+    first, last, revisions = page[0][0], page[-1][0], sum(r for _, r in page)
+    return f"{_prefix()}:page:{generation}:{room_id}:{first}:{last}:{len(page)}:{revisions}"
 
 
-def page(generation: str, room_id: int, message_ids: list[int]) -> list[str] | None:
-    """The rendered messages of this page, if cached."""
+def page(generation: str, room_id: int, page: list[tuple[int, int]]) -> list[str] | None:
+    """The rendered messages of this page ((id, revision) of each), if cached."""
     try:
-        found = backends.redis_client().get(_page_key(generation, room_id, message_ids))
+        found = backends.redis_client().get(_page_key(generation, room_id, page))
     except RedisError as exc:
         _unavailable("message page", exc)
         return None
     return None if found is None else str(found).split("\n")
 
 
-def put_page(generation: str, room_id: int, message_ids: list[int], rendered: list[str]) -> None:
+def put_page(generation: str, room_id: int, page: list[tuple[int, int]], rendered: list[str]) -> None:
     # Rendered JSON never holds a raw newline, so one joins the messages.
     try:
-        backends.redis_client().set(_page_key(generation, room_id, message_ids), "\n".join(rendered), ex=TTL_S)
+        backends.redis_client().set(_page_key(generation, room_id, page), "\n".join(rendered), ex=TTL_S)
     except RedisError as exc:
         _unavailable("message page", exc)
 

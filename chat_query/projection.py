@@ -1,8 +1,10 @@
 """The projection rules: how command events become the read model, in any order, any number of times.
 
 A room view holds facts that merge without regard to order: the room's name and participants
-(set once), the last message (the one with the highest messageId) and each participant's
-read-up-to marker (only grows). Unread flags are derived from those facts, so a read marker
+(set once), the last message (the one with the highest messageId, in the state of its highest
+revision) and each participant's read-up-to marker (only grows). A message likewise holds the
+state of the highest revision seen: MessageSent is revision 0, and each MessageUpdated carries
+the whole message at its revision. Unread flags are derived from those facts, so a read marker
 that arrives before its message, or a message before its room, ends in the same state:
 
     unread(p) = last message exists, p did not send it, and p has not read up to it.
@@ -15,10 +17,11 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
+from chat_command.events import MessageSent, MessageUpdated, ReadMarkerUpdated, RoomCreated
 from chat_query import cache
 from chat_query.events import ReadStatusUpdated, RoomUpdated
 from chat_query.store import ReadStore, Update
@@ -36,12 +39,22 @@ class RoomFacts:
     room: RoomCreated | None = None
     last_message: MessageSent | None = None
     read_up_to: dict[int, int] = field(default_factory=dict)
+    # The newest state of each message of the room this batch updated.
+    updated: dict[int, MessageUpdated] = field(default_factory=dict)
+
+    def last_summary(self) -> dict[str, Any] | None:
+        """The last message in short, in the newest state this batch knows of it."""
+        if self.last_message is None:
+            return None
+        state = self.updated.get(self.last_message.messageId)
+        return last_message_summary(self.last_message if state is None else state)
 
 
 @dataclass
 class Batch:
     rooms: dict[int, RoomFacts] = field(default_factory=lambda: defaultdict(RoomFacts))
     messages: dict[int, MessageSent] = field(default_factory=dict)
+    updates: dict[int, MessageUpdated] = field(default_factory=dict)
 
     def add(self, event: Event) -> None:
         facts = self.rooms[event.roomId]
@@ -51,6 +64,10 @@ class Batch:
             self.messages[event.messageId] = event
             if facts.last_message is None or event.messageId > facts.last_message.messageId:
                 facts.last_message = event
+        elif isinstance(event, MessageUpdated):
+            known = self.updates.get(event.messageId)
+            if known is None or event.revision > known.revision:
+                self.updates[event.messageId] = facts.updated[event.messageId] = event
         elif isinstance(event, ReadMarkerUpdated):
             current = facts.read_up_to.get(event.customerId, 0)
             facts.read_up_to[event.customerId] = max(current, event.lastReadMessageId)
@@ -67,7 +84,21 @@ def unread_status(view: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-def message_document(event: MessageSent) -> dict[str, Any]:
+def message_document(event: MessageSent | MessageUpdated) -> dict[str, Any]:
+    """A message as the read store holds it: MessageSent is its state at revision 0."""
+    if isinstance(event, MessageSent):
+        return {
+            "_id": event.messageId,
+            "roomId": event.roomId,
+            "senderId": event.senderId,
+            "senderFullName": event.senderFullName,
+            "content": event.content,
+            "sentAt": parse_iso(event.sentAt),
+            "editedAt": None,
+            "deleted": False,
+            "reactions": [],
+            "rev": 0,
+        }
     return {
         "_id": event.messageId,
         "roomId": event.roomId,
@@ -75,16 +106,69 @@ def message_document(event: MessageSent) -> dict[str, Any]:
         "senderFullName": event.senderFullName,
         "content": event.content,
         "sentAt": parse_iso(event.sentAt),
+        "editedAt": None if event.editedAt is None else parse_iso(event.editedAt),
+        "deleted": event.deleted,
+        "reactions": event.reactions,
+        "rev": event.revision,
     }
 
 
-def last_message_summary(event: MessageSent) -> dict[str, Any]:
+def _older_than(field: str, revision: int) -> dict[str, Any]:
+    """A condition: the document's revision `field` is below `revision` (missing counts as 0)."""
+    return {"$or": [{field: {"$lt": revision}}, {field: {"$exists": False}}]}
+
+
+def write_message_updates(store: ReadStore, updates: Iterable[MessageUpdated]) -> None:
+    """Each message's newest state, written where the stored one is older or missing.
+
+    Missing documents are inserted, not upserted: the conditional updates of the ones there
+    would collide with them, and FerretDB leaves empty lists and nulls out of `$setOnInsert`.
+    """
+    documents = {u.messageId: message_document(u) for u in updates}
+    there = store.insert_new(store.messages, list(documents.values()))
+    newer = [documents[i] for i in there]
+    store.update_many_ops(
+        store.messages,
+        [Update({"_id": d["_id"], **_older_than("rev", d["rev"])}, {"$set": _without_id(d)}) for d in newer],
+    )
+
+
+def _without_id(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k != "_id"}
+
+
+def last_message_summary(event: MessageSent | MessageUpdated) -> dict[str, Any]:
+    """A room's last message in short; `rev` (its revision) is the read store's, never shown."""
     return {
         "messageId": event.messageId,
         "senderId": event.senderId,
         "content": event.content,
         "sentAt": parse_iso(event.sentAt),
+        "rev": event.revision if isinstance(event, MessageUpdated) else 0,
     }
+
+
+def _summary_of(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored message in short, as a room's last message."""
+    return {
+        "messageId": document["_id"],
+        "senderId": document["senderId"],
+        "content": document["content"],
+        "sentAt": document["sentAt"],
+        "rev": document.get("rev", 0),
+    }
+
+
+def _last_message_follows(room_id: int, summary: dict[str, Any]) -> Update:
+    """The room's last message takes this state, if it is that message in an older state."""
+    return Update(
+        {
+            "_id": room_id,
+            "lastMessage.messageId": summary["messageId"],
+            **_older_than("lastMessage.rev", summary["rev"]),
+        },
+        {"$set": {"lastMessage": summary}, "$inc": {"rev": 1}},
+    )
 
 
 def _view_updates(room_id: int, facts: RoomFacts) -> list[Update]:
@@ -119,12 +203,13 @@ def _view_updates(room_id: int, facts: RoomFacts) -> list[Update]:
                     "$or": [{"lastMessage.messageId": {"$lt": message.messageId}}, {"lastMessage": {"$exists": False}}],
                 },
                 {
-                    "$set": {"lastMessage": last_message_summary(message)},
+                    "$set": {"lastMessage": facts.last_summary()},
                     "$max": {"updatedAt": parse_iso(message.sentAt)},
                     "$inc": {"rev": 1},
                 },
             )
         )
+    updates += [_last_message_follows(room_id, last_message_summary(state)) for state in facts.updated.values()]
     if facts.read_up_to:
         updates.append(
             Update(
@@ -158,16 +243,49 @@ def apply_batch(
         for c, m in facts.read_up_to.items()
     ]
     # Messages, markers and views are independent collections: written at the same time.
+    already_stored: set[int] = set()
     views = store.alongside(
         functools.partial(_merge_into_views, store, batch, known),
-        functools.partial(store.insert_new, store.messages, [message_document(m) for m in batch.messages.values()]),
+        functools.partial(_write_messages, store, batch, already_stored),
         functools.partial(store.update_many_ops, store.markers, markers),
     )
     rest = {r: f for r, f in batch.rooms.items() if r not in views}
     store.update_many_ops(store.views, [u for r, f in rest.items() for u in _view_updates(r, f)], ordered=True)
     views.update(_settle_unread(store, list(rest)))
+    views.update(_last_messages_caught_up(store, batch, already_stored, views))
     known.remember(views)
     return _announcements(batch, views), views
+
+
+def _write_messages(store: ReadStore, batch: Batch, already_stored: set[int]) -> None:
+    """Insert the batch's new messages in the newest state it knows; write updated ones where
+    the stored state is older. Adds to `already_stored` the new ones the store already had."""
+    fresh = [message_document(batch.updates.get(m.messageId, m)) for m in batch.messages.values()]
+    already_stored.update(store.insert_new(store.messages, fresh))
+    updates = [u for u in batch.updates.values() if u.messageId not in batch.messages or u.messageId in already_stored]
+    write_message_updates(store, updates)
+
+
+def _last_messages_caught_up(
+    store: ReadStore, batch: Batch, already_stored: set[int], views: dict[int, dict[str, Any]]
+) -> dict[int, dict[str, Any]]:
+    """Views whose new last message the store already held, updated (by an earlier batch) past
+    the state this batch's MessageSent has: the last message takes the stored state."""
+    behind = {
+        facts.last_message.messageId: room_id
+        for room_id, facts in batch.rooms.items()
+        if facts.last_message is not None
+        and facts.last_message.messageId in already_stored
+        and (views.get(room_id) or {}).get("lastMessage", {}).get("messageId") == facts.last_message.messageId
+    }
+    if not behind:
+        return {}
+    stored = [d for d in store.find_by_ids(store.messages, list(behind)) if d.get("rev", 0) > 0]
+    if not stored:
+        return {}
+    follows = [_last_message_follows(behind[d["_id"]], _summary_of(d)) for d in stored]
+    store.update_many_ops(store.views, follows, ordered=True)
+    return {v["_id"]: v for v in store.find_by_ids(store.views, [behind[d["_id"]] for d in stored])}
 
 
 class ViewMemo:
@@ -228,10 +346,12 @@ def _merged(view: dict[str, Any], facts: RoomFacts) -> tuple[dict[str, Any], dic
     maxes: dict[str, Any] = {}
     last = view.get("lastMessage")
     if facts.last_message is not None and (last is None or last["messageId"] < facts.last_message.messageId):
-        after["lastMessage"] = sets["lastMessage"] = last_message_summary(facts.last_message)
+        after["lastMessage"] = sets["lastMessage"] = facts.last_summary()
         sent = parse_iso(facts.last_message.sentAt)
         if sent > view["updatedAt"]:
             after["updatedAt"] = maxes["updatedAt"] = sent
+    elif last is not None and (state := facts.updated.get(last["messageId"])) and state.revision > last.get("rev", 0):
+        after["lastMessage"] = sets["lastMessage"] = last_message_summary(state)
     for customer_id, marker in facts.read_up_to.items():
         if after["readUpTo"].get(str(customer_id), 0) < marker:
             after["readUpTo"][str(customer_id)] = maxes[f"readUpTo.{customer_id}"] = marker
@@ -282,9 +402,18 @@ def view_json(view: dict[str, Any]) -> dict[str, Any]:
         "roomName": view["roomName"],
         "participantIds": list(view["participantIds"]),
         "unreadStatus": dict(view.get("unreadStatus") or unread_status(view)),
-        "lastMessage": None if last is None else {**last, "sentAt": iso(last["sentAt"])},
+        "lastMessage": None if last is None else _last_message_json(last),
         "createdAt": iso(view["createdAt"]),
         "updatedAt": iso(view["updatedAt"]),
+    }
+
+
+def _last_message_json(last: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "messageId": last["messageId"],
+        "senderId": last["senderId"],
+        "content": last["content"],
+        "sentAt": iso(last["sentAt"]),
     }
 
 
@@ -314,7 +443,9 @@ def _announcements(batch: Batch, views: dict[int, dict[str, Any]]) -> list[Event
         sets_last = (
             facts.last_message is not None and last is not None and last["messageId"] == facts.last_message.messageId
         )
-        if facts.room is not None or sets_last:
+        state = None if last is None else facts.updated.get(last["messageId"])
+        follows_last = state is not None and last is not None and last.get("rev") == state.revision
+        if facts.room is not None or sets_last or follows_last:
             announced.append(RoomUpdated(**view_json(view)))
         for customer_id, marker in facts.read_up_to.items():
             if view.get("readUpTo", {}).get(str(customer_id)) == marker and customer_id in view["participantIds"]:
@@ -331,6 +462,7 @@ def fold(
     for event in events:
         batch.add(event)
     messages = {m.messageId: message_document(m) for m in batch.messages.values()}
+    messages.update((m.messageId, message_document(m)) for m in batch.updates.values())
     markers = {(r, c): m for r, facts in batch.rooms.items() for c, m in facts.read_up_to.items()}
     return view_documents(batch), messages, markers
 
@@ -349,7 +481,7 @@ def view_document(room_id: int, facts: RoomFacts) -> dict[str, Any]:
         view["createdAt"] = parse_iso(facts.room.createdAt)
         view["updatedAt"] = view["createdAt"]
     if facts.last_message is not None:
-        view["lastMessage"] = last_message_summary(facts.last_message)
+        view["lastMessage"] = facts.last_summary()
         sent = parse_iso(facts.last_message.sentAt)
         view["updatedAt"] = max(view.get("updatedAt", sent), sent)
     if facts.read_up_to:

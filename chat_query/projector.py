@@ -12,7 +12,7 @@ import pymongo
 from redis.exceptions import RedisError
 
 from chat_command.events import COMMAND_TOPICS
-from chat_query import cache, projection
+from chat_query import cache, projection, search
 from chat_query.store import active_store
 from infrastructure import backends, namespace
 from infrastructure.messaging import bus, consumers
@@ -55,6 +55,7 @@ class Projector:
             if self._memo_generation != store.generation:
                 self._memo, self._memo_generation = projection.ViewMemo(MEMO_ROOMS), store.generation
             announced, views = projection.apply_batch(store, fresh, self._memo)
+            search.index(fresh)
             self._cache(store.generation, views.values())
             return announced
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 from chat_command.events import COMMAND_TOPICS
 from chat_command.models import OutboxEvent
-from chat_query import cache, projection
+from chat_query import cache, projection, search
 from chat_query.store import ReadStore, activate, active_generation
 from infrastructure import backends
 from infrastructure.messaging.events import Event, registered_types
@@ -46,6 +46,7 @@ def replay(store: ReadStore, *, after_id: int = 0, progress: bool = True) -> int
     with progress_bar(total, f"replay into {store.generation or 'base'}", "event", enabled=progress) as bar:
         for _, events in _events_after(after_id, CHUNK):
             projection.apply(store, events)
+            search.index(events)
             applied += len(events)
             bar.update(len(events))
     cache.forget_views()  # readers may have cached views that the replay changed
@@ -67,17 +68,23 @@ def load(store: ReadStore, *, progress: bool = True) -> int:
     rooms = projection.Batch()
     loaded = 0
     inserting: Callable[[], object] = _nothing
+    # The revision each message was inserted in: an update in a later chunk is written at the end.
+    inserted_at: dict[int, int] = {}
     with progress_bar(total, f"load into {store.generation}", "event", enabled=progress) as bar:
         for _, events in _events_after(0, CHUNK):
             for event in events:
                 rooms.add(event)
-            documents = [projection.message_document(m) for m in rooms.messages.values()]
+            search.index(events)
+            documents = [projection.message_document(rooms.updates.get(i, m)) for i, m in rooms.messages.items()]
+            inserted_at.update((d["_id"], d["rev"]) for d in documents if d["rev"])
             rooms.messages.clear()
             inserting()  # the previous chunk's messages went in while this one was read
             inserting = store.in_background(functools.partial(store.insert_new, store.messages, documents))
             loaded += len(events)
             bar.update(len(events))
         inserting()
+    later = [u for u in rooms.updates.values() if inserted_at.get(u.messageId) != u.revision]
+    projection.write_message_updates(store, later)
     store.insert_new(store.views, list(projection.view_documents(rooms).values()))
     store.insert_new(store.markers, projection.marker_documents(rooms))
     return loaded

@@ -73,26 +73,32 @@ def _projected_views(store: ReadStore, customer_id: int, room_ids: list[int]) ->
 
 def message_page(me: Principal, room_id: int, before: int | None = None) -> list[str]:
     """Up to 20 messages, newest first; `before` is an exclusive messageId cursor.
-    Refuses a session that ended, and a customer who is not in the room."""
-    ids = truth.member_page_ids(me, room_id, before, PAGE_SIZE)
-    if ids is None:
+    Refuses a session that ended, and a customer who is not in the room.
+
+    PostgreSQL names the page's messages and their revisions; the read store answers when it
+    holds each of them at that revision, PostgreSQL otherwise (an edit not projected yet).
+    """
+    page = truth.member_page(me, room_id, before, PAGE_SIZE)
+    if page is None:
         raise not_a_participant(me.customer_id, room_id)
-    if not ids:
+    if not page:
         return []
     store = active_store()
-    cached = cache.page(store.generation, room_id, ids)
+    cached = cache.page(store.generation, room_id, page)
     if cached is not None:
         return cached
-    query: dict[str, Any] = {"roomId": room_id, "_id": {"$lte": ids[0]}}
+    query: dict[str, Any] = {"roomId": room_id, "_id": {"$lte": page[0][0]}}
     documents = list(store.messages.find(query).sort("_id", -1).limit(PAGE_SIZE))
-    if [d["_id"] for d in documents] == ids:
+    if [(d["_id"], d.get("rev", 0)) for d in documents] == page:
         rendered = [render(message_json(d)) for d in documents]
-        cache.put_page(store.generation, room_id, ids, rendered)
+        cache.put_page(store.generation, room_id, page, rendered)
         return rendered
-    return [render(message_json(d)) for d in truth.message_page(room_id, before, PAGE_SIZE)]
+    return [render(state_json(s)) for s in truth.message_page(room_id, before, PAGE_SIZE)]
 
 
 def message_json(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored message as clients see it (a message stored before edits existed is unedited)."""
+    edited = document.get("editedAt")
     return {
         "messageId": document["_id"],
         "roomId": document["roomId"],
@@ -100,7 +106,28 @@ def message_json(document: dict[str, Any]) -> dict[str, Any]:
         "senderFullName": document["senderFullName"],
         "content": document["content"],
         "sentAt": iso(document["sentAt"]),
+        "editedAt": None if edited is None else iso(edited),
+        "deleted": bool(document.get("deleted", False)),
+        "reactions": list(document.get("reactions") or []),
     }
+
+
+def state_json(state: dict[str, Any]) -> dict[str, Any]:
+    """A message state (MessageUpdated's fields) as clients see the message."""
+    return {name: state[name] for name in MESSAGE_FIELDS}
+
+
+MESSAGE_FIELDS = (
+    "messageId",
+    "roomId",
+    "senderId",
+    "senderFullName",
+    "content",
+    "sentAt",
+    "editedAt",
+    "deleted",
+    "reactions",
+)
 
 
 def read_markers(room_id: int) -> list[dict[str, Any]]:

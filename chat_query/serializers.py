@@ -31,18 +31,37 @@ class ChatRoomView(serializers.Serializer):
     updatedAt = serializers.DateTimeField()
 
 
+class Reactions(serializers.Serializer):
+    """One kind of reaction to a message and who gave it, in order."""
+
+    emoji = serializers.CharField(help_text="One emoji or a :short_name:.")
+    customerIds = serializers.ListField(child=serializers.IntegerField())
+
+
 class MessageJson(serializers.Serializer):
-    """A message of a room."""
+    """A message of a room, as it now is."""
 
     messageId = serializers.IntegerField()
     roomId = serializers.IntegerField()
     senderId = serializers.IntegerField()
     senderFullName = serializers.CharField()
-    content = serializers.CharField()
+    content = serializers.CharField(help_text="Empty once the message is deleted.")
     sentAt = serializers.DateTimeField()
+    editedAt = serializers.DateTimeField(allow_null=True, help_text="When the text last changed; null if never.")
+    deleted = serializers.BooleanField()
+    reactions = Reactions(many=True, help_text="Ordered by first use.")
 
     class Meta:
         ref_name = "Message"
+
+
+class FoundMessage(MessageJson):
+    """A message that matches a search, with its room's name."""
+
+    roomName = serializers.CharField()
+
+    class Meta:
+        ref_name = "FoundMessage"
 
 
 class ReadMarkerJson(serializers.Serializer):
@@ -68,3 +87,10 @@ MessagesAnswer = envelope(
 
 
 ReadMarkersAnswer = envelope("ReadMarkersAnswer", ReadMarkerJson(many=True), "Every participant's read marker.")
+
+
+SearchAnswer = envelope(
+    "SearchAnswer",
+    FoundMessage(many=True, help_text="Up to 20 messages, newest first."),
+    "Messages of the caller's rooms that hold every word of q (the last as a prefix).",
+)

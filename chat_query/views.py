@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -11,9 +11,10 @@ from rest_framework.response import Response
 
 from accounts.auth import caller
 from chat_command.api import require_participant
-from chat_query import selectors
-from chat_query.serializers import MessagesAnswer, ReadMarkersAnswer, RoomsAnswer
+from chat_query import search, selectors
+from chat_query.serializers import MessagesAnswer, ReadMarkersAnswer, RoomsAnswer, SearchAnswer
 from infrastructure.http.answers import answers
+from infrastructure.http.errors import BadRequest
 from infrastructure.http.responses import ok, ok_rendered
 
 
@@ -53,3 +54,36 @@ def older_messages(request: Request, room_id: int, before: int) -> HttpResponse:
 def read_markers(request: Request, room_id: int) -> Response:
     require_participant(room_id, caller(request).customer_id)
     return ok("Read markers retrieved.", selectors.read_markers(room_id))
+
+
+@extend_schema(
+    responses=answers(SearchAnswer, 400, 403),
+    parameters=[
+        OpenApiParameter(
+            "q",
+            {"type": "string", "minLength": search.QUERY_MIN, "maxLength": search.QUERY_MAX},
+            required=True,
+            description="The words to find; the last one may be the start of a word.",
+        ),
+        OpenApiParameter("roomId", {"type": "integer", "minimum": 1}, description="Only this room of the caller's."),
+        OpenApiParameter(
+            "before", {"type": "integer", "minimum": 1}, description="Only messages older than this messageId."
+        ),
+    ],
+)
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])  # the room list's query refuses a session that ended
+def search_messages(request: Request) -> HttpResponse:
+    words = search.check_query(request.query_params.get("q"))
+    room_id, before = _optional_id(request, "roomId"), _optional_id(request, "before")
+    found = search.search(caller(request), words, room_id, before)
+    return ok_rendered("Messages found." if found else "No messages found.", found)
+
+
+def _optional_id(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise BadRequest(f"{name} must be a positive whole number.", code="invalid")
+    return int(value)

@@ -140,6 +140,8 @@ JWT_COOKIE_SECURE = env.flag("JWT_COOKIE_SECURE", False)
 LOGIN_FAILURES_PER_USERNAME = env.number("LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.number("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = env.number("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
+# How long after sending a message its sender may edit it; 0 means no limit.
+MESSAGE_EDIT_WINDOW_SECONDS = env.number("MESSAGE_EDIT_WINDOW_SECONDS", 86400, minimum=0)
 # Proxies (nginx) whose X-Forwarded-For is trusted for the client address: addresses or networks.
 TRUSTED_PROXIES = env.networks("CHAT_TRUSTED_PROXIES", [])
 
@@ -172,6 +174,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # An edit (PATCH) takes the whole of its small body, so its fields stay required.
+    "COMPONENT_SPLIT_PATCH": False,
 }
 
 # --- Misc -------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ import json
 import threading
 from typing import Any
 
-from chat_command.events import MessageSent, ReadMarkerUpdated
+from chat_command.events import MessageSent, MessageUpdated, ReadMarkerUpdated
 from chat_query.events import ReadStatusUpdated, RoomUpdated
+from chat_query.selectors import state_json
 from infrastructure import backends
 from infrastructure.messaging.events import Envelope, Event
 from realtime.hub import push_many_from_sync, room_group, user_group
@@ -25,6 +26,9 @@ def pushes_for(event: Event) -> list[tuple[str, dict[str, Any]]]:
     """(group, push) pairs for one event; payloads keep the reference's field names."""
     if isinstance(event, MessageSent):
         return [(room_group(event.roomId, "message"), frame(event.payload(), event.messageId))]
+    if isinstance(event, MessageUpdated):
+        body = {"type": event.change, "message": state_json(event.payload())}
+        return [(room_group(event.roomId, "message-updates"), frame(body))]
     if isinstance(event, ReadMarkerUpdated):
         return [(room_group(event.roomId, "readMarkers"), frame(event.payload()))]
     if isinstance(event, RoomUpdated):
@@ -37,7 +41,13 @@ def pushes_for(event: Event) -> list[tuple[str, dict[str, Any]]]:
 
 class Pusher:
     name: str = "pusher"
-    topics: tuple[str, ...] = (MessageSent.TOPIC, ReadMarkerUpdated.TOPIC, RoomUpdated.TOPIC, ReadStatusUpdated.TOPIC)
+    topics: tuple[str, ...] = (
+        MessageSent.TOPIC,
+        MessageUpdated.TOPIC,
+        ReadMarkerUpdated.TOPIC,
+        RoomUpdated.TOPIC,
+        ReadStatusUpdated.TOPIC,
+    )
     batch_size: int = 500
 
     def handle(self, envelopes: list[Envelope]) -> list[Event]:

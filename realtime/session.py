@@ -47,7 +47,9 @@ from realtime.stomp import (
 
 logger = logging.getLogger(__name__)
 
-ROOM_DESTINATION = re.compile(r"^/topic/(message|onlineStatus|readMarkers|typing)/roomId/([1-9][0-9]{0,17})$")
+ROOM_DESTINATION = re.compile(
+    r"^/topic/(message|message-updates|onlineStatus|readMarkers|typing)/roomId/([1-9][0-9]{0,17})$"
+)
 USER_DESTINATIONS = {"/user/topic/rooms": "rooms", "/user/topic/readStatus": "readStatus"}
 SERVER_HEARTBEAT_MS = 10_000
 # WebSocket close codes: 1000 normal; applications may use 4000-4999 (1008 is refused by servers).

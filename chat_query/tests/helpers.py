@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat_command.events import MessageSent, ReadMarkerUpdated, RoomCreated
+from chat_command.events import MessageSent, MessageUpdated, ReadMarkerUpdated, RoomCreated
 from chat_command.services import NewMessage, do_send_message
 from chat_query import projection
 from chat_query.rebuild import replay
@@ -46,6 +46,28 @@ def message(room_id: int, message_id: int, sender: int, second: int = 1) -> Mess
         senderFullName=f"Person {sender}",
         content=f"message {message_id}",
         sentAt=f"2026-11-25T10:{second // 60:02d}:{second % 60:02d}.000Z",
+    )
+
+
+def updated(sent: MessageSent, revision: int, change: str = "edited", **state: Any) -> MessageUpdated:
+    """`sent` as it is at `revision`: edited (content), deleted, or with reactions."""
+    deleted = change == "deleted"
+    fields = {
+        "content": "" if deleted else f"{sent.content} (revision {revision})",
+        "editedAt": None if change != "edited" else f"2026-11-25T11:00:{revision % 60:02d}.000Z",
+        "deleted": deleted,
+        "reactions": [],
+        **state,
+    }
+    return MessageUpdated(
+        roomId=sent.roomId,
+        change=change,
+        revision=revision,
+        messageId=sent.messageId,
+        senderId=sent.senderId,
+        senderFullName=sent.senderFullName,
+        sentAt=sent.sentAt,
+        **fields,
     )
 
 

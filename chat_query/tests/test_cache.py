@@ -29,14 +29,18 @@ def unreachable_redis(monkeypatch):
     monkeypatch.setattr(backends, "redis_client", lambda: client)
 
 
-def test_a_page_read_from_the_read_store_is_cached_under_its_message_ids(user1, room, redis_url):
-    ids = send(room, 1, 3)[::-1]
+def unedited(ids):
+    return [(i, 0) for i in ids]
+
+
+def test_a_page_read_from_the_read_store_is_cached_under_its_message_ids_and_revisions(user1, room, redis_url):
+    page = unedited(send(room, 1, 3)[::-1])
     project()
     first = data(user1.get(f"/query/message/roomId/{room.room_id}"))
     generation = active_store().generation
-    assert [json.loads(m) for m in cache.page(generation, room.room_id, ids)] == first
+    assert [json.loads(m) for m in cache.page(generation, room.room_id, page)] == first
     # What the cache holds under those ids is what is served.
-    cache.put_page(generation, room.room_id, ids, [json.dumps({**first[0], "content": "from the cache"})])
+    cache.put_page(generation, room.room_id, page, [json.dumps({**first[0], "content": "from the cache"})])
     assert data(user1.get(f"/query/message/roomId/{room.room_id}"))[0]["content"] == "from the cache"
 
 
@@ -51,20 +55,27 @@ def test_a_new_message_makes_another_page_so_a_cached_page_is_never_stale(user1,
 
 def test_a_message_committed_late_inside_a_page_names_another_page(redis_url, unique):
     generation = f"t{unique}"
-    cache.put_page(generation, 7, [30, 10], ['{"messageId":30}', '{"messageId":10}'])
-    assert cache.page(generation, 7, [30, 20, 10]) is None
-    assert cache.page(generation, 7, [30, 20]) is None
-    assert cache.page(generation, 7, [30, 10]) == ['{"messageId":30}', '{"messageId":10}']
+    cache.put_page(generation, 7, unedited([30, 10]), ['{"messageId":30}', '{"messageId":10}'])
+    assert cache.page(generation, 7, unedited([30, 20, 10])) is None
+    assert cache.page(generation, 7, unedited([30, 20])) is None
+    assert cache.page(generation, 7, unedited([30, 10])) == ['{"messageId":30}', '{"messageId":10}']
+
+
+def test_a_message_edited_inside_a_page_names_another_page(redis_url, unique):
+    generation = f"t{unique}"
+    cache.put_page(generation, 7, [(30, 0), (10, 0)], ['{"messageId":30}', '{"messageId":10}'])
+    assert cache.page(generation, 7, [(30, 0), (10, 1)]) is None
+    assert cache.page(generation, 7, [(30, 2), (10, 0)]) is None
 
 
 def test_a_page_the_read_store_has_not_caught_up_with_comes_from_the_truth_and_is_not_cached(user1, room, redis_url):
     project()
     ids = send(room, 1, 2)[::-1]
     assert [m["messageId"] for m in data(user1.get(f"/query/message/roomId/{room.room_id}"))] == ids
-    assert cache.page(active_store().generation, room.room_id, ids) is None
+    assert cache.page(active_store().generation, room.room_id, unedited(ids)) is None
 
 
-def test_the_projector_caches_each_view_it_changes(redis_url, unique):
+def test_the_projector_caches_each_view_it_changes(redis_url, unique, db):
     projector = Projector()
     room_id = 800_000_000 + int(unique[:6], 16)
     generation = active_store().generation
@@ -122,7 +133,7 @@ def test_a_room_the_read_store_lacks_is_listed_from_the_truth_beside_cached_ones
     assert created.room_id not in cache.views(active_store().generation, [created.room_id])
 
 
-def test_a_projector_that_could_not_write_the_cache_orphans_it_before_writing_again(redis_url, unique, monkeypatch):
+def test_a_projector_that_could_not_write_the_cache_orphans_it_before_writing_again(redis_url, unique, monkeypatch, db):
     projector = Projector()
     room_id = 800_000_000 + int(unique[:6], 16)
     generation = active_store().generation
@@ -165,7 +176,7 @@ def test_a_customers_list_is_served_whole_while_it_holds_the_rooms_postgresql_na
     assert cache.room_list(generation, 1).rooms == ",".join(str(r) for r in sorted([room.room_id, created.room_id]))
 
 
-def test_a_view_the_projector_writes_moves_its_participants_lists_on(redis_url, unique):
+def test_a_view_the_projector_writes_moves_its_participants_lists_on(redis_url, unique, db):
     projector = Projector()
     room_id = 800_000_000 + int(unique[:6], 16)
     generation = active_store().generation

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from chat_query import projection
 from chat_query.events import ReadStatusUpdated, RoomUpdated
 from chat_query.store import ReadStore
-from chat_query.tests.helpers import marker, message, rebuilt, room_created, state_of
+from chat_query.tests.helpers import marker, message, rebuilt, room_created, state_of, updated
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +106,42 @@ def test_an_older_message_arriving_late_announces_nothing(store):
     assert store.messages.find_one({"_id": 10}) is not None
 
 
+def test_a_delete_wins_over_an_edit_delivered_after_it(store):
+    r = room_id()
+    sent = message(r, 10, 1)
+    projection.apply(store, [room_created(r, [2, 1]), sent, updated(sent, 2, "deleted")])
+    projection.apply(store, [updated(sent, 1, "edited")])
+    stored = store.messages.find_one({"_id": 10})
+    assert (stored["deleted"], stored["content"], stored["rev"]) == (True, "", 2)
+    assert store.views.find_one({"_id": r})["lastMessage"]["content"] == ""
+
+
+def test_the_room_list_follows_edits_of_its_last_message_and_announces_them(store):
+    r = room_id()
+    older, last = message(r, 10, 1), message(r, 11, 2)
+    projection.apply(store, [room_created(r, [2, 1]), older, last])
+    assert projection.apply(store, [updated(older, 1, "edited", content="not the last")]) == []
+    [announced] = projection.apply(store, [updated(last, 1, "edited", content="the last, edited")])
+    assert isinstance(announced, RoomUpdated)
+    assert announced.lastMessage == {
+        "messageId": 11,
+        "senderId": 2,
+        "content": "the last, edited",
+        "sentAt": last.sentAt,
+    }
+    assert store.views.find_one({"_id": r})["lastMessage"]["content"] == "the last, edited"
+
+
+def test_an_edit_projected_before_its_message_is_kept_when_the_message_arrives(store):
+    r = room_id()
+    sent = message(r, 10, 1)
+    projection.apply(store, [room_created(r, [2, 1]), updated(sent, 1, "edited", content="edited first")])
+    [announced] = projection.apply(store, [sent])
+    assert store.messages.find_one({"_id": 10})["content"] == "edited first"
+    assert announced.lastMessage["content"] == "edited first"
+    assert store.views.find_one({"_id": r})["lastMessage"]["content"] == "edited first"
+
+
 def fresh_ids(event, r):
     """The same event in room `r` (message ids moved into a range of that room's own)."""
     changes = {"roomId": r}
@@ -132,8 +168,18 @@ def histories(draw):
         if target > reached[who]:
             reached[who] = target
             markers.append(marker(r, who, target))
+    # Edits, reactions and deletes: each message's updates in revision order (a delete is last).
+    updates = []
+    for sent in draw(st.lists(st.sampled_from(messages), max_size=3, unique=True)) if messages else []:
+        changes = draw(st.lists(st.sampled_from(["edited", "reactions"]), min_size=1, max_size=3))
+        changes += ["deleted"] if draw(st.booleans()) else []
+        for revision, change in enumerate(changes, start=1):
+            reactions = [{"emoji": "👍", "customerIds": [1, revision]}] if change == "reactions" else []
+            updates.append(updated(sent, revision, change, reactions=reactions))
     topics = {"room": [room_created(r, participants)], "messages": messages, "markers": markers}
-    # An interleaving that keeps each topic's own order, as consumers of three topics see it.
+    # Updates arrive in any order at all (each a topic of its own here), even before their message.
+    topics.update((f"update {n}", [u]) for n, u in enumerate(updates))
+    # An interleaving that keeps each topic's own order, as consumers of several topics see it.
     labels = [name for name, events in topics.items() for _ in events]
     order = draw(st.permutations(labels))
     cursors = dict.fromkeys(topics, 0)
@@ -146,7 +192,7 @@ def histories(draw):
         delivered.insert(draw(st.integers(len(delivered) // 2, len(delivered))), event)
     cuts = sorted(draw(st.lists(st.integers(0, len(delivered)), max_size=4)))
     batches = [delivered[a:b] for a, b in zip([0, *cuts], [*cuts, len(delivered)], strict=True)]
-    log = topics["room"] + messages + markers
+    log = topics["room"] + messages + markers + updates
     return r, [b for b in batches if b], log
 
 

@@ -67,7 +67,12 @@ def test_the_first_page_is_the_newest_twenty_newest_first(user1, room):
     assert data["message"] == "Latest messages retrieved successfully."
     assert [m["messageId"] for m in data["data"]] == ids[::-1][:20]
     first = data["data"][0]
-    assert set(first) == {"messageId", "roomId", "senderId", "senderFullName", "content", "sentAt"}
+    # The reference's fields, then the ones edits, deletes and reactions added.
+    assert list(first) == [
+        *("messageId", "roomId", "senderId", "senderFullName", "content", "sentAt"),
+        *("editedAt", "deleted", "reactions"),
+    ]
+    assert (first["editedAt"], first["deleted"], first["reactions"]) == (None, False, [])
     assert first["senderFullName"] == "Vũ Thanh Hải"
     assert first["sentAt"].endswith("Z")
 

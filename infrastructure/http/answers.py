@@ -49,8 +49,9 @@ NO_ROUTE_OR_REFUSAL = PolymorphicProxySerializer(
 
 REFUSED = {
     400: "The request breaks a rule; the message says which.",
-    403: "The caller is not a participant of the room.",
+    403: "The caller is not a participant of the room (for a message's edit or deletion: not its sender).",
     404: "No such resource.",
+    409: "The resource's state forbids it (a deleted message, or a message with too many reactions).",
 }
 UNAUTHENTICATED = OpenApiResponse(GatewayError, "No jwt_token cookie, or one that is invalid, expired or ended.")
 UNAVAILABLE = OpenApiResponse(Refusal, "A datastore is unreachable for now; the request may be retried.")

@@ -92,6 +92,11 @@ class NotFound(ApplicationError):
     code = "not_found"
 
 
+class Conflict(ApplicationError):
+    status = 409
+    code = "conflict"
+
+
 class RouteNotFound(NotFound):
     code = "route_not_found"
     style = GATEWAY

@@ -223,14 +223,14 @@ def test_the_read_cache_of_one_namespace_is_invisible_in_another(settings, space
     first, second = spaces
     generation, view = f"t{unique}", cache.ViewEntry(1, "2026-11-25T10:00:00.000Z", "{}")
     enter(settings, first)
-    cache.put_page(generation, 5, [3, 2, 1], ["c", "b", "a"])
+    cache.put_page(generation, 5, [(3, 0), (2, 0), (1, 0)], ["c", "b", "a"])
     assert cache.put_views(generation, [(5, view)])
     enter(settings, second)
-    assert cache.page(generation, 5, [3, 2, 1]) is None
+    assert cache.page(generation, 5, [(3, 0), (2, 0), (1, 0)]) is None
     assert cache.views(generation, [5]) == {}
     assert cache.forget_views()
     enter(settings, first)
-    assert cache.page(generation, 5, [3, 2, 1]) == ["c", "b", "a"]
+    assert cache.page(generation, 5, [(3, 0), (2, 0), (1, 0)]) == ["c", "b", "a"]
     assert cache.views(generation, [5]) == {5: view.stored}, "the other namespace's epoch orphans nothing here"
 
 

@@ -74,6 +74,51 @@ def test_a_posted_message_reaches_another_users_stomp_subscription(stack, room, 
     connection.disconnect()
 
 
+def test_edits_reactions_and_deletes_reach_the_rooms_message_updates_and_not_its_message_topic(stack, room):
+    from chat_command.services import do_delete_message, do_edit_message, do_react
+
+    message_id = send(room, 1, "first draft")
+    connection, frames = stomp_client(stack.ports[1], 2)
+    subscribe(connection, frames, f"/topic/message-updates/roomId/{room.room_id}", id="updates")
+    subscribe(connection, frames, f"/topic/message/roomId/{room.room_id}", id="messages")
+    do_edit_message(1, message_id, "final text")
+    do_react(2, message_id, "👍", present=True)
+    do_delete_message(1, message_id)
+    later = send(room, 2, "a new message")
+    # Updates share a topic (and a partition, by room), so they keep their order; the new
+    # message comes on a topic of its own, before or after them.
+    received = frames.bodies(4)
+    pushes = [p for p in received if "type" in p] + [p for p in received if "type" not in p]
+    assert [p.get("type") for p in pushes[:3]] == ["edited", "reactions", "deleted"]
+    assert pushes[0]["message"]["content"] == "final text"
+    assert pushes[0]["message"]["editedAt"]
+    assert pushes[1]["message"]["reactions"] == [{"emoji": "👍", "customerIds": [2]}]
+    assert pushes[2]["message"] | {"sentAt": None, "editedAt": None} == {
+        "messageId": message_id,
+        "roomId": room.room_id,
+        "senderId": 1,
+        "senderFullName": "Vũ Thanh Hải",
+        "content": "",
+        "sentAt": None,
+        "editedAt": None,
+        "deleted": True,
+        "reactions": [],
+    }
+    assert pushes[3]["messageId"] == later, "the message topic carried only the new message, in its own shape"
+    assert "type" not in pushes[3]
+    connection.disconnect()
+
+
+def test_message_updates_of_a_room_are_refused_to_someone_not_in_it(stack, room):
+    client = RawClient(stack.ports[0])
+    client.send("CONNECT", accept_version="1.2", jwt_token=token_for(3))
+    assert client.receive().command == "CONNECTED"
+    client.send("SUBSCRIBE", destination=f"/topic/message-updates/roomId/{room.room_id}", id="s1", receipt="r1")
+    refused = client.receive()
+    assert refused.command == "ERROR"
+    assert "Forbidden destination" in (refused.header("message") or "")
+
+
 def projected(room_id):
     from chat_query.store import active_store
 

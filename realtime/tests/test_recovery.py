@@ -70,3 +70,27 @@ def test_nothing_newer_than_postgresql_holds_is_replayed(room):
         ]
     )
     assert [m["messageId"] for m in messages_after(room.room_id, 0)] == [only.message_id]
+
+
+def test_a_message_the_store_holds_in_an_older_state_is_replayed_as_it_is_now(room):
+    from chat_command.services import do_edit_message, do_react
+
+    sent = do_send_message(1, NewMessage(room.room_id, "before", None))
+    active_store().messages.insert_one({**stored(sent.message_id, room.room_id, "before", sent.sent_at), "rev": 0})
+    do_edit_message(1, sent.message_id, "after")
+    do_react(2, sent.message_id, "👍", present=True)
+    [missed] = messages_after(room.room_id, 0)
+    assert (missed["content"], missed["reactions"]) == ("after", [{"emoji": "👍", "customerIds": [2]}])
+    assert missed["editedAt"] is not None
+    assert missed["deleted"] is False
+
+
+def test_a_message_the_store_holds_at_its_revision_is_replayed_from_the_store(room):
+    from chat_command.services import do_delete_message
+
+    sent = do_send_message(1, NewMessage(room.room_id, "gone soon", None))
+    do_delete_message(1, sent.message_id)
+    tombstone = {**stored(sent.message_id, room.room_id, "", sent.sent_at), "deleted": True, "rev": 1}
+    active_store().messages.insert_one(tombstone)
+    [missed] = messages_after(room.room_id, 0)
+    assert (missed["content"], missed["deleted"], missed["reactions"]) == ("", True, [])
