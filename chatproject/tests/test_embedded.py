@@ -164,3 +164,39 @@ def test_a_room_id_no_bigint_holds_names_no_room_on_the_sqlite_file(embedded_ser
     status, answer = person.call("GET", "/query/" + path.format(2**63))
     assert status == 403
     assert answer["message"] == f"Forbidden: Access Denied: Customer 1 is not a participant of Room {2**63}"
+
+
+def test_edits_reactions_deletes_and_search_work_embedded(embedded_server):
+    from urllib.parse import quote
+
+    alice, bob = Session(embedded_server), Session(embedded_server)
+    alice.call("POST", "/auth/login", {"username": "user1", "password": "123"})
+    bob.call("POST", "/auth/login", {"username": "user2", "password": "1234"})
+    room_id = alice.call("POST", "/command/room", {"roomName": "Changes", "targetCustomerIds": [2]})[1]["data"]
+    send = {"roomId": room_id, "content": "Tiếng Việt draft"}
+    kept = alice.call("POST", "/command/message", send)[1]["data"]["messageId"]
+    gone = alice.call("POST", "/command/message", {"roomId": room_id, "content": "draft to delete"})[1]["data"]
+    gone = gone["messageId"]
+
+    assert alice.call("PATCH", f"/command/message/{kept}", {"content": "Tiếng Việt final"})[0] == 200
+    assert bob.call("PUT", f"/command/message/{kept}/reactions/{quote('👍')}")[0] == 200
+    assert alice.call("DELETE", f"/command/message/{gone}")[0] == 200
+    assert bob.call("PATCH", f"/command/message/{kept}", {"content": "not mine"})[0] == 403
+
+    status, page = bob.call("GET", f"/query/message/roomId/{room_id}")
+    assert status == 200
+    by_id = {m["messageId"]: m for m in page["data"]}
+    assert (by_id[kept]["content"], by_id[kept]["reactions"]) == (
+        "Tiếng Việt final",
+        [{"emoji": "👍", "customerIds": [2]}],
+    )
+    assert (by_id[gone]["content"], by_id[gone]["deleted"]) == ("", True)
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = bob.call("GET", "/query/search?q=tieng%20viet")[1]["data"]
+        if found:
+            break
+        time.sleep(0.1)
+    assert [(m["messageId"], m["roomName"]) for m in found] == [(kept, "Changes")]
+    assert bob.call("GET", "/query/search?q=draft")[1]["data"] == []
