@@ -112,6 +112,35 @@ def test_a_sent_message_flows_to_the_read_api_and_is_announced(pipeline, client,
     tail.close()
 
 
+def test_edits_reactions_and_deletes_flow_through_kafka_to_pages_the_room_list_and_search(pipeline, user1):
+    from chat_command.services import do_delete_message, do_edit_message, do_react
+
+    room = do_create_room(1, NewRoom("Changes through Kafka", [2]))
+    first = do_send_message(1, NewMessage(room.room_id, "first words", None)).message_id
+    last = do_send_message(1, NewMessage(room.room_id, "last words", None)).message_id
+    do_edit_message(1, last, "last words, edited")
+    do_react(2, first, "🎉", present=True)
+    do_delete_message(1, first)
+
+    def settled():
+        stored = {m: projected_message(m) or {} for m in (first, last)}
+        view = active_store().views.find_one({"_id": room.room_id}) or {}
+        return (
+            stored[first].get("deleted") is True
+            and stored[last].get("content") == "last words, edited"
+            and (view.get("lastMessage") or {}).get("content") == "last words, edited"
+        )
+
+    assert wait_for(settled, timeout=30), "the projector applied every update"
+    page = {m["messageId"]: m for m in user1.get(f"/query/message/roomId/{room.room_id}").json()["data"]}
+    assert (page[first]["deleted"], page[first]["content"], page[first]["reactions"]) == (True, "", [])
+    assert (page[last]["content"], page[last]["editedAt"] is not None) == ("last words, edited", True)
+    rooms = {r["roomId"]: r for r in user1.get("/query/rooms").json()["data"]}
+    assert rooms[room.room_id]["lastMessage"]["content"] == "last words, edited"
+    found = user1.get("/query/search", {"q": "words"}).json()["data"]
+    assert [m["messageId"] for m in found if m["roomId"] == room.room_id] == [last]
+
+
 def test_a_redelivered_event_changes_nothing_and_is_not_announced_again(pipeline, kafka_bootstrap):
     tail = TopicTail(kafka_bootstrap, [namespace.topic("room-updated")])
     room = do_create_room(1, NewRoom("Twice", [2]))
@@ -264,11 +293,17 @@ def test_a_projector_killed_mid_stream_resumes_and_matches_a_rebuild(
 
 
 def test_rebuild_switches_readers_to_a_fresh_generation_equal_to_the_log(user1, room):
+    from chat_command.services import do_delete_message, do_edit_message, do_react
     from chat_query.rebuild import replay
 
     sent = [do_send_message(1, NewMessage(room.room_id, f"m{n}", None)).message_id for n in range(30)]
     do_mark_read(2, ReadMarker(room.room_id, sent[-1]))
     replay(active_store(), progress=False)
+    # Updates logged after the replay, so the rebuild alone must bring them: an edit of the last
+    # message, reactions in an earlier chunk's message, a delete.
+    do_edit_message(1, sent[-1], "the last, edited")
+    do_react(2, sent[0], "👍", present=True)
+    do_delete_message(1, sent[1])
     old = active_generation(fresh=True)
     old_views = active_store(fresh=True).views
     assert old_views.count_documents({}) > 0, "the old generation holds the room"
@@ -279,6 +314,11 @@ def test_rebuild_switches_readers_to_a_fresh_generation_equal_to_the_log(user1, 
     assert [m["messageId"] for m in user1.get(f"/query/message/roomId/{room.room_id}").json()["data"]] == sent[::-1][
         :20
     ]
+    stored = {m: active_store().messages.find_one({"_id": m}) for m in sent[:2] + sent[-1:]}
+    assert stored[sent[-1]]["content"] == "the last, edited"
+    assert stored[sent[0]]["reactions"] == [{"emoji": "👍", "customerIds": [2]}]
+    assert stored[sent[1]]["deleted"] is True
+    assert active_store().views.find_one({"_id": room.room_id})["lastMessage"]["content"] == "the last, edited"
     assert old_views.name not in active_store().db.list_collection_names(), "the old generation was dropped"
 
 
