@@ -199,3 +199,55 @@ def test_every_reaction_the_openapi_pattern_describes_is_accepted():
     assert len(samples) > 700
     for emoji in [*samples, ":a:", ":thumbs_up:"]:
         assert check_emoji(emoji) == emoji
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.integration
+def test_concurrent_changes_of_one_message_get_one_revision_each_and_the_read_model_converges(seeded, mongo_url):
+    import threading
+
+    from django.db import connection
+
+    from chat_command.selectors import message_state
+    from chat_command.services import NewRoom, do_create_room, do_edit_message, do_react
+    from chat_query.search import fold
+    from chat_query.store import active_store
+    from chat_query.tests.helpers import project
+
+    room = do_create_room(1, NewRoom("Busy message", [2, 3]))
+    message_id = send(room)
+    errors = []
+
+    def change(who: int) -> None:
+        try:
+            for n in range(5):
+                if who == 1:
+                    do_edit_message(1, message_id, f"edit {n}")
+                do_react(who, message_id, ["👍", "🎉"][n % 2], present=n % 3 != 2)
+        except Exception as exc:  # noqa: BLE001 - reported below, with the thread's customer
+            errors.append((who, exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=change, args=(who,)) for who in (1, 2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    revisions = [u["revision"] for u in updates(message_id)]
+    assert revisions == list(range(1, len(revisions) + 1)), "each change has a revision of its own, in commit order"
+    truth = message_state(Message.objects.select_related("sender").get(message_id=message_id))
+    assert truth["revision"] == revisions[-1]
+    assert {k: v for k, v in updates(message_id)[-1].items() if k != "change"} == truth
+
+    project()
+    stored = active_store().messages.find_one({"_id": message_id})
+    assert (stored["rev"], stored["content"], stored["reactions"]) == (
+        truth["revision"],
+        truth["content"],
+        truth["reactions"],
+    )
+    from chat_query.models import SearchEntry
+
+    assert SearchEntry.objects.get(message_id=message_id).folded == fold(truth["content"])
