@@ -9,20 +9,14 @@ front forwards to (the stack's web processes listen there).
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, WebSocketRoute, expect
+from playwright.sync_api import WebSocketRoute, expect
 
-from accounts.seed import seed_customers
 from accounts.services import BAD_CREDENTIALS
-from chat_command.models import OutboxEvent
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
-from chat_command.tests.test_relay import wait_for
-from realtime.tests.stack import Stack
-from webui.tests.browser import WAIT_MS, Person, launched_chromium
+from webui.tests.browser import WAIT_MS
 
 # The longest test waits for 18 steps of WAIT_MS each (180 s), and the first also for the
 # stack's start (60 s): each wait then fails with its own message before the test's timeout.
@@ -30,60 +24,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 USER1_NAME = "Vũ Thanh Hải"
 USER2_NAME = "Huỳnh Đặng Tấn Phát"
-
-
-@pytest.fixture(scope="module")
-def stack(django_db_setup, django_db_blocker, kafka_bootstrap) -> Iterator[Stack]:
-    ports = tuple(int(p) for p in os.environ.get("CHAT_UI_WEB_PORTS", "").split(",") if p)
-    running = Stack().start(ports)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def base_urls(stack) -> tuple[str, str]:
-    front = os.environ.get("CHAT_UI_BASE_URL", "").rstrip("/")
-    if front:
-        return front, front
-    first, second = stack.ports
-    return f"http://127.0.0.1:{first}", f"http://127.0.0.1:{second}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread, which Django's ORM would
-    # otherwise take for async code; the ORM calls here are the test's own, made between
-    # browser calls.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with launched_chromium() as launched:
-        yield launched
-    if previous is None:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def seeded_stack(stack, transactional_db, settings):
-    # The web processes verify with the project's own hashers, not the tests' fast one.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
-    seed_customers()
-    return stack
-
-
-@pytest.fixture
-def people(browser, base_urls, seeded_stack) -> Iterator[tuple[Person, Person]]:
-    contexts = [browser.new_context(viewport={"width": 1100, "height": 720}) for _ in range(2)]
-    yield Person(contexts[0], base_urls[0]), Person(contexts[1], base_urls[1])
-    for context in contexts:
-        context.close()
-    wait_until_the_relay_is_idle()
-
-
-def wait_until_the_relay_is_idle() -> None:
-    """The database is flushed after each test; a relay mid-transaction could deadlock with it."""
-    assert wait_for(lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists())
 
 
 def test_two_people_create_a_room_and_chat_with_typing_and_seen_by(people):

@@ -1,0 +1,74 @@
+"""The browser tests' running system and browsers: one stack and one Chromium for the whole package.
+
+The stack is two daphne web processes, the relay, the projector and the pusher on the real
+services; the first person's browser talks to one web process and the second's to the other,
+so every push crosses Kafka and the Redis channel layer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser
+
+from accounts.seed import seed_customers
+from chat_command.models import OutboxEvent
+from chat_command.tests.test_relay import wait_for
+from realtime.tests.stack import Stack
+from webui.tests.browser import Person, launched_chromium
+
+
+@pytest.fixture(scope="package")
+def stack(django_db_setup, django_db_blocker, kafka_bootstrap) -> Iterator[Stack]:
+    ports = tuple(int(p) for p in os.environ.get("CHAT_UI_WEB_PORTS", "").split(",") if p)
+    running = Stack().start(ports)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="package")
+def base_urls(stack) -> tuple[str, str]:
+    front = os.environ.get("CHAT_UI_BASE_URL", "").rstrip("/")
+    if front:
+        return front, front
+    first, second = stack.ports
+    return f"http://127.0.0.1:{first}", f"http://127.0.0.1:{second}"
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API runs an event loop in this thread, which Django's ORM would
+    # otherwise take for async code; the ORM calls here are the test's own, made between
+    # browser calls.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with launched_chromium() as launched:
+        yield launched
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def seeded_stack(stack, transactional_db, settings):
+    # The web processes verify with the project's own hashers, not the tests' fast one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    seed_customers()
+    return stack
+
+
+@pytest.fixture
+def people(browser, base_urls, seeded_stack) -> Iterator[tuple[Person, Person]]:
+    contexts = [browser.new_context(viewport={"width": 1100, "height": 720}) for _ in range(2)]
+    yield Person(contexts[0], base_urls[0]), Person(contexts[1], base_urls[1])
+    for context in contexts:
+        context.close()
+    wait_until_the_relay_is_idle()
+
+
+def wait_until_the_relay_is_idle() -> None:
+    """The database is flushed after each test; a relay mid-transaction could deadlock with it."""
+    assert wait_for(lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists())
