@@ -76,6 +76,10 @@ class Person:
     def messages(self):
         return self.page.locator("#message-list .message .content")
 
+    def message(self, text: str):
+        """The message (its whole item: text, reactions, buttons) that shows this text."""
+        return self.page.locator("#message-list .message", has=self.page.locator(".content", has_text=text))
+
     def shot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=SCREENSHOTS / f"{name}.png")

@@ -1,9 +1,11 @@
 // The browser chat client's entry point. It speaks only the public HTTP API and the STOMP
 // destinations, authenticated by the HttpOnly cookie. User text reaches the page through
 // textContent only.
+import { bindMessageActions } from "./actions.js";
 import { bindConversation } from "./conversation.js";
 import { bindNewRoom } from "./newroom.js";
 import { bindProfile } from "./profile.js";
+import { bindSearch } from "./search.js";
 import { bindSession, resumeSession } from "./session.js";
 
 function bindDialogs() {
@@ -15,6 +17,8 @@ function bindDialogs() {
 function boot() {
   bindSession();
   bindConversation();
+  bindMessageActions();
+  bindSearch();
   bindNewRoom();
   bindProfile();
   bindDialogs();

@@ -1,5 +1,6 @@
 // The open room: entering and leaving it, its STOMP subscriptions, who is online, and the
 // controls of the conversation pane.
+import { editLastMessage } from "./actions.js";
 import { api } from "./api.js";
 import { $, showStatus } from "./dom.js";
 import {
@@ -13,6 +14,7 @@ import {
   renderSeenBy,
   scrollToEnd,
   sendMessage,
+  updateMessage,
 } from "./messages.js";
 import { person } from "./people.js";
 import { onRoomChosen, renderRooms } from "./rooms.js";
@@ -30,7 +32,7 @@ function leaveRoom() {
   const room = state.room;
   if (!room) return;
   stopTyping();
-  for (const topic of ["message", "readMarkers", "onlineStatus", "typing"]) {
+  for (const topic of ["message", "message-updates", "readMarkers", "onlineStatus", "typing"]) {
     state.stomp.unsubscribe(topic + "-" + room.id);
   }
   clearInterval(room.typingSweep);
@@ -41,10 +43,11 @@ function newRoom(roomId, view) {
   return {
     id: roomId,
     order: [],
+    messages: new Map(),
     senders: new Map(),
     newestId: 0,
     exhausted: false,
-    loading: false,
+    loading: null,
     markers: new Map(),
     online: new Map(),
     typing: new Map(),
@@ -91,6 +94,10 @@ function subscribeRoom(room) {
   state.stomp.subscribe("message-" + id, "/topic/message/roomId/" + id, (m) => messageArrived(room, m), () => ({
     "since-message-id": String(room.newestId),
   }));
+  // Edits, deletions and reactions: the whole message as it now is, drawn again in place.
+  state.stomp.subscribe("message-updates-" + id, "/topic/message-updates/roomId/" + id, (update) =>
+    updateMessage(room, update.message),
+  );
   state.stomp.subscribe("readMarkers-" + id, "/topic/readMarkers/roomId/" + id, (marker) => {
     room.markers.set(marker.customerId, Math.max(room.markers.get(marker.customerId) || 0, marker.lastReadMessageId));
     renderSeenBy(room);
@@ -148,6 +155,8 @@ export function bindConversation() {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       $("composer").requestSubmit();
+    } else if (event.key === "ArrowUp" && !event.target.value && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey) {
+      if (editLastMessage()) event.preventDefault();
     }
   });
   $("messages").addEventListener("scroll", () => {

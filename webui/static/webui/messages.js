@@ -25,29 +25,105 @@ export function messageArrived(room, message) {
 export function addMessages(room, messages) {
   const list = $("message-list");
   for (const message of messages) {
-    if (room.order.includes(message.messageId)) continue;
+    if (room.messages.has(message.messageId)) continue;
     let at = room.order.length;
     while (at > 0 && room.order[at - 1] > message.messageId) at -= 1;
-    const node = messageItem(message);
-    list.insertBefore(node, list.children[at] || null);
+    list.insertBefore(messageItem(room, message), list.children[at] || null);
     room.order.splice(at, 0, message.messageId);
+    room.messages.set(message.messageId, message);
     room.senders.set(message.messageId, message.senderId);
     room.newestId = Math.max(room.newestId, message.messageId);
   }
   renderSeenBy(room);
 }
 
-function messageItem(message) {
+// An edit, a deletion or new reactions: the message is drawn again where it is. An edit in
+// progress and an open reaction picker survive (they move into the new drawing), and so does
+// the focus.
+export function updateMessage(room, message) {
+  if (state.room !== room || !room.messages.has(message.messageId)) return;
+  room.messages.set(message.messageId, message);
+  const old = messageNode(message.messageId);
+  const node = messageItem(room, message);
+  const editor = old.querySelector(".editor");
+  const picker = old.querySelector(".picker");
+  if (editor && !message.deleted) {
+    node.querySelector(".content").replaceWith(editor);
+    node.classList.add("editing");
+  }
+  if (picker && !message.deleted) {
+    node.querySelector(".reactions").append(picker);
+    node.querySelector(".add-reaction").setAttribute("aria-expanded", "true");
+  }
+  if (old.classList.contains("highlight")) node.classList.add("highlight");
+  const focused = old.contains(document.activeElement) ? document.activeElement : null;
+  old.replaceWith(node);
+  if (focused && node.contains(focused)) focused.focus();
+  else if (focused) (node.querySelector('[data-key="' + focused.dataset.key + '"]') || node).focus();
+  renderSeenBy(room);
+}
+
+export function messageNode(messageId) {
+  return $("message-list").querySelector('[data-message-id="' + messageId + '"]');
+}
+
+function messageItem(room, message) {
   const mine = message.senderId === state.me.customerId;
-  const item = element("li", "message" + (mine ? " mine" : ""));
+  const item = element("li", "message" + (mine ? " mine" : "") + (message.deleted ? " deleted" : ""));
   item.dataset.messageId = String(message.messageId);
+  item.tabIndex = -1; // a search result's message takes the focus
   const meta = element("div", "meta");
   meta.append(element("span", "sender", mine ? "You" : message.senderFullName));
   const time = element("time", "muted", timeOf(message.sentAt));
   time.dateTime = message.sentAt;
   meta.append(time);
-  item.append(meta, element("div", "content", message.content), element("div", "seen muted"));
+  if (message.editedAt && !message.deleted) {
+    const edited = element("span", "edited muted", "edited");
+    edited.title = "Edited " + new Date(message.editedAt).toLocaleString();
+    meta.append(edited);
+  }
+  const content = message.deleted ? element("div", "content", "message deleted") : element("div", "content", message.content);
+  item.append(meta, content);
+  if (!message.deleted) item.append(reactionBar(room, message), toolbar(mine));
+  item.append(element("div", "seen muted"));
   return item;
+}
+
+// Each kind of reaction with its count, the current person's own pressed; a click toggles it.
+function reactionBar(room, message) {
+  const bar = element("div", "reactions");
+  for (const reaction of message.reactions || []) {
+    const given = reaction.customerIds.includes(state.me.customerId);
+    const count = reaction.customerIds.length;
+    const button = actionButton("reaction" + (given ? " given" : ""), "toggle-reaction", reaction.emoji + " " + count);
+    button.dataset.emoji = reaction.emoji;
+    button.dataset.key = "reaction " + reaction.emoji;
+    button.setAttribute("aria-pressed", String(given));
+    button.setAttribute("aria-label", reaction.emoji + " " + count + (given ? ", yours" : ""));
+    button.title = reaction.customerIds.map((id) => nameOf(id, room.names)).join(", ");
+    bar.append(button);
+  }
+  return bar;
+}
+
+// Shown on hover or focus: react to any message; edit and delete one's own.
+function toolbar(mine) {
+  const bar = element("div", "message-actions");
+  const add = actionButton("add-reaction quiet", "pick-reaction", "☺+");
+  add.setAttribute("aria-label", "Add reaction");
+  add.setAttribute("aria-haspopup", "true");
+  add.setAttribute("aria-expanded", "false");
+  bar.append(add);
+  if (mine) bar.append(actionButton("quiet", "edit", "Edit"), actionButton("quiet", "delete", "Delete"));
+  return bar;
+}
+
+function actionButton(className, action, text) {
+  const button = element("button", className, text);
+  button.type = "button";
+  button.dataset.action = action;
+  button.dataset.key = action;
+  return button;
 }
 
 export function renderSeenBy(room) {
@@ -68,10 +144,16 @@ export function renderSeenBy(room) {
   }
 }
 
-export async function loadOlder(room) {
-  if (room.loading || room.exhausted || !room.order.length) return;
-  room.loading = true;
-  renderHistoryState(room);
+// One load at a time; a second call waits for the one under way.
+export function loadOlder(room) {
+  if (!room.loading && !room.exhausted && room.order.length) {
+    room.loading = loadPage(room);
+    renderHistoryState(room);
+  }
+  return room.loading || Promise.resolve();
+}
+
+async function loadPage(room) {
   const list = $("messages");
   try {
     const answer = await api("GET", "/query/message/roomId/" + room.id + "/index/" + room.order[0]);
@@ -83,7 +165,7 @@ export async function loadOlder(room) {
   } catch (error) {
     showStatus(error.message);
   } finally {
-    room.loading = false;
+    room.loading = null;
     renderHistoryState(room);
   }
 }
@@ -99,7 +181,7 @@ export async function fillScreen(room) {
 
 export function renderHistoryState(room) {
   const button = $("older-button");
-  button.disabled = room.exhausted || room.loading;
+  button.disabled = Boolean(room.exhausted || room.loading);
   button.textContent = room.loading
     ? "Loading older messages…"
     : room.exhausted
@@ -161,4 +243,43 @@ export async function sendMessage(event) {
 function randomKey() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// A search result: older pages come in until the message is there (or the history ends),
+// then it is scrolled to, highlighted and focused.
+export async function showMessage(room, messageId) {
+  while (state.room === room && !room.messages.has(messageId) && !room.exhausted) {
+    const shown = room.order.length;
+    await loadOlder(room);
+    if (room.order.length === shown) break; // a failed load was reported; do not spin
+  }
+  const node = state.room === room ? messageNode(messageId) : null;
+  if (!node) {
+    if (state.room === room) showStatus("That message is no longer in this room.");
+    return;
+  }
+  for (const old of $("message-list").querySelectorAll(".highlight")) old.classList.remove("highlight");
+  node.classList.add("highlight");
+  node.scrollIntoView({ block: "center" });
+  node.focus({ preventScroll: true });
+}
+
+// After a reconnection: edits, deletions and reactions that happened meanwhile are not
+// replayed with the missed messages, so the pages already shown are fetched again.
+export async function refreshShown(room) {
+  let before = null;
+  while (state.room === room && room.order.length) {
+    const path = "/query/message/roomId/" + room.id + (before ? "/index/" + before : "");
+    let answer;
+    try {
+      answer = await api("GET", path);
+    } catch (error) {
+      showStatus(error.message);
+      return;
+    }
+    for (const message of answer.data) updateMessage(room, message);
+    if (answer.data.length < PAGE_SIZE) return;
+    before = answer.data[answer.data.length - 1].messageId;
+    if (before <= room.order[0]) return;
+  }
 }

@@ -80,7 +80,9 @@ function roomItem(view) {
   top.append(element("span", "room-name", view.roomName));
   if (view.lastMessage) top.append(element("time", "muted", timeOf(view.lastMessage.sentAt)));
   const last = view.lastMessage;
-  const preview = last ? (last.senderId === state.me.customerId ? "You: " : "") + last.content : "No messages yet";
+  // A sent message is never empty: an empty last message was deleted.
+  const shown = last && (last.content === "" ? "message deleted" : last.content);
+  const preview = last ? (last.senderId === state.me.customerId ? "You: " : "") + shown : "No messages yet";
   text.append(top, element("span", "room-last muted", preview));
   button.append(avatar(view.roomName, null), text);
   if (unread) {

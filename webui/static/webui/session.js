@@ -2,8 +2,10 @@
 import { api, onSessionLost } from "./api.js";
 import { loadRoomStatus, showRoomPane } from "./conversation.js";
 import { $, showStatus } from "./dom.js";
+import { refreshShown } from "./messages.js";
 import { renderMe } from "./profile.js";
 import { loadRooms, readStatusUpdated, roomUpdated } from "./rooms.js";
+import { resetSearch } from "./search.js";
 import { state } from "./state.js";
 import { StompClient } from "./stomp.js";
 
@@ -78,6 +80,7 @@ function endSession(message) {
   state.people.clear();
   $("room-list").replaceChildren();
   $("message-list").replaceChildren();
+  resetSearch();
   showLogin(message);
 }
 
@@ -94,9 +97,13 @@ function connected() {
   $("connection").textContent = "";
   if (everConnected) {
     // Room views that changed while the socket was down: the list is fetched again; the
-    // open room's messages come back through since-message-id on its re-subscription.
+    // open room's new messages come back through since-message-id on its re-subscription,
+    // and the changes to those already shown with the pages fetched again.
     loadRooms();
-    if (state.room) loadRoomStatus(state.room);
+    if (state.room) {
+      loadRoomStatus(state.room);
+      refreshShown(state.room);
+    }
   }
   everConnected = true;
 }
