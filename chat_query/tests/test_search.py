@@ -4,6 +4,7 @@ import pytest
 
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_delete_message, do_edit_message
 from chat_command.services import do_send_message as _send
+from chat_query import search
 from chat_query.search import fold
 from chat_query.tests.helpers import project
 
@@ -122,3 +123,15 @@ def test_a_query_without_letters_or_digits_finds_nothing(user1, room):
 
 def test_search_needs_a_session(client, seeded):
     assert client.get("/query/search", {"q": "hello"}).status_code == 401
+
+
+def test_a_rare_word_older_than_the_newest_messages_is_found_and_pages_stay_newest_first(user1, room, monkeypatch):
+    # Past the caller's few newest messages a search goes on to the text index.
+    monkeypatch.setattr(search, "RECENT", 3)
+    rare = send(room, "the quarterly invoice")
+    sent = [send(room, f"report {n}") for n in range(25)]
+    project()
+    assert ids(user1, q="invoice") == [rare]
+    first = ids(user1, q="report")
+    assert first == sent[::-1][:20]
+    assert ids(user1, q="report", before=first[-1]) == sent[::-1][20:]
