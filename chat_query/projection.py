@@ -86,31 +86,22 @@ def unread_status(view: dict[str, Any]) -> dict[str, bool]:
 
 def message_document(event: MessageSent | MessageUpdated) -> dict[str, Any]:
     """A message as the read store holds it: MessageSent is its state at revision 0."""
-    if isinstance(event, MessageSent):
-        return {
-            "_id": event.messageId,
-            "roomId": event.roomId,
-            "senderId": event.senderId,
-            "senderFullName": event.senderFullName,
-            "content": event.content,
-            "sentAt": parse_iso(event.sentAt),
-            "editedAt": None,
-            "deleted": False,
-            "reactions": [],
-            "rev": 0,
-        }
-    return {
+    document = {
         "_id": event.messageId,
         "roomId": event.roomId,
         "senderId": event.senderId,
         "senderFullName": event.senderFullName,
         "content": event.content,
         "sentAt": parse_iso(event.sentAt),
-        "editedAt": None if event.editedAt is None else parse_iso(event.editedAt),
-        "deleted": event.deleted,
-        "reactions": event.reactions,
-        "rev": event.revision,
+        "editedAt": None,
+        "deleted": False,
+        "reactions": [],
+        "rev": 0,
     }
+    if isinstance(event, MessageUpdated):
+        edited = None if event.editedAt is None else parse_iso(event.editedAt)
+        document.update(editedAt=edited, deleted=event.deleted, reactions=event.reactions, rev=event.revision)
+    return document
 
 
 def _older_than(field: str, revision: int) -> dict[str, Any]:
