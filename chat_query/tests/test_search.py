@@ -135,3 +135,13 @@ def test_a_rare_word_older_than_the_newest_messages_is_found_and_pages_stay_newe
     first = ids(user1, q="report")
     assert first == sent[::-1][:20]
     assert ids(user1, q="report", before=first[-1]) == sent[::-1][20:]
+
+
+def test_an_edit_projected_after_its_message_was_indexed_replaces_it_and_a_replay_changes_nothing(user1, room):
+    message = send(room, "first draft")
+    project()
+    do_edit_message(1, message, "final version")
+    project()
+    project()  # a replay of everything: the rows already hold these revisions
+    assert ids(user1, q="draft") == []
+    assert ids(user1, q="final") == [message]
