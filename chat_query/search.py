@@ -1,5 +1,5 @@
 """Search over the caller's rooms: PostgreSQL's full-text search on a read-side table that the
-projector fills (decision record 0008), away from the command side's tables.
+projector fills (decision record 0010), away from the command side's tables.
 
 A message is indexed in the state of its highest revision: an edited message is found by its
 new text only, a deleted one never. Documents and queries are folded the same way (`fold`), so
