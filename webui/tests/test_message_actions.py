@@ -215,3 +215,23 @@ def test_search_finds_a_message_shows_its_room_and_opens_the_room_at_it(people):
     expect(alice.page.locator("#search-view")).to_be_hidden()
     expect(alice.room_button("Trip planning")).to_be_visible()
     assert alice.errors == []
+
+
+def test_a_delete_confirmed_after_reopening_the_dialog_at_once_still_deletes(people):
+    """The first closing's close event arrives after the second opening: it must not take that one's message."""
+    alice, bob = people
+    room = do_create_room(1, NewRoom("Reopened", [2]))
+    do_send_message(1, NewMessage(room.room_id, "Delete me twice", None))
+    both_in_room(alice, bob, "Reopened", "Delete me twice")
+    mine = alice.message("Delete me twice")
+    mine.hover()
+    delete = mine.get_by_role("button", name="Delete")
+    delete.click()
+    expect(alice.page.locator("#delete-dialog")).to_be_visible()
+    # Closed and opened again in one task, so the close event is dispatched after the reopening.
+    delete.evaluate("button => { document.getElementById('delete-dialog').close(); button.click(); }")
+    dialog = alice.page.locator("#delete-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Delete").click()
+    expect(bob.messages).to_have_text(["message deleted"], timeout=WAIT_MS)
+    assert alice.errors == bob.errors == []

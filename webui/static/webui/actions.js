@@ -102,6 +102,9 @@ function confirmDelete(found) {
 }
 
 async function deleteClosed() {
+  // The close event comes a task after the dialog closed: when the dialog was opened again
+  // meanwhile (Escape, then Enter on the same Delete button), it belongs to the earlier opening.
+  if ($("delete-dialog").open) return;
   const messageId = pendingDelete;
   pendingDelete = null;
   const room = state.room;
