@@ -1,4 +1,10 @@
-"""The operator's view of the write side: rooms and their people, messages, and the outbox."""
+"""The operator's view of the write side: rooms and their people, messages, and the outbox.
+
+What the admin changes goes through the same commands as the API, with their events, so the
+read model, the live clients and any later rebuild learn of it; what has no command is
+read-only here. A message's deletion is the only such change so far (rooms are renamed and
+their people changed by commands still to come).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,23 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from chat_command.models import Message, OutboxEvent, Room, RoomParticipant
+from chat_command.services import do_delete_message
 
 
-class ParticipantInline(admin.TabularInline):
+class ReadOnly:
+    """No adding, changing or deleting: what has no command here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ParticipantInline(ReadOnly, admin.TabularInline):
     model = RoomParticipant
     extra = 0
     fields = ("customer", "full_name", "position", "joined_at", "last_read_message_id")
@@ -26,7 +46,7 @@ class ParticipantInline(admin.TabularInline):
 
 
 @admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
+class RoomAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("room_id", "room_name", "created_by", "participant_count", "message_count", "last_message_at")
     search_fields = ("=room_id", "room_name", "participants__customer__username", "participants__customer__full_name")
     raw_id_fields = ("created_by",)
@@ -81,6 +101,21 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="content")
     def preview(self, message: Message) -> str:
         return message.content if len(message.content) <= 80 else message.content[:79] + "…"
+
+    # Only its sender edits a message, and messages are sent through the API.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    # Deleting leaves the tombstone the sender's own deletion leaves, and tells everyone.
+    def delete_model(self, request: HttpRequest, obj: Message) -> None:
+        do_delete_message(obj.sender_id, obj.message_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        for sender_id, message_id in queryset.values_list("sender_id", "message_id"):
+            do_delete_message(sender_id, message_id)
 
 
 class PublishedFilter(admin.SimpleListFilter):

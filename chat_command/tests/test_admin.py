@@ -7,7 +7,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from chat_command.models import OutboxEvent
+from chat_command.models import OutboxEvent, Room
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
 
 
@@ -88,3 +88,51 @@ def test_a_customer_without_staff_rights_is_sent_to_the_admin_login(client, seed
     response = client.get("/admin/chat_command/message/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_deleting_a_message_in_the_admin_leaves_the_tombstone_and_event_the_senders_deletion_does(
+    operator, conversation, user2
+):
+    from chat_command.models import Message
+    from chat_query.tests.helpers import project
+
+    room, first, _ = conversation
+    response = operator.post(f"/admin/chat_command/message/{first.message_id}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content
+    stored = Message.objects.get(message_id=first.message_id)
+    assert (stored.content, stored.deleted_at is not None, stored.revision) == ("", True, 1)
+    [event] = OutboxEvent.objects.filter(type="MessageUpdated", payload__messageId=first.message_id)
+    assert (event.payload["change"], event.payload["deleted"]) == ("deleted", True)
+    project()
+    page = {m["messageId"]: m for m in user2.get(f"/query/message/roomId/{room.room_id}").json()["data"]}
+    assert (page[first.message_id]["deleted"], page[first.message_id]["content"]) == (True, "")
+
+
+def test_the_admins_bulk_delete_of_messages_goes_through_the_command_too(operator, conversation):
+    from chat_command.models import Message
+
+    _, first, second = conversation
+    ids = [first.message_id, second.message_id]
+    response = operator.post(
+        "/admin/chat_command/message/", {"action": "delete_selected", "_selected_action": ids, "post": "yes"}
+    )
+    assert response.status_code == 302, response.content
+    assert set(Message.objects.filter(message_id__in=ids).values_list("content", flat=True)) == {""}
+    assert OutboxEvent.objects.filter(type="MessageUpdated", payload__messageId__in=ids).count() == 2
+
+
+def test_what_has_no_command_is_read_only_in_the_admin(operator, conversation):
+    from chat_command.models import Message
+
+    room, first, _ = conversation
+    refused = [
+        operator.post(f"/admin/chat_command/message/{first.message_id}/change/", {"content": "rewritten"}),
+        operator.post("/admin/chat_command/message/add/", {"content": "forged"}),
+        operator.post(f"/admin/chat_command/room/{room.room_id}/change/", {"room_name": "renamed"}),
+        operator.post(f"/admin/chat_command/room/{room.room_id}/delete/", {"post": "yes"}),
+        operator.post("/admin/chat_command/room/add/", {"room_name": "made up"}),
+    ]
+    assert [r.status_code for r in refused] == [403] * 5
+    assert Message.objects.get(message_id=first.message_id).content == "needle in the haystack"
+    assert Room.objects.get(room_id=room.room_id).room_name == "Operators' room"
+    assert not OutboxEvent.objects.filter(type="MessageUpdated").exists()
