@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from infrastructure.messaging.events import Event, event_type
 
@@ -13,6 +13,8 @@ from infrastructure.messaging.events import Event, event_type
 class MessageSent(Event):
     TYPE = "MessageSent"
     TOPIC = "chat-message-sent"
+    # A message as sent is its state at revision 0; each MessageUpdated carries a higher one.
+    revision: ClassVar[int] = 0
 
     messageId: int
     senderId: int

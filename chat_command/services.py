@@ -299,27 +299,26 @@ def do_react(customer_id: int, message_id: int, emoji: str, *, present: bool) ->
             raise not_a_participant(customer_id, message.room_id)
         if message.deleted_at is not None:
             raise Conflict(f"Message {message_id} was deleted: it takes no reactions.", code="message_deleted")
-        mine = Reaction.objects.filter(message=message, customer_id=customer_id, emoji=emoji)
+        given = set(Reaction.objects.filter(message=message).values_list("emoji", "customer_id"))
+        if ((emoji, customer_id) in given) == present:
+            return
         if present:
-            if mine.exists():
-                return
-            kinds = set(Reaction.objects.filter(message=message).values_list("emoji", flat=True))
+            kinds = {kind for kind, _ in given}
             if emoji not in kinds and len(kinds) >= REACTIONS_MAX:
                 raise Conflict(
                     f"Message {message_id} has {REACTIONS_MAX} different reactions already.", code="too_many_reactions"
                 )
             Reaction.objects.create(message=message, customer_id=customer_id, emoji=emoji)
-        elif not mine.delete()[0]:
-            return
+        else:
+            Reaction.objects.filter(message=message, customer_id=customer_id, emoji=emoji).delete()
         _record_change(message, REACTIONS)
 
 
 def _locked(message_id: int) -> Message:
-    message = (
-        Message.objects.select_for_update(of=("self",)).select_related("sender").filter(message_id=message_id).first()
-        if message_id <= BIGINT_MAX
-        else None
-    )
+    """The message, its row locked until the transaction ends, or a 404."""
+    message = None
+    if message_id <= BIGINT_MAX:  # a path id beyond a bigint names no message
+        message = Message.objects.select_for_update(of=("self",)).select_related("sender").filter(pk=message_id).first()
     if message is None:
         raise NotFound(f"Message {message_id} does not exist.", code="unknown_message")
     return message

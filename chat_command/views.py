@@ -99,6 +99,7 @@ def change_message(request: Request, message_id: int) -> Response:
 
 @counted_command("React")
 @extend_schema(
+    request=None,
     responses=answers(ReactionAnswer, 400, 403, 404, 409, path=True),
     description="Add (PUT) or remove (DELETE) your reaction: one emoji, URL-encoded, or a :short_name:.",
     parameters=[

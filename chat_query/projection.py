@@ -96,11 +96,11 @@ def message_document(event: MessageSent | MessageUpdated) -> dict[str, Any]:
         "editedAt": None,
         "deleted": False,
         "reactions": [],
-        "rev": 0,
+        "rev": event.revision,
     }
     if isinstance(event, MessageUpdated):
         edited = None if event.editedAt is None else parse_iso(event.editedAt)
-        document.update(editedAt=edited, deleted=event.deleted, reactions=event.reactions, rev=event.revision)
+        document.update(editedAt=edited, deleted=event.deleted, reactions=event.reactions)
     return document
 
 
@@ -112,16 +112,22 @@ def _older_than(field: str, revision: int) -> dict[str, Any]:
 def write_message_updates(store: ReadStore, updates: Iterable[MessageUpdated]) -> None:
     """Each message's newest state, written where the stored one is older or missing.
 
-    Missing documents are inserted, not upserted: the conditional updates of the ones there
-    would collide with them, and FerretDB leaves empty lists and nulls out of `$setOnInsert`.
+    Usually every message is there already: one conditional update each. When fewer matched,
+    some are missing (or newer): those are inserted, not upserted (an upsert whose condition
+    is false would collide with the existing document, and FerretDB leaves empty lists and
+    nulls out of `$setOnInsert`), and the ones another writer inserted meanwhile are updated
+    again.
     """
     documents = {u.messageId: message_document(u) for u in updates}
+    if not documents or _update_where_older(store, list(documents.values())) == len(documents):
+        return
     there = store.insert_new(store.messages, list(documents.values()))
-    newer = [documents[i] for i in there]
-    store.update_many_ops(
-        store.messages,
-        [Update({"_id": d["_id"], **_older_than("rev", d["rev"])}, {"$set": _without_id(d)}) for d in newer],
-    )
+    _update_where_older(store, [documents[i] for i in there])
+
+
+def _update_where_older(store: ReadStore, documents: list[dict[str, Any]]) -> int:
+    older = [Update({"_id": d["_id"], **_older_than("rev", d["rev"])}, {"$set": _without_id(d)}) for d in documents]
+    return store.update_many_ops(store.messages, older)
 
 
 def _without_id(document: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +141,7 @@ def last_message_summary(event: MessageSent | MessageUpdated) -> dict[str, Any]:
         "senderId": event.senderId,
         "content": event.content,
         "sentAt": parse_iso(event.sentAt),
-        "rev": event.revision if isinstance(event, MessageUpdated) else 0,
+        "rev": event.revision,
     }
 
 

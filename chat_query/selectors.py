@@ -112,22 +112,16 @@ def message_json(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# A message as clients see it: the reference's fields, then what edits, deletes and reactions added.
+MESSAGE_FIELDS = (
+    *("messageId", "roomId", "senderId", "senderFullName", "content", "sentAt"),
+    *("editedAt", "deleted", "reactions"),
+)
+
+
 def state_json(state: dict[str, Any]) -> dict[str, Any]:
     """A message state (MessageUpdated's fields) as clients see the message."""
     return {name: state[name] for name in MESSAGE_FIELDS}
-
-
-MESSAGE_FIELDS = (
-    "messageId",
-    "roomId",
-    "senderId",
-    "senderFullName",
-    "content",
-    "sentAt",
-    "editedAt",
-    "deleted",
-    "reactions",
-)
 
 
 def read_markers(room_id: int) -> list[dict[str, Any]]:
