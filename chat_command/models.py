@@ -12,6 +12,9 @@ class Room(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_column="created_by", related_name="+"
     )
     created_at = models.DateTimeField()
+    # Grows by one with every rename or change of membership: the read model keeps the room's
+    # state of the highest revision it has seen, whatever order the events arrive in.
+    revision = models.PositiveIntegerField(db_default=0)
 
     class Meta:
         db_table = "rooms"
@@ -54,6 +57,13 @@ class Message(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     # A deleted message stays in the history as a tombstone: content "", no reactions.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The message's place in its room, 1, 2, 3, ...: given under the room's lock, so it follows
+    # message_id within a room. Unread counts are differences of these.
+    seq = models.PositiveIntegerField(db_default=0)
+    # "user", or "system": the room's own note of who added, removed, left or renamed, sent in
+    # the name of whoever did it, its facts in `system`.
+    kind = models.CharField(max_length=10, db_default="user")
+    system = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "messages"

@@ -116,6 +116,8 @@ def message_state(message: Message, reactions: list[dict[str, Any]] | None = Non
         "editedAt": None if message.edited_at is None else iso(message.edited_at),
         "deleted": message.deleted_at is not None,
         "reactions": reactions_of([message.message_id]).get(message.message_id, []) if reactions is None else reactions,
+        "type": message.kind,
+        "system": message.system,
     }
 
 

@@ -65,6 +65,11 @@ SESSION_ENDED = "session_ended"
 NOT_A_PARTICIPANT = "not_a_participant"
 
 
+# The place of a room's next message: one after its newest (seqs follow message ids within a
+# room). Read under the room's lock by every writer of messages: sends and changes of membership.
+NEXT_SEQ = "COALESCE((SELECT seq FROM messages WHERE room_id = {room_id} ORDER BY message_id DESC LIMIT 1), 0) + 1"
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
     """One statement of the send; the first column of its row becomes the value `into`."""
@@ -95,23 +100,34 @@ SEND_STEPS = (
         refuse_when="true",
         refusal=SESSION_ENDED,
     ),
-    # Locking the room serialises its sends, so message ids, outbox order and commit order agree
-    # within a room. The sender's name is read here, under the lock, for the event.
+    # Locking the room serialises its sends and its changes of membership, so message ids,
+    # seqs, outbox order and commit order agree within a room. The lock comes first, alone:
+    # the statements after it read the room as the change it waited for left it (a removed
+    # sender is refused), which a check joined to the locking statement would not.
     Step(
-        into="sender_name",
-        type="text",
-        sql="SELECT c.full_name {into} FROM room_participants p"
-        " JOIN rooms r ON r.room_id = p.room_id JOIN customers c ON c.customer_id = p.customer_id"
-        " WHERE p.room_id = {room_id} AND p.customer_id = {sender_id}",
-        lock="FOR UPDATE OF r",
+        into="locked_room",
+        type="bigint",
+        sql="SELECT room_id {into} FROM rooms WHERE room_id = {room_id}",
+        lock="FOR UPDATE",
         refuse_when="missing",
         refusal=NOT_A_PARTICIPANT,
     ),
+    # The sender's name is read here, for the event.
+    Step(
+        into="sender_name",
+        type="text",
+        sql="SELECT c.full_name {into} FROM room_participants p JOIN customers c ON c.customer_id = p.customer_id"
+        " WHERE p.room_id = {room_id} AND p.customer_id = {sender_id}",
+        refuse_when="missing",
+        refusal=NOT_A_PARTICIPANT,
+    ),
+    Step(into="seq", type="bigint", sql="SELECT " + NEXT_SEQ + " {into}"),
     Step(
         into="message_id",
         type="bigint",
-        sql="INSERT INTO messages (room_id, customer_id, content, sent_at, client_message_id)"
-        " VALUES ({room_id}, {sender_id}, {content}, {sent_at}, {client_message_id}) RETURNING message_id {into}",
+        sql="INSERT INTO messages (room_id, customer_id, content, sent_at, client_message_id, seq)"
+        " VALUES ({room_id}, {sender_id}, {content}, {sent_at}, {client_message_id}, {seq})"
+        " RETURNING message_id {into}",
     ),
 )
 
@@ -123,6 +139,7 @@ MESSAGE_SENT = {
     "senderFullName": "sender_name",
     "content": "content",
     "sentAt": "sent_at",
+    "seq": "seq",
 }
 # What the send answers: this step's value.
 RESULT = "message_id"
@@ -157,6 +174,15 @@ def _positional(step: Step, locks: bool) -> tuple[str, tuple[str, ...]]:
     names = tuple(name for _, name in parts if name is not None and name != "into")
     text = "".join(literal + ("" if name in (None, "into") else "%s") for literal, name in parts)
     return " ".join(text.split()), names
+
+
+def next_seq(room_id: int) -> int:
+    """The seq the room's next message takes; the caller holds the room's lock."""
+    with default_connection.cursor() as cursor:
+        cursor.execute("SELECT " + NEXT_SEQ.format(room_id="%s"), [room_id])
+        row = cursor.fetchone()
+    assert row is not None, "a SELECT without FROM returns one row"
+    return int(row[0])
 
 
 def event_of(values: Mapping[str, Any]) -> MessageSent:

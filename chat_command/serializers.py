@@ -43,6 +43,31 @@ class NewRoomBody(Body):
     )
 
 
+MEMBERS_PER_CALL = 100
+MEMBERS_EMPTY = "customerIds cannot be empty."
+NAME_EMPTY = "roomName cannot be empty."
+
+
+class NewMembersBody(Body):
+    """Customers to add to a room the caller takes part in (those already in it are ignored)."""
+
+    customerIds = Ids(
+        max_items=MEMBERS_PER_CALL,
+        error_messages={
+            MISSING: MEMBERS_EMPTY,
+            TYPE: "customerIds must be a list of customer ids.",
+            "empty_list": MEMBERS_EMPTY,
+            "too_many": f"At most {MEMBERS_PER_CALL} customers can be added at once.",
+        },
+    )
+
+
+class RoomNameBody(Body):
+    """The room's new name."""
+
+    roomName = Text(strip=True, max_length=ROOM_NAME_MAX, error_messages={MISSING: NAME_EMPTY, TYPE: NAME_EMPTY})
+
+
 class NewMessageBody(Body):
     """A message to send to a room the caller takes part in."""
 
@@ -95,6 +120,13 @@ class ReadMarkerBody(Body):
     messageId = Id(error_messages={MISSING: MARKER_EMPTY, TYPE: MARKER_INVALID})
 
 
+MembersAddedAnswer = envelope(
+    "MembersAddedAnswer",
+    serializers.ListField(child=serializers.IntegerField()),
+    "The customers are in the room; data lists those who were not before (in the order given).",
+)
+MemberRemovedAnswer = envelope("MemberRemovedAnswer", Null(), "The customer is no longer in the room.")
+RoomRenamedAnswer = envelope("RoomRenamedAnswer", Null(), "The room has this name (or already had).")
 RoomCreatedAnswer = envelope("RoomCreatedAnswer", serializers.IntegerField(), "The room was created; data is its id.")
 
 

@@ -15,16 +15,29 @@ from django.db import IntegrityError, connection, transaction
 from accounts.auth import refuse_if_ended
 from accounts.tokens import Principal
 from chat_command import outbox, sending
-from chat_command.events import MessageSent, MessageUpdated, ReadMarkerUpdated, RoomCreated
+from chat_command.events import (
+    ADDED,
+    LEFT,
+    REMOVED,
+    RENAMED,
+    SYSTEM,
+    MessageSent,
+    MessageUpdated,
+    ReadMarkerUpdated,
+    RoomChanged,
+    RoomCreated,
+)
 from chat_command.models import Message, Reaction, Room, RoomParticipant
 from chat_command.selectors import BIGINT_MAX, message_state
 from chat_command.serializers import (
     IDEMPOTENCY_KEY,
     REACTIONS_MAX,
     EditedMessageBody,
+    NewMembersBody,
     NewMessageBody,
     NewRoomBody,
     ReadMarkerBody,
+    RoomNameBody,
     check_emoji,
 )
 from customers import api as customers
@@ -84,6 +97,168 @@ def do_create_room(creator_id: int, new_room: NewRoom) -> Room:
         # A participant was deleted between the name lookup and the insert.
         raise BadRequest("A target customer no longer exists.", code="unknown_customer") from None
     return room
+
+
+# --- Membership and names ------------------------------------------------------------------
+# Each locks the room's row (as every send does), checks, changes, moves the room's revision on
+# by one and records RoomChanged with the whole room, then the room's system message saying what
+# happened, all in one transaction: sends and changes of membership are ordered by PostgreSQL.
+
+
+def check_new_members(body: Any) -> list[int]:
+    return list(NewMembersBody.parse(body)["customerIds"])
+
+
+def check_room_name(body: Any) -> str:
+    return str(RoomNameBody.parse(body)["roomName"])
+
+
+def do_add_participants(actor_id: int, room_id: int, customer_ids: list[int]) -> list[int]:
+    """Add the customers not in the room yet; return them. They have read up to the system
+    message that announces them, and see the whole history."""
+    names = customers.full_names([*customer_ids, actor_id])
+    unknown = [i for i in customer_ids if i not in names]
+    if unknown:
+        raise BadRequest(f"Unknown customer ids: {_ids(unknown)}.", code="unknown_customer")
+    with transaction.atomic():
+        room, members = _locked_room(room_id, actor_id)
+        new_ids = [i for i in customer_ids if i not in members]
+        if not new_ids:
+            return []
+        limit = settings.ROOM_MAX_PARTICIPANTS
+        if len(members) + len(new_ids) > limit:
+            raise Conflict(f"Room {room_id} can hold at most {limit} participants.", code="room_full")
+        joined_at = now_ms()
+        last = max((m.position for m in members.values()), default=-1)
+        try:
+            RoomParticipant.objects.bulk_create(
+                RoomParticipant(room=room, customer_id=cid, position=last + 1 + n, joined_at=joined_at)
+                for n, cid in enumerate(new_ids)
+            )
+        except IntegrityError:
+            raise BadRequest("A customer to add no longer exists.", code="unknown_customer") from None
+        text = f"{names[actor_id]} added {_listed([names[i] for i in new_ids])}."
+        note = _record_room_change(room, ADDED, actor_id, new_ids, text)
+        RoomParticipant.objects.filter(room=room, customer_id__in=new_ids).update(last_read_message_id=note.message_id)
+        outbox.record(
+            *(
+                ReadMarkerUpdated(roomId=room_id, customerId=cid, lastReadMessageId=note.message_id, seq=note.seq)
+                for cid in new_ids
+            )
+        )
+    return new_ids
+
+
+def do_remove_participant(actor_id: int, room_id: int, customer_id: int) -> None:
+    """The room's creator removes someone; removing yourself is leaving."""
+    if customer_id == actor_id:
+        do_leave_room(actor_id, room_id)
+        return
+    with transaction.atomic():
+        room, members = _locked_room(room_id, actor_id)
+        if room.created_by_id != actor_id:
+            raise Forbidden(f"Only the creator of Room {room_id} may remove people from it.", code="not_the_creator")
+        if customer_id not in members:
+            raise NotFound(f"Customer {customer_id} is not in Room {room_id}.", code="not_a_member")
+        members[customer_id].delete()
+        name = customers.full_names([customer_id]).get(customer_id, f"customer {customer_id}")
+        _record_room_change(room, REMOVED, actor_id, [customer_id], f"{_name_of(actor_id)} removed {name}.")
+
+
+def do_leave_room(customer_id: int, room_id: int) -> None:
+    """The customer leaves; a room its last member left stays, reachable by no one."""
+    with transaction.atomic():
+        room, members = _locked_room(room_id, customer_id)
+        members[customer_id].delete()
+        _record_room_change(room, LEFT, customer_id, [customer_id], f"{_name_of(customer_id)} left the room.")
+
+
+def do_rename_room(actor_id: int, room_id: int, name: str) -> bool:
+    """Give the room a new name; return False (and record nothing) when it already had it."""
+    with transaction.atomic():
+        room, _ = _locked_room(room_id, actor_id)
+        if room.room_name == name:
+            return False
+        room.room_name = name
+        text = f'{_name_of(actor_id)} renamed the room to "{name}".'
+        _record_room_change(room, RENAMED, actor_id, [], text)
+    return True
+
+
+def _locked_room(room_id: int, actor_id: int) -> tuple[Room, dict[int, RoomParticipant]]:
+    """The room, locked until the transaction ends, and its members by id; a 404 for no room,
+    a 403 for an actor who is not in it. Members are read after the lock: as the change (or
+    send) that held it left them."""
+    room = None
+    if room_id <= BIGINT_MAX:
+        room = Room.objects.select_for_update().filter(pk=room_id).first()
+    if room is None:
+        raise NotFound(f"Room {room_id} does not exist.", code="unknown_room")
+    members = {p.customer_id: p for p in RoomParticipant.objects.filter(room=room)}
+    if actor_id not in members:
+        raise not_a_participant(actor_id, room_id)
+    return room, members
+
+
+def _record_room_change(room: Room, change: str, actor_id: int, customer_ids: list[int], text: str) -> Message:
+    """Move the room's revision on, record RoomChanged with the room as it now is, then store
+    its system message (sent in the actor's name) with its MessageSent; return the message."""
+    room.revision += 1
+    room.save(update_fields=["revision", "room_name"])
+    participants = room_participants(room.room_id)
+    outbox.record(
+        RoomChanged(
+            roomId=room.room_id,
+            change=change,
+            revision=room.revision,
+            actorId=actor_id,
+            customerIds=customer_ids,
+            roomName=room.room_name,
+            createdBy=room.created_by_id,
+            createdAt=iso(room.created_at),
+            participants=participants,
+        )
+    )
+    facts = {"action": change, "actorId": actor_id, "customerIds": customer_ids, "roomName": room.room_name}
+    sent_at = now_ms()
+    note = Message.objects.create(
+        room=room,
+        sender_id=actor_id,
+        content=text,
+        sent_at=sent_at,
+        seq=sending.next_seq(room.room_id),
+        kind=SYSTEM,
+        system=facts,
+    )
+    outbox.record(
+        MessageSent(
+            roomId=room.room_id,
+            messageId=note.message_id,
+            senderId=actor_id,
+            senderFullName=_name_of(actor_id),
+            content=text,
+            sentAt=iso(sent_at),
+            seq=note.seq,
+            type=SYSTEM,
+            system=facts,
+        )
+    )
+    return note
+
+
+def room_participants(room_id: int) -> list[dict[str, Any]]:
+    """The room's participants as events carry them: [{id, fullName, joinedAt}], in the room's order."""
+    rows = RoomParticipant.objects.filter(room_id=room_id).order_by("position").select_related("customer")
+    return [{"id": p.customer_id, "fullName": p.customer.full_name, "joinedAt": iso(p.joined_at)} for p in rows]
+
+
+def _name_of(customer_id: int) -> str:
+    return customers.full_names([customer_id]).get(customer_id, f"customer {customer_id}")
+
+
+def _listed(names: list[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 # --- Messages ---------------------------------------------------------------------------
@@ -234,7 +409,8 @@ def do_mark_read(customer_id: int, marker: ReadMarker) -> bool:
     """Move the caller's read marker forward; return False (and record nothing) otherwise."""
     if not _is_member(marker.room_id, customer_id):
         raise not_a_participant(customer_id, marker.room_id)
-    if not Message.objects.filter(message_id=marker.message_id, room_id=marker.room_id).exists():
+    seq = Message.objects.filter(message_id=marker.message_id, room_id=marker.room_id).values_list("seq").first()
+    if seq is None:
         raise BadRequest(f"Message {marker.message_id} is not a message of Room {marker.room_id}.", code="invalid")
     with transaction.atomic():
         moved = (
@@ -244,7 +420,9 @@ def do_mark_read(customer_id: int, marker: ReadMarker) -> bool:
         )
         if moved:
             outbox.record(
-                ReadMarkerUpdated(roomId=marker.room_id, customerId=customer_id, lastReadMessageId=marker.message_id)
+                ReadMarkerUpdated(
+                    roomId=marker.room_id, customerId=customer_id, lastReadMessageId=marker.message_id, seq=seq[0]
+                )
             )
     return bool(moved)
 
@@ -325,6 +503,11 @@ def _locked(message_id: int) -> Message:
 
 
 def _refuse_unless_sender(message: Message, customer_id: int, action: str) -> None:
+    if message.kind == SYSTEM:
+        raise Conflict(
+            f"Message {message.message_id} is the room's record of a change: only its reactions change.",
+            code="system_message",
+        )
     if message.sender_id != customer_id:
         raise Forbidden(f"Only the sender of message {message.message_id} may {action} it.", code="not_the_sender")
 

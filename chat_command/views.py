@@ -15,15 +15,20 @@ from chat_command.serializers import (
     EMOJI_PATTERN,
     IDEMPOTENCY_KEY,
     EditedMessageBody,
+    MemberRemovedAnswer,
+    MembersAddedAnswer,
     MessageDeletedAnswer,
     MessageEditedAnswer,
     MessageSentAnswer,
+    NewMembersBody,
     NewMessageBody,
     NewRoomBody,
     ReactionAnswer,
     ReadMarkerAnswer,
     ReadMarkerBody,
     RoomCreatedAnswer,
+    RoomNameBody,
+    RoomRenamedAnswer,
 )
 from infrastructure.http.answers import answers
 from infrastructure.http.responses import ok
@@ -38,6 +43,53 @@ def create_room(request: Request) -> Response:
     me = caller(request).customer_id
     room = services.do_create_room(me, services.check_new_room(request.data, me))
     return ok("Room command (Write) processed and event published successfully.", room.room_id)
+
+
+@counted_command("RenameRoom")
+@extend_schema(
+    request=RoomNameBody,
+    responses=answers(RoomRenamedAnswer, 403, 404, body=True, path=True),
+    description="Rename a room you take part in; everyone sees a system message saying so.",
+)
+@api_view(["PATCH"])
+def rename_room(request: Request, room_id: int) -> Response:
+    services.do_rename_room(caller(request).customer_id, room_id, services.check_room_name(request.data))
+    return ok("Room renamed.")
+
+
+@counted_command("AddParticipants")
+@extend_schema(
+    request=NewMembersBody,
+    responses=answers(MembersAddedAnswer, 403, 404, 409, body=True, path=True),
+    description="Add people to a room you take part in (at most 100 a call, ROOM_MAX_PARTICIPANTS in all);"
+    " they see its whole history.",
+)
+@api_view(["POST"])
+def add_participants(request: Request, room_id: int) -> Response:
+    added = services.do_add_participants(caller(request).customer_id, room_id, services.check_new_members(request.data))
+    return ok("Participants added." if added else "Everyone was already in the room.", added)
+
+
+@counted_command("RemoveParticipant")
+@extend_schema(
+    responses=answers(MemberRemovedAnswer, 403, 404, path=True),
+    description="The room's creator removes someone (your own id: you leave). They lose access at once.",
+)
+@api_view(["DELETE"])
+def remove_participant(request: Request, room_id: int, customer_id: int) -> Response:
+    services.do_remove_participant(caller(request).customer_id, room_id, customer_id)
+    return ok("Participant removed.")
+
+
+@counted_command("LeaveRoom")
+@extend_schema(
+    responses=answers(MemberRemovedAnswer, 403, 404, path=True),
+    description="Leave the room: you lose access at once; a room its last member left stays, reachable by no one.",
+)
+@api_view(["DELETE"])
+def leave_room(request: Request, room_id: int) -> Response:
+    services.do_leave_room(caller(request).customer_id, room_id)
+    return ok("You left the room.")
 
 
 @counted_command("SendMessage")

@@ -22,6 +22,23 @@ class RoomUpdated(Event):
     lastMessage: dict[str, Any] | None
     createdAt: str
     updatedAt: str
+    # Added to the reference's view: messages after each participant's read position, up to 999.
+    unreadCount: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RoomRemoved(Event):
+    """Customers who are no longer in the room: it leaves their room lists.
+
+    On the room views' topic, keyed by the room, so it follows every RoomUpdated that still
+    named them and no stale view brings the room back to their lists.
+    """
+
+    TYPE = "RoomRemoved"
+    TOPIC = RoomUpdated.TOPIC
+
+    customerIds: list[int]
 
 
 @event_type

@@ -15,6 +15,7 @@ from typing import Any
 
 from accounts.tokens import Principal
 from chat_command import selectors as truth
+from chat_command.events import USER
 from chat_command.services import not_a_participant
 from chat_query import cache
 from chat_query.projection import cache_entry, is_complete, unread_status
@@ -109,13 +110,17 @@ def message_json(document: dict[str, Any]) -> dict[str, Any]:
         "editedAt": None if edited is None else iso(edited),
         "deleted": bool(document.get("deleted", False)),
         "reactions": list(document.get("reactions") or []),
+        "type": document.get("type", USER),
+        "system": document.get("system"),
     }
 
 
-# A message as clients see it: the reference's fields, then what edits, deletes and reactions added.
+# A message as clients see it: the reference's fields, then what edits, deletes and reactions
+# added, then what membership added (a system message's kind and facts).
 MESSAGE_FIELDS = (
     *("messageId", "roomId", "senderId", "senderFullName", "content", "sentAt"),
     *("editedAt", "deleted", "reactions"),
+    *("type", "system"),
 )
 
 

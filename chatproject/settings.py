@@ -142,6 +142,8 @@ LOGIN_FAILURES_PER_ADDRESS = env.number("LOGIN_FAILURES_PER_ADDRESS", 20, minimu
 LOGIN_FAILURE_WINDOW_SECONDS = env.number("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
 # How long after sending a message its sender may edit it; 0 means no limit.
 MESSAGE_EDIT_WINDOW_SECONDS = env.number("MESSAGE_EDIT_WINDOW_SECONDS", 86400, minimum=0)
+# How many people a room may hold, counting everyone added after its creation.
+ROOM_MAX_PARTICIPANTS = env.number("ROOM_MAX_PARTICIPANTS", 1000, minimum=2)
 # Proxies (nginx) whose X-Forwarded-For is trusted for the client address: addresses or networks.
 TRUSTED_PROXIES = env.networks("CHAT_TRUSTED_PROXIES", [])
 

@@ -27,7 +27,7 @@ def pushes_for(event: Event) -> list[tuple[str, dict[str, Any]]]:
     if isinstance(event, MessageSent):
         return [(room_group(event.roomId, "message"), frame(event.payload(), event.messageId))]
     if isinstance(event, MessageUpdated):
-        body = {"type": event.change, "message": state_json(event.payload())}
+        body = {"type": event.change, "message": state_json(event.fields())}
         return [(room_group(event.roomId, "message-updates"), frame(body))]
     if isinstance(event, ReadMarkerUpdated):
         return [(room_group(event.roomId, "readMarkers"), frame(event.payload()))]

@@ -84,6 +84,7 @@ def test_sending_a_message_returns_its_id_and_records_message_sent(user1, room):
         "senderFullName": "Vũ Thanh Hải",
         "content": "  hello  ",
         "sentAt": body["data"]["sentAt"],
+        "seq": 1,
     }
 
 
@@ -191,7 +192,7 @@ def test_a_read_marker_moves_forward_once_and_records_one_event(user2, room, use
     assert marker.last_read_message_id == second, "markers never move backwards"
     assert marker.joined_at == room.created_at, "a read marker does not overwrite joined_at"
     [event] = events("ReadMarkerUpdated")
-    assert event.payload == {"roomId": room.room_id, "customerId": 2, "lastReadMessageId": second}
+    assert event.payload == {"roomId": room.room_id, "customerId": 2, "lastReadMessageId": second, "seq": 2}
     assert event.key == str(room.room_id)
 
 

@@ -5,6 +5,7 @@ from urllib.parse import quote
 
 import pytest
 
+from chat_command.events import MessageUpdated
 from chat_command.models import Message, OutboxEvent, Reaction
 from chat_command.services import NewMessage, do_send_message
 
@@ -239,7 +240,8 @@ def test_concurrent_changes_of_one_message_get_one_revision_each_and_the_read_mo
     assert revisions == list(range(1, len(revisions) + 1)), "each change has a revision of its own, in commit order"
     truth = message_state(Message.objects.select_related("sender").get(message_id=message_id))
     assert truth["revision"] == revisions[-1]
-    assert {k: v for k, v in updates(message_id)[-1].items() if k != "change"} == truth
+    last = MessageUpdated(**updates(message_id)[-1]).fields()
+    assert {k: v for k, v in last.items() if k != "change"} == truth
 
     project()
     stored = active_store().messages.find_one({"_id": message_id})

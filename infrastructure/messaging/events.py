@@ -42,20 +42,37 @@ class Event:
         """The key of the event with these fields."""
         return str(payload[cls.KEY_FIELD])
 
-    def payload(self) -> dict[str, Any]:
-        """The fields by name. Shallow: events are frozen values, and asdict's deep copy of
+    def fields(self) -> dict[str, Any]:
+        """Every field by name. Shallow: events are frozen values, and asdict's deep copy of
         every field was a measurable part of each send."""
-        return {name: getattr(self, name) for name in _field_names(type(self))}
+        return {name: getattr(self, name) for name in _fields_of(type(self))[0]}
+
+    def payload(self) -> dict[str, Any]:
+        """The fields as recorded and sent: a field added later (one with a default) only when
+        it differs from its default, so an event that does not use it reads as it always did."""
+        names, defaults = _fields_of(type(self))
+        payload = {name: getattr(self, name) for name in names}
+        for name, default in defaults:
+            if payload[name] == default:
+                del payload[name]
+        return payload
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELDS: dict[type, tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]] = {}
 
 
-def _field_names(cls: type[Event]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
+def _fields_of(cls: type[Event]) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]:
+    """The event type's field names, and the defaulted ones with their defaults."""
+    known = _FIELDS.get(cls)
+    if known is None:
+        fields = dataclasses.fields(cls)
+        defaults = tuple(
+            (f.name, f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
+            for f in fields
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        )
+        known = _FIELDS[cls] = (tuple(f.name for f in fields), defaults)
+    return known
 
 
 _registry: dict[str, type[Event]] = {}
@@ -136,13 +153,24 @@ def _checker(expected: Any) -> Callable[[Any], bool]:
 
 
 @functools.cache
-def _schema(type_name: str) -> tuple[tuple[tuple[str, Any, Callable[[Any], bool]], ...], frozenset[str]]:
-    """Each field's name, type and test, and the field names: resolving the hints costs more
-    than a decode, so it is done once per type."""
+def _schema(
+    type_name: str,
+) -> tuple[tuple[tuple[str, Any, Callable[[Any], bool]], ...], frozenset[str], frozenset[str]]:
+    """Each field's name, type and test, the field names, and the names every payload must
+    have: resolving the hints costs more than a decode, so it is done once per type.
+
+    A field with a default was added after the event type was first recorded: a payload from
+    before it (an older writer, or the outbox replayed by a rebuild) may lack it.
+    """
     cls = _registry[type_name]
     hints = typing.get_type_hints(cls)
     fields = tuple((f.name, hints[f.name], _checker(hints[f.name])) for f in dataclasses.fields(cls))
-    return fields, frozenset(name for name, _, _ in fields)
+    required = frozenset(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    return fields, frozenset(name for name, _, _ in fields), required
 
 
 def _event_from(type_name: str, version: int, payload: Any) -> Event:
@@ -153,14 +181,14 @@ def _event_from(type_name: str, version: int, payload: Any) -> Event:
         raise MalformedEvent(f"{type_name} version {version} is not supported (expected {cls.VERSION})")
     if not isinstance(payload, dict):
         raise MalformedEvent(f"{type_name} payload must be an object")
-    checks, fields = _schema(type_name)
-    missing, extra = fields - payload.keys(), payload.keys() - fields
+    checks, fields, required = _schema(type_name)
+    missing, extra = required - payload.keys(), payload.keys() - fields
     if missing or extra:
         raise MalformedEvent(
             f"{type_name} payload fields differ: missing {sorted(missing)}, unexpected {sorted(extra)}"
         )
     for name, expected, fits in checks:
-        if not fits(payload[name]):
+        if name in payload and not fits(payload[name]):
             raise MalformedEvent(f"{type_name}.{name} must be {expected}, got {type(payload[name]).__name__}")
     return cls(**payload)
 
