@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from django.db import transaction
 
-from chat_command import outbox
+from chat_command import outbox, sending
 from chat_command.events import MessageSent
 from chat_command.models import Message, Room
 from chat_command.serializers import ROOM_PARTICIPANTS_MAX
@@ -53,9 +53,16 @@ def do_send_demo_messages(room: Room, senders: Sequence[int], count: int, rng: r
         # Serialise with live sends to this room: message ids and outbox order must agree.
         Room.objects.select_for_update().filter(room_id=room.room_id).get()
         sent_at = now_ms()
+        first = sending.next_seq(room.room_id)
         messages = Message.objects.bulk_create(
-            Message(room_id=room.room_id, sender_id=rng.choice(senders), content=demo_content(rng), sent_at=sent_at)
-            for _ in range(count)
+            Message(
+                room_id=room.room_id,
+                sender_id=rng.choice(senders),
+                content=demo_content(rng),
+                sent_at=sent_at,
+                seq=first + n,
+            )
+            for n in range(count)
         )
         outbox.record(
             *(
@@ -66,6 +73,7 @@ def do_send_demo_messages(room: Room, senders: Sequence[int], count: int, rng: r
                     senderFullName=names[message.sender_id],
                     content=message.content,
                     sentAt=iso(sent_at),
+                    seq=message.seq,
                 )
                 for message in messages
             )

@@ -41,6 +41,9 @@ def test_it_seeds_customers_rooms_and_messages_with_their_events(capsys):
         members = set(room.participants.values_list("customer_id", flat=True))
         in_room = [e for e in events if e.type == "MessageSent" and e.payload["roomId"] == room.room_id]
         assert {e.payload["senderId"] for e in in_room} <= members
+        seqs = list(Message.objects.filter(room=room).order_by("message_id").values_list("seq", flat=True))
+        assert seqs == list(range(1, len(seqs) + 1)), "the messages take their places in the room, in order"
+        assert [e.payload["seq"] for e in in_room] == seqs
     assert capsys.readouterr().err == "", "no progress bar when asked for none"
 
 
