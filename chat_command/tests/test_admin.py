@@ -248,6 +248,19 @@ def test_after_the_creator_left_the_admin_acts_for_the_longest_standing_member_a
     assert member_ids(room.room_id) == [2]
 
 
+def test_a_room_its_last_member_left_cannot_be_changed_in_the_admin(operator, room):
+    from chat_command.services import do_leave_room
+
+    do_leave_room(2, room.room_id)
+    do_leave_room(1, room.room_id)
+    page = operator.get(f"/admin/chat_command/room/{room.room_id}/change/").content.decode()
+    assert "no one: the room has no members left" in page
+    response = change_room(operator, room, name="Revived", add="3")
+    assert response.status_code == 200
+    assert f"Room {room.room_id} has no members left: no one remains to change it." in response.content.decode()
+    assert (Room.objects.get(room_id=room.room_id).room_name, member_ids(room.room_id)) == ("Room of 1 and 2", [])
+
+
 def test_removing_the_creator_in_the_admin_removes_the_others_first_in_their_name(operator, conversation):
     room, _, _ = conversation
     response = change_room(operator, room, remove=["1", "2"])
