@@ -99,6 +99,12 @@ class CustomerIdsField(forms.Field):
             raise forms.ValidationError("Customer ids are whole numbers separated by commas.") from None
 
 
+# The room forms run their command at the end of full_clean, not in save_model: the admin gives
+# save_model no way to show a refusal, and by then every field has been checked (the room pages
+# have no inline formsets, which the admin would check afterwards). The admin's view runs in a
+# transaction, so the command's changes and events commit with the page's log entry.
+
+
 class RoomCreationForm(forms.ModelForm):
     """A new room: do_create_room, as POST /command/room with the creator as the caller."""
 
@@ -114,7 +120,6 @@ class RoomCreationForm(forms.ModelForm):
         model = Room
         fields: list[str] = []
 
-    # The command runs once every field is valid, and is the last check: its refusal is the form's error.
     def full_clean(self) -> None:
         super().full_clean()
         if not self.is_bound or self.errors:
