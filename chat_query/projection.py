@@ -1,16 +1,26 @@
 """The projection rules: how command events become the read model, in any order, any number of times.
 
-A room view holds facts that merge without regard to order: the room's name and participants
-(set once), the last message (the one with the highest messageId, in the state of its highest
-revision) and each participant's read-up-to marker (only grows). A message likewise holds the
-state of the highest revision seen: MessageSent is revision 0, and each MessageUpdated carries
-the whole message at its revision. Unread flags are derived from those facts, so a read marker
-that arrives before its message, or a message before its room, ends in the same state:
+A room view holds facts that merge without regard to order: the room's name, participants and
+creation time in the state of its highest revision (`roomRev`: RoomCreated is revision 0, each
+RoomChanged carries the whole room at its revision), the last message (the one with the
+highest messageId, in the state of its highest revision), each participant's read-up-to
+marker, the highest seq of any message (`lastSeq`) and each customer's read position
+(`readSeq`: the highest seq among their read markers, their own messages and the system
+message that added them), all of which only grow. A message likewise holds the state of the
+highest revision seen: MessageSent is revision 0, and each MessageUpdated carries the whole
+message at its revision. Unread counts and flags are derived from those facts, so a read marker
+that arrives before its message, or a message or a change of membership before its room, ends
+in the same state:
 
-    unread(p) = last message exists, p did not send it, and p has not read up to it.
+    unreadCount(p) = min(999, lastSeq - readSeq(p)) for each participant p
+    unreadStatus(p) = unreadCount(p) > 0
+
+A view from before messages had seqs (no `lastSeq`) answers with the older rule until a
+rebuild (docs/event-pipeline.md): unread(p) = last message exists, p did not send it, and p has
+not read up to it, counted as 1.
 
 `apply` merges a batch into MongoDB with conditional, field-level updates, then rewrites the
-derived flags guarded by the view's revision, and returns the events to publish.
+derived counts and flags guarded by the view's revision, and returns the events to publish.
 """
 
 from __future__ import annotations
@@ -21,26 +31,64 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat_command.events import MessageSent, MessageUpdated, ReadMarkerUpdated, RoomCreated
+from chat_command.events import (
+    ADDED,
+    LEFT,
+    REMOVED,
+    SYSTEM,
+    USER,
+    MessageSent,
+    MessageUpdated,
+    ReadMarkerUpdated,
+    RoomChanged,
+    RoomCreated,
+)
 from chat_query import cache
-from chat_query.events import ReadStatusUpdated, RoomUpdated
+from chat_query.events import ReadStatusUpdated, RoomRemoved, RoomUpdated
 from chat_query.store import ReadStore, Update
 from infrastructure.http.responses import render
 from infrastructure.messaging.events import Event
 from infrastructure.timeutil import iso, parse_iso
 
 MAX_CAS_ROUNDS = 10
+# Unread counts are exact up to this, then this.
+MAX_UNREAD = 999
 
 
 @dataclass
 class RoomFacts:
     """What one batch says about one room."""
 
-    room: RoomCreated | None = None
+    # The room as the highest revision this batch saw states it.
+    room: RoomCreated | RoomChanged | None = None
+    # Customers a removal or a departure in this batch named.
+    removed: set[int] = field(default_factory=set)
     last_message: MessageSent | None = None
     read_up_to: dict[int, int] = field(default_factory=dict)
     # The newest state of each message of the room this batch updated.
     updated: dict[int, MessageUpdated] = field(default_factory=dict)
+    # The lowest and highest seq of the batch's messages (0: none, or events from before seqs).
+    first_seq: int = 0
+    last_seq: int = 0
+    # Each customer's read position as this batch moves it (see `read`).
+    read_seq: dict[int, int] = field(default_factory=dict)
+
+    def read(self, customer_id: int, seq: int) -> None:
+        """The customer has read up to the message `seq` (a marker, a send, being added)."""
+        if seq > self.read_seq.get(customer_id, 0):
+            self.read_seq[customer_id] = seq
+
+    def sent(self, event: MessageSent) -> None:
+        """A message moves the room's last seq and its sender's read position; the system
+        message that adds people is where the added start reading."""
+        if not event.seq:
+            return  # recorded before messages had seqs
+        self.first_seq = min(self.first_seq or event.seq, event.seq)
+        self.last_seq = max(self.last_seq, event.seq)
+        self.read(event.senderId, event.seq)
+        if event.type == SYSTEM and (event.system or {}).get("action") == ADDED:
+            for customer_id in (event.system or {}).get("customerIds", []):
+                self.read(int(customer_id), event.seq)
 
     def last_summary(self) -> dict[str, Any] | None:
         """The last message in short, in the newest state this batch knows of it."""
@@ -58,12 +106,16 @@ class Batch:
 
     def add(self, event: Event) -> None:
         facts = self.rooms[event.roomId]
-        if isinstance(event, RoomCreated):
-            facts.room = event
+        if isinstance(event, RoomCreated | RoomChanged):
+            if facts.room is None or event.revision > facts.room.revision:
+                facts.room = event
+            if isinstance(event, RoomChanged) and event.change in (REMOVED, LEFT):
+                facts.removed.update(event.customerIds)
         elif isinstance(event, MessageSent):
             self.messages[event.messageId] = event
             if facts.last_message is None or event.messageId > facts.last_message.messageId:
                 facts.last_message = event
+            facts.sent(event)
         elif isinstance(event, MessageUpdated):
             known = self.updates.get(event.messageId)
             if known is None or event.revision > known.revision:
@@ -71,17 +123,48 @@ class Batch:
         elif isinstance(event, ReadMarkerUpdated):
             current = facts.read_up_to.get(event.customerId, 0)
             facts.read_up_to[event.customerId] = max(current, event.lastReadMessageId)
+            facts.read(event.customerId, event.seq)
         else:
             raise TypeError(f"the projector does not handle {event.TYPE}")
 
 
+def room_state(room: RoomCreated | RoomChanged) -> dict[str, Any]:
+    """The view's fields that follow the room's highest revision."""
+    return {
+        "roomName": room.roomName,
+        "participantIds": [p["id"] for p in room.participants],
+        "createdAt": parse_iso(room.createdAt),
+        "roomRev": room.revision,
+    }
+
+
+def unread_counts(view: dict[str, Any]) -> dict[str, int]:
+    """Each participant's unread messages (by id, as a string), up to MAX_UNREAD."""
+    if "lastSeq" not in view:
+        # A room without messages, or a view from before seqs: the older rule, as 0 or 1.
+        return {p: int(unread) for p, unread in _unread_by_last_message(view).items()}
+    last, read = view["lastSeq"], view.get("readSeq") or {}
+    return {str(p): min(MAX_UNREAD, max(0, last - read.get(str(p), 0))) for p in view.get("participantIds", [])}
+
+
 def unread_status(view: dict[str, Any]) -> dict[str, bool]:
+    """Whether each participant (by id, as a string) has unread messages."""
+    return {p: n > 0 for p, n in unread_counts(view).items()}
+
+
+def _unread_by_last_message(view: dict[str, Any]) -> dict[str, bool]:
     last = view.get("lastMessage")
     read_up_to = view.get("readUpTo", {})
     return {
         str(p): last is not None and last["senderId"] != p and read_up_to.get(str(p), 0) < last["messageId"]
         for p in view.get("participantIds", [])
     }
+
+
+def unread_fields(view: dict[str, Any]) -> dict[str, Any]:
+    """The view's derived fields as its facts make them."""
+    counts = unread_counts(view)
+    return {"unreadStatus": {p: n > 0 for p, n in counts.items()}, "unreadCount": counts}
 
 
 def message_document(event: MessageSent | MessageUpdated) -> dict[str, Any]:
@@ -98,6 +181,8 @@ def message_document(event: MessageSent | MessageUpdated) -> dict[str, Any]:
         "reactions": [],
         "rev": event.revision,
     }
+    if event.type != USER:  # a user's message is stored as before kinds existed
+        document.update(type=event.type, system=event.system)
     if isinstance(event, MessageUpdated):
         edited = None if event.editedAt is None else parse_iso(event.editedAt)
         document.update(editedAt=edited, deleted=event.deleted, reactions=event.reactions)
@@ -176,19 +261,17 @@ def _view_updates(room_id: int, facts: RoomFacts) -> list[Update]:
     """
     updates = [Update({"_id": room_id}, {"$setOnInsert": {"rev": 0}}, upsert=True)]
     if facts.room is not None:
-        created = parse_iso(facts.room.createdAt)
+        # RoomCreated sets the room only where no revision did; a RoomChanged over any older one.
+        newer = (
+            {"roomName": {"$exists": False}}
+            if facts.room.revision == 0
+            else _older_than("roomRev", facts.room.revision)
+        )
+        state = room_state(facts.room)
         updates.append(
             Update(
-                {"_id": room_id, "roomName": {"$exists": False}},
-                {
-                    "$set": {
-                        "roomName": facts.room.roomName,
-                        "participantIds": [p["id"] for p in facts.room.participants],
-                        "createdAt": created,
-                    },
-                    "$max": {"updatedAt": created},
-                    "$inc": {"rev": 1},
-                },
+                {"_id": room_id, **newer},
+                {"$set": state, "$max": {"updatedAt": state["createdAt"]}, "$inc": {"rev": 1}},
             )
         )
     if facts.last_message is not None:
@@ -207,14 +290,19 @@ def _view_updates(room_id: int, facts: RoomFacts) -> list[Update]:
             )
         )
     updates += [_last_message_follows(room_id, last_message_summary(state)) for state in facts.updated.values()]
-    if facts.read_up_to:
-        updates.append(
-            Update(
-                {"_id": room_id},
-                {"$max": {f"readUpTo.{c}": m for c, m in facts.read_up_to.items()}, "$inc": {"rev": 1}},
-            )
-        )
+    reads = _read_maxes(facts)
+    if reads:
+        updates.append(Update({"_id": room_id}, {"$max": reads, "$inc": {"rev": 1}}))
     return updates
+
+
+def _read_maxes(facts: RoomFacts) -> dict[str, int]:
+    """The facts that only grow, as `$max` operands: markers, the last seq, read positions."""
+    maxes = {f"readUpTo.{c}": m for c, m in facts.read_up_to.items()}
+    if facts.last_seq:
+        maxes["lastSeq"] = facts.last_seq
+    maxes.update((f"readSeq.{c}", s) for c, s in facts.read_seq.items())
+    return maxes
 
 
 def apply(store: ReadStore, events: list[Event]) -> list[Event]:
@@ -338,57 +426,77 @@ def _merge_into_views(store: ReadStore, batch: Batch, known: ViewMemo) -> dict[i
 
 def _merged(view: dict[str, Any], facts: RoomFacts) -> tuple[dict[str, Any], dict[str, Any]]:
     """A complete view with the facts applied, and the update operators that do it."""
-    after = {**view, "readUpTo": dict(view.get("readUpTo") or {})}
+    after = {**view, "readUpTo": dict(view.get("readUpTo") or {}), "readSeq": dict(view.get("readSeq") or {})}
     sets: dict[str, Any] = {}
     maxes: dict[str, Any] = {}
+    if facts.room is not None and facts.room.revision > view.get("roomRev", 0):
+        sets.update(room_state(facts.room))
     last = view.get("lastMessage")
     if facts.last_message is not None and (last is None or last["messageId"] < facts.last_message.messageId):
-        after["lastMessage"] = sets["lastMessage"] = facts.last_summary()
+        sets["lastMessage"] = facts.last_summary()
         sent = parse_iso(facts.last_message.sentAt)
         if sent > view["updatedAt"]:
-            after["updatedAt"] = maxes["updatedAt"] = sent
+            maxes["updatedAt"] = sent
     elif last is not None and (state := facts.updated.get(last["messageId"])) and state.revision > last.get("rev", 0):
-        after["lastMessage"] = sets["lastMessage"] = last_message_summary(state)
-    for customer_id, marker in facts.read_up_to.items():
-        if after["readUpTo"].get(str(customer_id), 0) < marker:
-            after["readUpTo"][str(customer_id)] = maxes[f"readUpTo.{customer_id}"] = marker
-    flags = unread_status(after)
-    if flags != view.get("unreadStatus"):
-        after["unreadStatus"] = sets["unreadStatus"] = flags
+        sets["lastMessage"] = last_message_summary(state)
+    reads = _legacy_read_seq(view, facts)
+    for name, value in _read_maxes(facts).items():
+        reads[name] = max(value, reads.get(name, 0))
+    for name, value in reads.items():
+        group, _, key = name.partition(".")
+        held = after[group].get(key, 0) if key else after.get(group, 0)
+        if held < value:
+            maxes[name] = value
+            if key:
+                after[group][key] = value
+    after.update(sets)
+    after.update((name, value) for name, value in maxes.items() if "." not in name)
+    sets.update((name, value) for name, value in unread_fields(after).items() if value != view.get(name))
+    after.update(sets)
     changes = {k: v for k, v in (("$set", sets), ("$max", maxes)) if v}
     if changes:
         after["rev"] = view["rev"] + 1
     return after, changes
 
 
+def _legacy_read_seq(view: dict[str, Any], facts: RoomFacts) -> dict[str, int]:
+    """For a view from before seqs meeting its first seq'd messages: where each participant
+    had read to, as far as the older rule knew (all of it, or all but one message).
+
+    The room's topic delivers its messages in order, so the batch's first seq follows the
+    last message the view holds. A rebuild makes the counts exact (docs/event-pipeline.md).
+    """
+    if "lastSeq" in view or view.get("lastMessage") is None or not facts.first_seq:
+        return {}
+    base = facts.first_seq - 1
+    unread = _unread_by_last_message(view)
+    return {
+        f"readSeq.{p}": max(0, base - 1) if unread.get(str(p)) else base
+        for p in view.get("participantIds", [])
+        if str(p) not in (view.get("readSeq") or {})
+    }
+
+
 def _settle_unread(store: ReadStore, room_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Rewrite derived flags where they differ, guarded by the revision, until all agree."""
+    """Rewrite derived counts and flags where they differ, guarded by the revision, until all agree."""
     views: dict[int, dict[str, Any]] = {}
     pending = room_ids
     for _ in range(MAX_CAS_ROUNDS):
         stale = []
         for view in store.find_by_ids(store.views, pending):
-            flags = unread_status(view)
-            if view.get("unreadStatus") == flags:
-                views[view["_id"]] = view
-                continue
-            view["unreadStatus"] = flags
-            view["rev"] = view.get("rev", 0) + 1
+            derived = unread_fields(view)
             views[view["_id"]] = view
-            stale.append(view)
+            if all(view.get(name) == value for name, value in derived.items()):
+                continue
+            view.update(derived, rev=view.get("rev", 0) + 1)
+            stale.append((view, derived))
         if not stale:
             return views
-        updates = [
-            Update(
-                {"_id": v["_id"], "rev": v["rev"] - 1},
-                {"$set": {"unreadStatus": v["unreadStatus"]}, "$inc": {"rev": 1}},
-            )
-            for v in stale
-        ]
+        updates = [Update({"_id": v["_id"], "rev": v["rev"] - 1}, {"$set": d, "$inc": {"rev": 1}}) for v, d in stale]
         if store.update_many_ops(store.views, updates) == len(updates):
             return views
-        pending = [v["_id"] for v in stale]  # someone else moved a view meanwhile: read again
-    raise RuntimeError(f"unread flags of rooms {pending} did not settle")
+        pending = [v["_id"] for v, _ in stale]  # someone else moved a view meanwhile: read again
+    raise RuntimeError(f"unread counts of rooms {pending} did not settle")
 
 
 def view_json(view: dict[str, Any]) -> dict[str, Any]:
@@ -399,6 +507,7 @@ def view_json(view: dict[str, Any]) -> dict[str, Any]:
         "roomName": view["roomName"],
         "participantIds": list(view["participantIds"]),
         "unreadStatus": dict(view.get("unreadStatus") or unread_status(view)),
+        "unreadCount": dict(view.get("unreadCount") or unread_counts(view)),
         "lastMessage": None if last is None else _last_message_json(last),
         "createdAt": iso(view["createdAt"]),
         "updatedAt": iso(view["updatedAt"]),
@@ -427,28 +536,48 @@ def is_complete(view: dict[str, Any] | None) -> bool:
 
 
 def _announcements(batch: Batch, views: dict[int, dict[str, Any]]) -> list[Event]:
-    """RoomUpdated for rooms this batch created or whose last message it set; ReadStatusUpdated
-    for markers it set. "Set" means the view now holds this batch's value, so a batch replayed
-    after a crash announces again what it may not have announced before."""
+    """RoomUpdated for rooms whose state, last message, or a read position this batch set;
+    RoomRemoved for the customers its removals named who are not in the room now;
+    ReadStatusUpdated for markers it set. "Set" means the view now holds this batch's value, so
+    a batch replayed after a crash announces again what it may not have announced before."""
     announced: list[Event] = []
     for room_id, facts in batch.rooms.items():
         view = views.get(room_id)
         if not is_complete(view):
             continue  # the room's creation will announce it
         assert view is not None
-        last = view.get("lastMessage")
-        sets_last = (
-            facts.last_message is not None and last is not None and last["messageId"] == facts.last_message.messageId
-        )
-        state = None if last is None else facts.updated.get(last["messageId"])
-        follows_last = state is not None and last is not None and last.get("rev") == state.revision
-        if facts.room is not None or sets_last or follows_last:
+        participants = set(view["participantIds"])
+        markers = [
+            c for c, m in facts.read_up_to.items() if view.get("readUpTo", {}).get(str(c)) == m and c in participants
+        ]
+        if _sets_room_or_last(facts, view) or markers or _sets_a_read(facts, view, participants):
             announced.append(RoomUpdated(**view_json(view)))
-        for customer_id, marker in facts.read_up_to.items():
-            if view.get("readUpTo", {}).get(str(customer_id)) == marker and customer_id in view["participantIds"]:
-                unread = bool(view["unreadStatus"].get(str(customer_id), False))
-                announced.append(ReadStatusUpdated(roomId=room_id, customerId=customer_id, isUnread=unread))
+        gone = sorted(c for c in facts.removed if c not in participants)
+        if gone:
+            announced.append(RoomRemoved(roomId=room_id, customerIds=gone))
+        for customer_id in markers:
+            unread = bool(view["unreadStatus"].get(str(customer_id), False))
+            announced.append(ReadStatusUpdated(roomId=room_id, customerId=customer_id, isUnread=unread))
     return announced
+
+
+def _sets_room_or_last(facts: RoomFacts, view: dict[str, Any]) -> bool:
+    """Whether the view holds the room state or the last message (in its state) of the batch."""
+    if facts.room is not None and view.get("roomRev", 0) == facts.room.revision:
+        return True
+    last = view.get("lastMessage")
+    if last is None:
+        return False
+    if facts.last_message is not None and last["messageId"] == facts.last_message.messageId:
+        return True
+    state = facts.updated.get(last["messageId"])
+    return state is not None and last.get("rev") == state.revision
+
+
+def _sets_a_read(facts: RoomFacts, view: dict[str, Any], participants: set[int]) -> bool:
+    """Whether the view holds a participant's read position as the batch moved it."""
+    held = view.get("readSeq") or {}
+    return any(held.get(str(c)) == s for c, s in facts.read_seq.items() if c in participants)
 
 
 def fold(
@@ -465,17 +594,15 @@ def fold(
 
 
 def view_documents(batch: Batch) -> dict[int, dict[str, Any]]:
-    """Each room's view as the facts of `batch` alone make it, unread flags settled."""
+    """Each room's view as the facts of `batch` alone make it, unread counts settled."""
     return {room_id: view_document(room_id, facts) for room_id, facts in batch.rooms.items()}
 
 
 def view_document(room_id: int, facts: RoomFacts) -> dict[str, Any]:
-    """A room's view as these facts alone make it, unread flags settled."""
+    """A room's view as these facts alone make it, unread counts settled."""
     view: dict[str, Any] = {"_id": room_id, "rev": 0}
     if facts.room is not None:
-        view["roomName"] = facts.room.roomName
-        view["participantIds"] = [p["id"] for p in facts.room.participants]
-        view["createdAt"] = parse_iso(facts.room.createdAt)
+        view.update(room_state(facts.room))
         view["updatedAt"] = view["createdAt"]
     if facts.last_message is not None:
         view["lastMessage"] = facts.last_summary()
@@ -483,7 +610,11 @@ def view_document(room_id: int, facts: RoomFacts) -> dict[str, Any]:
         view["updatedAt"] = max(view.get("updatedAt", sent), sent)
     if facts.read_up_to:
         view["readUpTo"] = {str(c): m for c, m in facts.read_up_to.items()}
-    view["unreadStatus"] = unread_status(view)
+    if facts.last_seq:
+        view["lastSeq"] = facts.last_seq
+    if facts.read_seq:
+        view["readSeq"] = {str(c): s for c, s in facts.read_seq.items()}
+    view.update(unread_fields(view))
     return view
 
 

@@ -18,7 +18,7 @@ from chat_command import selectors as truth
 from chat_command.events import USER
 from chat_command.services import not_a_participant
 from chat_query import cache
-from chat_query.projection import cache_entry, is_complete, unread_status
+from chat_query.projection import cache_entry, is_complete, unread_fields
 from chat_query.store import ReadStore, active_store
 from infrastructure.http.responses import render
 from infrastructure.timeutil import iso
@@ -52,7 +52,7 @@ def room_list_for(me: Principal) -> list[str]:
     stored.update((r, e.stored) for r, e in projected.items())
     behind = [r for r in missing if r not in projected]
     for document in truth.room_documents(behind):
-        document["unreadStatus"] = unread_status(document)
+        document.update(unread_fields(document))
         stored[document["_id"]] = cache_entry(document).stored
     items = [cache.json_of(s) for s in sorted(stored.values(), reverse=True)]
     if not behind:  # a list with a room from PostgreSQL would not learn when it is projected

@@ -26,6 +26,11 @@ class ChatRoomView(serializers.Serializer):
     unreadStatus = serializers.DictField(
         child=serializers.BooleanField(), help_text="Whether each participant (by id, as a string) has unread messages."
     )
+    unreadCount = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Each participant's (by id, as a string) messages after their read position: the highest of"
+        " their read marker, their own newest message and the system message that added them. Up to 999.",
+    )
     lastMessage = LastMessage(allow_null=True)
     createdAt = serializers.DateTimeField()
     updatedAt = serializers.DateTimeField()
@@ -50,6 +55,12 @@ class MessageJson(serializers.Serializer):
     editedAt = serializers.DateTimeField(allow_null=True, help_text="When the text last changed; null if never.")
     deleted = serializers.BooleanField()
     reactions = Reactions(many=True, help_text="Ordered by first use.")
+    type = serializers.ChoiceField(
+        choices=["user", "system"], help_text="system: the room's own note of who added, removed, left or renamed."
+    )
+    system = serializers.DictField(
+        allow_null=True, help_text="A system message's facts: action, actorId, customerIds, roomName; null otherwise."
+    )
 
     class Meta:
         ref_name = "Message"

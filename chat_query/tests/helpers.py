@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat_command.events import MessageSent, MessageUpdated, ReadMarkerUpdated, RoomCreated
+from chat_command.events import (
+    ADDED,
+    LEFT,
+    REMOVED,
+    SYSTEM,
+    MessageSent,
+    MessageUpdated,
+    ReadMarkerUpdated,
+    RoomChanged,
+    RoomCreated,
+)
 from chat_command.services import NewMessage, do_send_message
 from chat_query import projection
 from chat_query.rebuild import replay
@@ -38,7 +48,8 @@ def room_created(room_id: int, participants: list[int], name: str = "Room") -> R
     )
 
 
-def message(room_id: int, message_id: int, sender: int, second: int = 1) -> MessageSent:
+def message(room_id: int, message_id: int, sender: int, second: int = 1, **extra: Any) -> MessageSent:
+    """A user's message; `seq=` and the like as keywords (without, as recorded before seqs)."""
     return MessageSent(
         roomId=room_id,
         messageId=message_id,
@@ -46,6 +57,7 @@ def message(room_id: int, message_id: int, sender: int, second: int = 1) -> Mess
         senderFullName=f"Person {sender}",
         content=f"message {message_id}",
         sentAt=f"2026-11-25T10:{second // 60:02d}:{second % 60:02d}.000Z",
+        **extra,
     )
 
 
@@ -67,12 +79,14 @@ def updated(sent: MessageSent, revision: int, change: str = "edited", **state: A
         senderId=sent.senderId,
         senderFullName=sent.senderFullName,
         sentAt=sent.sentAt,
+        type=sent.type,
+        system=sent.system,
         **fields,
     )
 
 
-def marker(room_id: int, customer_id: int, message_id: int) -> ReadMarkerUpdated:
-    return ReadMarkerUpdated(roomId=room_id, customerId=customer_id, lastReadMessageId=message_id)
+def marker(room_id: int, customer_id: int, message_id: int, seq: int = 0) -> ReadMarkerUpdated:
+    return ReadMarkerUpdated(roomId=room_id, customerId=customer_id, lastReadMessageId=message_id, seq=seq)
 
 
 def _plain(value: Any) -> Any:
@@ -98,3 +112,77 @@ def state_of(store: ReadStore, room_ids: list[int]) -> tuple[Any, Any, Any]:
 def rebuilt(events: list[Any]) -> tuple[Any, Any, Any]:
     views, messages, markers = projection.fold(events)
     return {k: _plain(v) for k, v in views.items()}, {k: _plain(v) for k, v in messages.items()}, markers
+
+
+class RoomLog:
+    """A room's events as the command side records them, and the simple model of unread counts.
+
+    Every change of membership or name records RoomChanged with the whole room at the next
+    revision, then the system message in the actor's name; an addition also moves each new
+    member's marker to that message. The model keeps where each customer has read to (their
+    marker, their own messages, the message that added them) and counts the messages after it.
+    """
+
+    def __init__(self, room_id: int, members: list[int], first_message_id: int = 1) -> None:
+        self.room_id, self.members, self.name, self.revision = room_id, list(members), "Room", 0
+        self.created = room_created(room_id, members)
+        # Membership changes and messages share a topic (and its order); markers have their own.
+        self.ordered: list[Any] = []
+        self.markers: list[ReadMarkerUpdated] = []
+        self.sent: list[MessageSent] = []
+        self.read_to: dict[int, int] = {}
+        self.marker_of: dict[int, int] = {}
+        self.next_id = first_message_id
+
+    def send(self, sender: int, system: dict[str, Any] | None = None) -> MessageSent:
+        kind = {} if system is None else {"type": SYSTEM, "system": system}
+        seq = len(self.sent) + 1
+        sent = message(self.room_id, self.next_id, sender, second=seq, seq=seq, **kind)
+        self.next_id += 1
+        self.sent.append(sent)
+        self.ordered.append(sent)
+        self.read_to[sender] = seq
+        return sent
+
+    def read(self, reader: int, sent: MessageSent) -> None:
+        """As do_mark_read: the marker moves forward only."""
+        if sent.messageId > self.marker_of.get(reader, 0):
+            self.marker_of[reader] = sent.messageId
+            self.markers.append(marker(self.room_id, reader, sent.messageId, seq=sent.seq))
+            self.read_to[reader] = max(self.read_to.get(reader, 0), sent.seq)
+
+    def change(self, change: str, actor: int, customer_ids: list[int], name: str | None = None) -> MessageSent:
+        self.revision += 1
+        if change == ADDED:
+            self.members += customer_ids
+        elif change in (REMOVED, LEFT):
+            self.members = [m for m in self.members if m not in customer_ids]
+            for gone in customer_ids:
+                self.marker_of.pop(gone, None)  # the participant's row goes, and its marker with it
+        self.name = name or self.name
+        self.ordered.append(
+            RoomChanged(
+                roomId=self.room_id,
+                change=change,
+                revision=self.revision,
+                actorId=actor,
+                customerIds=customer_ids,
+                roomName=self.name,
+                createdBy=self.created.createdBy,
+                createdAt=T0,
+                participants=[{"id": p, "fullName": f"Person {p}", "joinedAt": T0} for p in self.members],
+            )
+        )
+        facts = {"action": change, "actorId": actor, "customerIds": customer_ids, "roomName": self.name}
+        note = self.send(actor, facts)
+        if change == ADDED:
+            for added in customer_ids:
+                self.read(added, note)
+        return note
+
+    def log(self) -> list[Any]:
+        return [self.created, *self.ordered, *self.markers]
+
+    def unread_counts(self) -> dict[str, int]:
+        """The model: each member's messages after where they have read to, up to 999."""
+        return {str(p): min(999, sum(1 for m in self.sent if m.seq > self.read_to.get(p, 0))) for p in self.members}

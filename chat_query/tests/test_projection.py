@@ -7,10 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chat_command.events import ADDED, LEFT, REMOVED, RENAMED
 from chat_query import projection
 from chat_query.events import ReadStatusUpdated, RoomUpdated
 from chat_query.store import ReadStore
-from chat_query.tests.helpers import marker, message, rebuilt, room_created, state_of, updated
+from chat_query.tests.helpers import RoomLog, marker, message, rebuilt, room_created, state_of, updated
 
 pytestmark = pytest.mark.integration
 
@@ -52,14 +53,14 @@ def test_message_sent_matches_a_rebuild_and_marks_everyone_but_the_sender_unread
 
 def test_read_marker_matches_a_rebuild_and_clears_unread_only_at_the_last_message(store):
     r = room_id()
-    events = [room_created(r, [2, 1]), message(r, 10, 1), message(r, 11, 1), marker(r, 2, 10)]
+    events = [room_created(r, [2, 1]), message(r, 10, 1, seq=1), message(r, 11, 1, seq=2), marker(r, 2, 10, seq=1)]
     projection.apply(store, events[:3])
-    announced = projection.apply(store, events[3:])
+    room, status = projection.apply(store, events[3:])
     assert state_of(store, [r]) == rebuilt(events)
     assert store.views.find_one({"_id": r})["unreadStatus"]["2"] is True, "reading an older message keeps unread"
-    assert announced == [ReadStatusUpdated(roomId=r, customerId=2, isUnread=True)]
-    announced = projection.apply(store, [marker(r, 2, 11)])
-    assert announced == [ReadStatusUpdated(roomId=r, customerId=2, isUnread=False)]
+    assert (room.unreadCount, status) == ({"2": 1, "1": 0}, ReadStatusUpdated(roomId=r, customerId=2, isUnread=True))
+    room, status = projection.apply(store, [marker(r, 2, 11, seq=2)])
+    assert (room.unreadCount, status) == ({"2": 0, "1": 0}, ReadStatusUpdated(roomId=r, customerId=2, isUnread=False))
     assert store.markers.find_one({"roomId": r, "customerId": 2})["lastReadMessageId"] == 11
 
 
@@ -152,31 +153,52 @@ def fresh_ids(event, r):
     return dataclasses.replace(event, **changes)
 
 
+OPERATIONS = ("send", "send", "send", "read", "read", "add", "remove", "leave", "rename")
+PEOPLE = range(1, 7)
+
+
+def draw_room(draw, r: int, steps: int = 14) -> RoomLog:
+    """A room's life as the command side records it: sends, reads, additions, removals by the
+    creator, departures and renames, by whoever is in the room at the time."""
+    room = RoomLog(r, [1, 2, 3])
+    for _ in range(draw(st.integers(0, steps))):
+        if not room.members:
+            break  # the last member left: nobody can act in the room any more
+        actor = draw(st.sampled_from(room.members))
+        operation = draw(st.sampled_from(OPERATIONS))
+        others = [p for p in room.members if p != actor]
+        outsiders = [p for p in PEOPLE if p not in room.members]
+        if operation == "send":
+            room.send(actor)
+        elif operation == "read" and room.sent:
+            room.read(actor, draw(st.sampled_from(room.sent)))
+        elif operation == "add" and outsiders:
+            room.change(ADDED, actor, draw(st.lists(st.sampled_from(outsiders), min_size=1, max_size=2, unique=True)))
+        elif operation == "remove" and actor == room.created.createdBy and others:
+            room.change(REMOVED, actor, [draw(st.sampled_from(others))])
+        elif operation == "leave":
+            room.change(LEFT, actor, [actor])
+        elif operation == "rename":
+            room.change(RENAMED, actor, [], name=f"Room {room.revision + 1}")
+    return room
+
+
 @st.composite
 def histories(draw):
-    """A room's log: its creation, messages and forward-only markers, as three ordered topics."""
-    r = 0  # the test gives every example a room of its own
-    participants = [1, 2, 3]
-    count = draw(st.integers(0, 8))
-    messages = [message(r, n, draw(st.sampled_from(participants)), second=n) for n in range(1, count + 1)]
-    markers, reached = [], dict.fromkeys(participants, 0)
-    for _ in range(draw(st.integers(0, 6))):
-        if not messages:
-            break
-        who = draw(st.sampled_from(participants))
-        target = draw(st.sampled_from(messages)).messageId
-        if target > reached[who]:
-            reached[who] = target
-            markers.append(marker(r, who, target))
+    """A room's log (its creation; changes of membership and messages, in one order; markers;
+    edits, reactions and deletes) delivered as consumers of several topics see it, at least once,
+    in batches of any size; with the room's model of unread counts."""
+    room = draw_room(draw, 0)  # the test gives every example a room of its own
     # Edits, reactions and deletes: each message's updates in revision order (a delete is last).
     updates = []
-    for sent in draw(st.lists(st.sampled_from(messages), max_size=3, unique=True)) if messages else []:
+    changed = st.lists(st.sampled_from(room.sent), max_size=3, unique_by=lambda m: m.messageId) if room.sent else None
+    for sent in draw(changed) if changed is not None else []:
         changes = draw(st.lists(st.sampled_from(["edited", "reactions"]), min_size=1, max_size=3))
         changes += ["deleted"] if draw(st.booleans()) else []
         for revision, change in enumerate(changes, start=1):
             reactions = [{"emoji": "👍", "customerIds": [1, revision]}] if change == "reactions" else []
             updates.append(updated(sent, revision, change, reactions=reactions))
-    topics = {"room": [room_created(r, participants)], "messages": messages, "markers": markers}
+    topics = {"room": [room.created], "messages": room.ordered, "markers": room.markers}
     # Updates arrive in any order at all (each a topic of its own here), even before their message.
     topics.update((f"update {n}", [u]) for n, u in enumerate(updates))
     # An interleaving that keeps each topic's own order, as consumers of several topics see it.
@@ -192,14 +214,13 @@ def histories(draw):
         delivered.insert(draw(st.integers(len(delivered) // 2, len(delivered))), event)
     cuts = sorted(draw(st.lists(st.integers(0, len(delivered)), max_size=4)))
     batches = [delivered[a:b] for a, b in zip([0, *cuts], [*cuts, len(delivered)], strict=True)]
-    log = topics["room"] + messages + markers + updates
-    return r, [b for b in batches if b], log
+    return room, [b for b in batches if b], room.log() + updates
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=histories())
-def test_any_interleaving_in_any_batches_equals_a_rebuild(store, history):
-    _, batches, log = history
+def test_any_interleaving_in_any_batches_equals_a_rebuild_and_counts_as_the_model(store, history):
+    room, batches, log = history
     r = room_id()
     batches = [[fresh_ids(e, r) for e in batch] for batch in batches]
     log = [fresh_ids(e, r) for e in log]
@@ -210,6 +231,10 @@ def test_any_interleaving_in_any_batches_equals_a_rebuild(store, history):
     assert views == expected_views
     assert messages == expected_messages
     assert markers == expected_markers
+    view = views[r]
+    assert (view["participantIds"], view["roomName"]) == (room.members, room.name)
+    assert view["unreadCount"] == room.unread_counts()
+    assert view["unreadStatus"] == {p: n > 0 for p, n in room.unread_counts().items()}
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -26,17 +26,19 @@ def test_rooms_are_listed_newest_activity_first_with_the_contract_fields(user1, 
     assert data["message"] == "Rooms retrieved successfully."
     assert [r["roomId"] for r in data["data"]] == [room.room_id, quiet.room_id]
     view = data["data"][0]
-    assert set(view) == {
+    assert list(view) == [
         "roomId",
         "roomName",
         "participantIds",
         "unreadStatus",
+        "unreadCount",
         "lastMessage",
         "createdAt",
         "updatedAt",
-    }
+    ]
     assert view["participantIds"] == [2, 1]
     assert view["unreadStatus"] == {"2": False, "1": True}
+    assert view["unreadCount"] == {"2": 0, "1": 1}
     assert view["lastMessage"]["messageId"] == last
     assert view["lastMessage"]["senderId"] == 2
     assert view["updatedAt"].endswith("Z")
@@ -67,11 +69,13 @@ def test_the_first_page_is_the_newest_twenty_newest_first(user1, room):
     assert data["message"] == "Latest messages retrieved successfully."
     assert [m["messageId"] for m in data["data"]] == ids[::-1][:20]
     first = data["data"][0]
-    # The reference's fields, then the ones edits, deletes and reactions added.
+    # The reference's fields, then the ones edits, deletes and reactions added, then membership's.
     assert list(first) == [
         *("messageId", "roomId", "senderId", "senderFullName", "content", "sentAt"),
         *("editedAt", "deleted", "reactions"),
+        *("type", "system"),
     ]
+    assert (first["type"], first["system"]) == ("user", None)
     assert (first["editedAt"], first["deleted"], first["reactions"]) == (None, False, [])
     assert first["senderFullName"] == "Vũ Thanh Hải"
     assert first["sentAt"].endswith("Z")

@@ -71,6 +71,8 @@ def test_results_are_the_callers_rooms_newest_first_with_room_names(user1, room,
         "editedAt": None,
         "deleted": False,
         "reactions": [],
+        "type": "user",
+        "system": None,
         "roomName": "Room of 1 and 2",
     }
 
