@@ -331,3 +331,80 @@ def test_rooms_participants_and_system_messages_cannot_be_deleted_in_the_admin(o
     assert Message.objects.get(message_id=first.message_id).deleted_at is None
     assert Room.objects.filter(room_id=room.room_id).exists()
     assert member_ids(room.room_id) == [2, 3, 1]
+
+
+# --- End to end: from the admin to the room list and the live clients ---------------------------
+
+
+@pytest.fixture(scope="module")
+def stack(django_db_setup, django_db_blocker, kafka_bootstrap):
+    """Web processes, the relay, the projector and the pusher on the test database."""
+    from realtime.tests.stack import Stack
+
+    running = Stack().start()
+    yield running
+    running.stop()
+
+
+def pushes_until(collector, *wanted, timeout: float = 30.0) -> list[tuple[str, dict]]:
+    """(destination, body) of the frames a STOMP client received, until each of `wanted` matched one."""
+    import json
+    import queue
+    import time
+
+    received: list[tuple[str, dict]] = []
+    deadline = time.monotonic() + timeout
+    while not all(any(w(*push) for push in received) for w in wanted):
+        try:
+            kind, headers, body = collector.next(max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            pytest.fail(f"not every push expected arrived; received {received}")
+        assert kind == "MESSAGE", (headers, body)
+        received.append((headers["destination"], json.loads(body)))
+    return received
+
+
+@pytest.mark.integration
+def test_a_room_changed_in_the_admin_shows_in_the_room_list_and_reaches_subscribed_clients(
+    stack, transactional_db, operator, user2, client, unique
+):
+    from chat_command.tests.test_relay import wait_for
+    from chat_query.store import active_store
+    from conftest import login
+    from realtime.tests.stack import stomp_client, subscribe
+
+    room = do_create_room(1, NewRoom(f"Before {unique}", [2]))
+    named = {"_id": room.room_id, "roomName": room.room_name}
+    assert wait_for(lambda: active_store(fresh=True).views.find_one(named) is not None), "the room was projected"
+    watcher, watched = stomp_client(stack.ports[0], 2)
+    subscribe(watcher, watched, "/user/topic/rooms", id="rooms")
+    subscribe(watcher, watched, f"/topic/message/roomId/{room.room_id}", id="messages")
+    newcomer, arrivals = stomp_client(stack.ports[1], 3)
+    subscribe(newcomer, arrivals, "/user/topic/rooms", id="rooms")
+
+    response = change_room(operator, room, name=f"After {unique}", add="3")
+    assert response.status_code == 302, response.content
+
+    def renamed_with_3(destination, body):
+        return (
+            destination == "/user/topic/rooms" and body["roomName"] == f"After {unique}" and 3 in body["participantIds"]
+        )
+
+    def note_of_adding(destination, body):
+        return (body.get("system") or {}).get("action") == "added"
+
+    seen = pushes_until(watched, renamed_with_3, note_of_adding)
+    notes = [body for destination, body in seen if destination == f"/topic/message/roomId/{room.room_id}"]
+    assert [(n["type"], n["system"]["action"]) for n in notes] == [("system", "renamed"), ("system", "added")]
+    assert pushes_until(arrivals, renamed_with_3)[-1][1]["roomId"] == room.room_id, "the newcomer was sent the room"
+
+    def listed(caller):
+        rooms = {r["roomId"]: r for r in caller.get("/query/rooms").json()["data"]}
+        return rooms.get(room.room_id, {})
+
+    assert wait_for(lambda: listed(user2).get("roomName") == f"After {unique}"), "the rename reached GET /query/rooms"
+    assert sorted(listed(user2)["participantIds"]) == [1, 2, 3]
+    login(client, "user3", "12345")
+    assert listed(client).get("roomName") == f"After {unique}", "the newcomer's room list holds the room"
+    watcher.disconnect()
+    newcomer.disconnect()
