@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
+from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Coalesce, Greatest
 
 from accounts.auth import refuse_if_ended
 from accounts.tokens import ENDED_SQL, Principal, ended_params
@@ -131,18 +133,20 @@ def reactions_of(message_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
 
 
 def room_documents(room_ids: list[int]) -> list[dict[str, Any]]:
-    """Rooms straight from the source of truth, in the read model's view-document shape."""
+    """Rooms straight from the source of truth, in the read model's view-document shape, with
+    the facts its unread counts come from (`lastSeq`, each participant's `readSeq`)."""
     documents = []
-    for room in Room.objects.filter(room_id__in=room_ids).prefetch_related("participants"):
-        members = sorted(room.participants.all(), key=lambda p: p.position)
+    for room in Room.objects.filter(room_id__in=room_ids):
+        members = _members_with_read_seq(room.room_id)
         last = Message.objects.filter(room=room).order_by("-message_id").first()
         document: dict[str, Any] = {
             "_id": room.room_id,
             "roomName": room.room_name,
-            "participantIds": [m.customer_id for m in members],
+            "participantIds": [customer_id for customer_id, _, _ in members],
             "createdAt": room.created_at,
             "updatedAt": max(room.created_at, last.sent_at) if last else room.created_at,
-            "readUpTo": {str(m.customer_id): m.last_read_message_id or 0 for m in members},
+            "readUpTo": {str(customer_id): marker or 0 for customer_id, marker, _ in members},
+            "roomRev": room.revision,
         }
         if last is not None:
             document["lastMessage"] = {
@@ -151,8 +155,29 @@ def room_documents(room_ids: list[int]) -> list[dict[str, Any]]:
                 "content": last.content,
                 "sentAt": last.sent_at,
             }
+            if last.seq:  # zero only for a message stored before seqs and not numbered since
+                document["lastSeq"] = last.seq
+                document["readSeq"] = {str(customer_id): int(seq) for customer_id, _, seq in members}
         documents.append(document)
     return documents
+
+
+def _members_with_read_seq(room_id: int) -> list[tuple[int, int | None, int]]:
+    """The room's participants in order: (id, read marker, read seq), the read seq being the
+    highest seq among their marker's message and their own messages (a new member's marker is
+    the system message that added them)."""
+    marker = Message.objects.filter(message_id=OuterRef("last_read_message_id")).values("seq")[:1]
+    own = (
+        Message.objects.filter(room_id=room_id, sender_id=OuterRef("customer_id"))
+        .order_by("-message_id")
+        .values("seq")[:1]
+    )
+    rows = (
+        RoomParticipant.objects.filter(room_id=room_id)
+        .annotate(read_seq=Greatest(Coalesce(Subquery(marker), 0), Coalesce(Subquery(own), 0)))
+        .order_by("position")
+    )
+    return list(rows.values_list("customer_id", "last_read_message_id", "read_seq"))
 
 
 def read_markers(room_id: int) -> dict[int, int]:
