@@ -4,6 +4,10 @@
 // handshake (same origin), reconnects with exponential back-off, and re-subscribes every
 // subscription on each new connection; a subscription may supply fresh headers each time
 // (the chat client uses that for since-message-id, so missed messages are replayed).
+//
+// An ERROR frame that names a subscription ends that subscription alone: the server dropped it
+// (a member removed from a room) and keeps the connection open, so it is forgotten here too and
+// never subscribed again; any other ERROR goes to the client's onError.
 
 const HEARTBEAT_MS = 10000;
 const FIRST_RETRY_MS = 500;
@@ -53,7 +57,7 @@ export class StompClient {
   constructor(url, handlers) {
     this.url = url;
     this.handlers = handlers; // onConnected(), onDisconnected(attempt, delayMs), onError(message, details)
-    this.subscriptions = new Map(); // id -> {destination, onMessage, headers()}
+    this.subscriptions = new Map(); // id -> {destination, onMessage, headers(), onEnded(message, details)}
     this.socket = null;
     this.connected = false;
     this.stopped = true;
@@ -78,8 +82,13 @@ export class StompClient {
     this.cleanUp();
   }
 
-  subscribe(id, destination, onMessage, headers) {
-    const subscription = { destination: destination, onMessage: onMessage, headers: headers || (() => ({})) };
+  subscribe(id, destination, onMessage, headers, onEnded) {
+    const subscription = {
+      destination: destination,
+      onMessage: onMessage,
+      headers: headers || (() => ({})),
+      onEnded: onEnded || (() => {}),
+    };
     this.subscriptions.set(id, subscription);
     if (this.connected) this.sendSubscribe(id, subscription);
   }
@@ -87,6 +96,12 @@ export class StompClient {
   unsubscribe(id) {
     if (!this.subscriptions.delete(id)) return;
     if (this.connected) this.socket.send(encodeFrame("UNSUBSCRIBE", { id: id }));
+  }
+
+  // For subscriptions the server has ended (or is ending) itself: an UNSUBSCRIBE would only be
+  // answered with an ERROR.
+  forget(id) {
+    this.subscriptions.delete(id);
   }
 
   send(destination, body) {
@@ -119,10 +134,20 @@ export class StompClient {
       } else if (frame.command === "MESSAGE") {
         const subscription = this.subscriptions.get(frame.headers.subscription);
         if (subscription) subscription.onMessage(JSON.parse(frame.body), frame.headers);
+      } else if (frame.command === "ERROR" && "subscription" in frame.headers) {
+        this.subscriptionEnded(frame);
       } else if (frame.command === "ERROR") {
         this.handlers.onError(frame.headers.message || "Error", frame.body);
       }
     }
+  }
+
+  subscriptionEnded(frame) {
+    const id = frame.headers.subscription;
+    const subscription = this.subscriptions.get(id);
+    if (!subscription) return; // already ended, or unsubscribed meanwhile
+    this.subscriptions.delete(id);
+    subscription.onEnded(frame.headers.message || "Subscription ended", frame.body);
   }
 
   onConnected(frame) {
