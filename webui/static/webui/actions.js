@@ -3,7 +3,7 @@
 // (messages.js); one listener on the list handles them all, so a redrawn message needs no wiring.
 import { api } from "./api.js";
 import { $, element, showStatus } from "./dom.js";
-import { messageNode, updateMessage } from "./messages.js";
+import { isSystem, messageNode, updateMessage } from "./messages.js";
 import { state } from "./state.js";
 
 export const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -84,7 +84,7 @@ export function editLastMessage() {
   if (!room) return false;
   for (let at = room.order.length - 1; at >= 0; at -= 1) {
     const message = room.messages.get(room.order[at]);
-    if (message.senderId === state.me.customerId && !message.deleted) {
+    if (message.senderId === state.me.customerId && !message.deleted && !isSystem(message)) {
       startEdit({ room: room, item: messageNode(message.messageId), message: message }, "composer");
       return true;
     }

@@ -17,9 +17,12 @@ import {
   updateMessage,
 } from "./messages.js";
 import { person } from "./people.js";
-import { onRoomChosen, renderRooms } from "./rooms.js";
+import { bindRoomHeader, closeHeader, renderHeader } from "./roomheader.js";
+import { onOpenRoom, onRoomChosen, renderRooms, roomRemoved } from "./rooms.js";
 import { state } from "./state.js";
-import { composerInput, renderTyping, stopTyping, sweepTyping, typingChanged } from "./typing.js";
+import { composerInput, forgetTyping, renderTyping, stopTyping, sweepTyping, typingChanged } from "./typing.js";
+
+const ROOM_TOPICS = ["message", "message-updates", "readMarkers", "onlineStatus", "typing"];
 
 export function showRoomPane(open) {
   $("chat-view").classList.toggle("room-open", open);
@@ -28,15 +31,42 @@ export function showRoomPane(open) {
   $("room-placeholder").hidden = open;
 }
 
-function leaveRoom() {
+// Closing the open room's pane. `revoked`: we are no longer in the room, and the server ends its
+// subscriptions and refuses typing into it itself.
+function leaveRoom(revoked) {
   const room = state.room;
   if (!room) return;
-  stopTyping();
-  for (const topic of ["message", "message-updates", "readMarkers", "onlineStatus", "typing"]) {
-    state.stomp.unsubscribe(topic + "-" + room.id);
+  if (revoked) forgetTyping();
+  else stopTyping();
+  for (const topic of ROOM_TOPICS) {
+    if (revoked) state.stomp.forget(topic + "-" + room.id);
+    else state.stomp.unsubscribe(topic + "-" + room.id);
   }
   clearInterval(room.typingSweep);
+  closeHeader();
   state.room = null;
+}
+
+// The open room is no longer ours: the conversation closes, and the notice says why.
+function roomLost(roomId, notice) {
+  if (!state.room || state.room.id !== roomId) return;
+  leaveRoom(true);
+  showRoomPane(false);
+  $("message-list").replaceChildren();
+  $("room-placeholder").textContent = notice;
+  renderRooms();
+}
+
+// The open room's view changed: its name, or who is in it.
+function viewChanged(view) {
+  const room = state.room;
+  const before = room.participantIds.join(",");
+  room.participantIds = view.participantIds;
+  renderHeader(room);
+  if (before !== room.participantIds.join(",")) {
+    loadNames(room);
+    loadRoomStatus(room);
+  }
 }
 
 function newRoom(roomId, view) {
@@ -62,8 +92,8 @@ export async function openRoom(roomId) {
   const room = newRoom(roomId, view);
   state.room = room;
   state.pendingSend = null;
-  $("room-name").textContent = view ? view.roomName : "Room " + roomId;
-  $("room-online").textContent = "";
+  $("room-placeholder").textContent = "Choose a room.";
+  renderHeader(room);
   $("typing").textContent = "";
   $("message-list").replaceChildren();
   $("composer-input").value = "";
@@ -91,34 +121,38 @@ export async function openRoom(roomId) {
 
 function subscribeRoom(room) {
   const id = room.id;
-  state.stomp.subscribe("message-" + id, "/topic/message/roomId/" + id, (m) => messageArrived(room, m), () => ({
-    "since-message-id": String(room.newestId),
-  }));
+  const on = (topic, received, headers) =>
+    state.stomp.subscribe(topic + "-" + id, "/topic/" + topic + "/roomId/" + id, received, headers, () =>
+      // The server ended it (an ERROR frame naming it): we are no longer in the room.
+      roomRemoved({ roomId: id }),
+    );
+  on("message", (m) => messageArrived(room, m), () => ({ "since-message-id": String(room.newestId) }));
   // Edits, deletions and reactions: the whole message as it now is, drawn again in place.
-  state.stomp.subscribe("message-updates-" + id, "/topic/message-updates/roomId/" + id, (update) =>
-    updateMessage(room, update.message),
-  );
-  state.stomp.subscribe("readMarkers-" + id, "/topic/readMarkers/roomId/" + id, (marker) => {
+  on("message-updates", (update) => updateMessage(room, update.message));
+  on("readMarkers", (marker) => {
     room.markers.set(marker.customerId, Math.max(room.markers.get(marker.customerId) || 0, marker.lastReadMessageId));
     renderSeenBy(room);
   });
-  state.stomp.subscribe("onlineStatus-" + id, "/topic/onlineStatus/roomId/" + id, (status) => {
+  on("onlineStatus", (status) => {
     room.online.set(status.customerId, status.online);
-    renderOnline(room);
+    renderHeader(room);
   });
-  state.stomp.subscribe("typing-" + id, "/topic/typing/roomId/" + id, (event) => typingChanged(room, event));
+  on("typing", (event) => typingChanged(room, event));
   room.typingSweep = setInterval(() => sweepTyping(room), 1000);
 }
 
 async function loadNames(room) {
   await Promise.all(
-    room.participantIds.map(async (customerId) => {
-      const found = await person(customerId);
-      room.names.set(customerId, found.fullName);
-    }),
+    room.participantIds
+      .filter((customerId) => !room.names.has(customerId))
+      .map(async (customerId) => {
+        const found = await person(customerId);
+        room.names.set(customerId, found.fullName);
+      }),
   );
   renderSeenBy(room);
   renderTyping(room);
+  renderHeader(room);
 }
 
 export async function loadRoomStatus(room) {
@@ -132,22 +166,18 @@ export async function loadRoomStatus(room) {
       const known = room.markers.get(marker.customerId) || 0;
       room.markers.set(marker.customerId, Math.max(known, marker.lastReadMessageId || 0));
     }
-    renderOnline(room);
+    renderHeader(room);
     renderSeenBy(room);
   } catch (error) {
     showStatus(error.message);
   }
 }
 
-function renderOnline(room) {
-  if (state.room !== room) return;
-  const total = room.participantIds.length || room.online.size;
-  const online = Array.from(room.online.values()).filter(Boolean).length;
-  $("room-online").textContent = online + " of " + total + " online";
-}
 
 export function bindConversation() {
   onRoomChosen(openRoom);
+  onOpenRoom({ changed: viewChanged, lost: roomLost });
+  bindRoomHeader();
   $("composer").addEventListener("submit", sendMessage);
   $("composer-input").addEventListener("input", composerInput);
   $("composer-input").addEventListener("blur", stopTyping);

@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { $, element, showStatus, timeOf } from "./dom.js";
 import { nameOf } from "./people.js";
-import { showInList } from "./rooms.js";
+import { readRoom, showInList } from "./rooms.js";
 import { state } from "./state.js";
 import { renderTyping, stopTyping } from "./typing.js";
 
@@ -67,7 +67,10 @@ export function messageNode(messageId) {
   return $("message-list").querySelector('[data-message-id="' + messageId + '"]');
 }
 
+export const isSystem = (message) => message.type === "system";
+
 function messageItem(room, message) {
+  if (isSystem(message)) return noteItem(message);
   const mine = message.senderId === state.me.customerId;
   const item = element("li", "message" + (mine ? " mine" : "") + (message.deleted ? " deleted" : ""));
   item.dataset.messageId = String(message.messageId);
@@ -86,6 +89,18 @@ function messageItem(room, message) {
   item.append(meta, content);
   if (!message.deleted) item.append(reactionBar(room, message), toolbar(mine));
   item.append(element("div", "seen muted"));
+  return item;
+}
+
+// What happened to the room (people added, removed or leaving, a new name): a centred note in
+// the history, sent in someone's name but nobody's message, so it has no bubble and no actions.
+function noteItem(message) {
+  const item = element("li", "message system");
+  item.dataset.messageId = String(message.messageId);
+  item.tabIndex = -1;
+  const time = element("time", "muted", timeOf(message.sentAt));
+  time.dateTime = message.sentAt;
+  item.append(element("span", "note", message.content), time, element("div", "seen muted"));
   return item;
 }
 
@@ -131,9 +146,11 @@ export function renderSeenBy(room) {
   const seenAt = new Map();
   for (const [customerId, lastRead] of room.markers) {
     if (customerId === state.me.customerId || !lastRead) continue;
-    // Under the newest message they have read that is not their own.
+    // Under the newest message they have read that is not their own (nor a note).
     let shown = null;
-    for (const id of room.order) if (id <= lastRead && room.senders.get(id) !== customerId) shown = id;
+    for (const id of room.order) {
+      if (id <= lastRead && room.senders.get(id) !== customerId && !isSystem(room.messages.get(id))) shown = id;
+    }
     if (shown === null) continue;
     if (!seenAt.has(shown)) seenAt.set(shown, []);
     seenAt.get(shown).push(nameOf(customerId, room.names));
@@ -196,6 +213,7 @@ export function scrollToEnd() {
 
 export async function markRead(room) {
   if (state.room !== room || document.visibilityState !== "visible" || !room.newestId) return;
+  readRoom(room.id);
   const mine = room.markers.get(state.me.customerId) || 0;
   if (room.newestId <= mine) return;
   room.markers.set(state.me.customerId, room.newestId);

@@ -1,4 +1,5 @@
-// The room list: fetched over HTTP, then kept current by the rooms and readStatus topics.
+// The room list: fetched over HTTP, then kept current by the rooms, rooms-removed and
+// readStatus topics, with each room's unread count.
 import { api } from "./api.js";
 import { $, avatar, element, showStatus, timeOf } from "./dom.js";
 import { state } from "./state.js";
@@ -6,9 +7,17 @@ import { state } from "./state.js";
 // Set by the conversation module. It imports this one (to redraw the list when a room opens),
 // so importing openRoom back would make an import cycle.
 let chooseRoom = () => {};
+let openViewChanged = () => {};
+let openRoomLost = () => {};
 
 export function onRoomChosen(handler) {
   chooseRoom = handler;
+}
+
+// The open room's view changed (its name or people), or the open room is no longer ours.
+export function onOpenRoom({ changed, lost }) {
+  openViewChanged = changed;
+  openRoomLost = lost;
 }
 
 export async function loadRooms() {
@@ -29,14 +38,21 @@ export function roomUpdated(view) {
   // Room views and read statuses travel on different topics, so a view flagging the open
   // room unread may arrive after the read marker that cleared it.
   const room = state.room && state.room.id === view.roomId ? state.room : null;
-  if (room && lastId(view) <= (room.markers.get(state.me.customerId) || 0)) {
-    view.unreadStatus = Object.assign({}, view.unreadStatus, { [state.me.customerId]: false });
-  }
+  if (room && lastId(view) <= (room.markers.get(state.me.customerId) || 0)) markedRead(view);
   state.rooms.set(view.roomId, view);
   renderRooms();
-  if (state.room && state.room.id === view.roomId) {
-    state.room.participantIds = view.participantIds;
-    $("room-name").textContent = view.roomName;
+  if (room) openViewChanged(view);
+}
+
+// The room is no longer ours (removed, or left): it leaves the list, and closes if open, with
+// the notice given or one that says so.
+export function roomRemoved(event, notice) {
+  const view = state.rooms.get(event.roomId);
+  state.rooms.delete(event.roomId);
+  renderRooms();
+  if (state.room && state.room.id === event.roomId) {
+    const name = view ? view.roomName : "Room " + event.roomId;
+    openRoomLost(event.roomId, notice || "You are no longer in “" + name + "”.");
   }
 }
 
@@ -44,37 +60,73 @@ export function readStatusUpdated(event) {
   const view = state.rooms.get(event.roomId);
   if (!view) return;
   view.unreadStatus = Object.assign({}, view.unreadStatus, { [event.customerId]: event.isUnread });
+  if (!event.isUnread) view.unreadCount = Object.assign({}, view.unreadCount, { [event.customerId]: 0 });
   renderRooms();
+}
+
+// Reading the room shows at once: the pushes that say so come later.
+export function readRoom(roomId) {
+  const view = state.rooms.get(roomId);
+  if (!view || unreadOf(view) === 0) return;
+  markedRead(view);
+  renderRooms();
+}
+
+function markedRead(view) {
+  const me = state.me.customerId;
+  view.unreadStatus = Object.assign({}, view.unreadStatus, { [me]: false });
+  view.unreadCount = Object.assign({}, view.unreadCount, { [me]: 0 });
+}
+
+// My unread count; a server without counts gives only the flag: -1 for "some".
+function unreadOf(view) {
+  const me = String(state.me.customerId);
+  const count = view.unreadCount && view.unreadCount[me];
+  if (typeof count === "number" && count > 0) return count;
+  return view.unreadStatus && view.unreadStatus[me] ? -1 : 0;
 }
 
 // The open room's entry in the list shows what the conversation shows, push or no push.
 export function showInList(message) {
   const view = state.rooms.get(message.roomId);
   if (!view || lastId(view) >= message.messageId) return;
-  const { messageId, senderId, content, sentAt } = message;
-  view.lastMessage = { messageId: messageId, senderId: senderId, content: content, sentAt: sentAt };
+  const { messageId, senderId, content, sentAt, type } = message;
+  view.lastMessage = { messageId: messageId, senderId: senderId, content: content, sentAt: sentAt, type: type };
   view.updatedAt = sentAt;
   renderRooms();
 }
 
+// Each room keeps its list item and button from one drawing to the next (only what is inside
+// is drawn again): a push that redraws the list between a press and its release must not eat
+// the click, and the focus stays where it was.
 export function renderRooms() {
-  const focused = document.activeElement && document.activeElement.dataset.roomId;
+  const kept = new Map(Array.from($("room-list").children, (item) => [item.firstChild.dataset.roomId, item]));
   const views = Array.from(state.rooms.values()).sort((a, b) => new Date(b.updatedAt) - new Date(a.updatedAt));
-  const items = views.map(roomItem);
-  $("room-list").replaceChildren(...items);
+  const items = views.map((view) => roomItem(view, kept.get(String(view.roomId))));
+  const list = $("room-list");
+  const focused = document.activeElement;
+  items.forEach((item, at) => list.children[at] !== item && list.insertBefore(item, list.children[at] || null));
+  while (list.children.length > items.length) list.lastChild.remove();
   $("no-rooms").hidden = views.length > 0;
-  if (focused) {
-    const again = $("room-list").querySelector('[data-room-id="' + focused + '"]');
-    if (again) again.focus();
-  }
+  // A room moved up (new activity) was taken out and put back, which loses the focus.
+  if (focused && focused.isConnected && focused !== document.activeElement) focused.focus();
 }
 
-function roomItem(view) {
-  const unread = Boolean(view.unreadStatus && view.unreadStatus[state.me.customerId]);
-  const button = element("button", "room-item" + (unread ? " unread" : ""));
-  button.type = "button";
-  button.dataset.roomId = String(view.roomId);
+function roomItem(view, kept) {
+  const item = kept || element("li");
+  let button = item.firstChild;
+  if (!button) {
+    button = element("button");
+    button.type = "button";
+    button.dataset.roomId = String(view.roomId);
+    button.addEventListener("click", () => chooseRoom(view.roomId));
+    item.append(button);
+  }
+  const count = unreadOf(view);
+  const unread = count !== 0;
+  button.className = "room-item" + (unread ? " unread" : "");
   if (state.room && state.room.id === view.roomId) button.setAttribute("aria-current", "true");
+  else button.removeAttribute("aria-current");
   const text = element("span", "room-text");
   const top = element("span", "room-top");
   top.append(element("span", "room-name", view.roomName));
@@ -82,17 +134,21 @@ function roomItem(view) {
   const last = view.lastMessage;
   // A sent message is never empty: an empty last message was deleted.
   const shown = last && (last.content === "" ? "message deleted" : last.content);
-  const preview = last ? (last.senderId === state.me.customerId ? "You: " : "") + shown : "No messages yet";
+  // A note (someone added, a new name) says who did it in its own words.
+  const mine = last && last.senderId === state.me.customerId && last.type !== "system";
+  const preview = last ? (mine ? "You: " : "") + shown : "No messages yet";
   text.append(top, element("span", "room-last muted", preview));
-  button.append(avatar(view.roomName, null), text);
-  if (unread) {
-    const dot = element("span", "dot");
-    dot.setAttribute("aria-label", "unread");
-    dot.setAttribute("role", "img");
-    button.append(dot);
-  }
-  button.addEventListener("click", () => chooseRoom(view.roomId));
-  const item = element("li");
-  item.append(button);
+  button.replaceChildren(avatar(view.roomName, null), text);
+  if (unread) button.append(unreadMark(count));
   return item;
+}
+
+// A count up to 999 (the server counts no further), or a dot when only the flag is known.
+function unreadMark(count) {
+  const known = count > 0;
+  const shown = count >= 999 ? "999+" : String(count);
+  const mark = element("span", known ? "badge" : "dot", known ? shown : undefined);
+  mark.setAttribute("role", "img");
+  mark.setAttribute("aria-label", known ? shown + " unread" : "unread");
+  return mark;
 }

@@ -4,7 +4,8 @@ import { loadRoomStatus, showRoomPane } from "./conversation.js";
 import { $, showStatus } from "./dom.js";
 import { refreshShown } from "./messages.js";
 import { renderMe } from "./profile.js";
-import { loadRooms, readStatusUpdated, roomUpdated } from "./rooms.js";
+import { closeHeader } from "./roomheader.js";
+import { loadRooms, readStatusUpdated, roomRemoved, roomUpdated } from "./rooms.js";
 import { resetSearch } from "./search.js";
 import { state } from "./state.js";
 import { StompClient } from "./stomp.js";
@@ -65,6 +66,7 @@ function startSession(me) {
   });
   state.stomp.subscribe("rooms", "/user/topic/rooms", roomUpdated);
   state.stomp.subscribe("read-status", "/user/topic/readStatus", readStatusUpdated);
+  state.stomp.subscribe("rooms-removed", "/user/topic/rooms-removed", (event) => roomRemoved(event));
   $("connection").textContent = "Connecting…";
   state.stomp.start();
   presenceTimer = setInterval(() => state.stomp.send("/app/extendOnline", ""), PRESENCE_RENEW_MS);
@@ -80,6 +82,7 @@ function endSession(message) {
   state.people.clear();
   $("room-list").replaceChildren();
   $("message-list").replaceChildren();
+  closeHeader();
   resetSearch();
   showLogin(message);
 }

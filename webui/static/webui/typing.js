@@ -31,6 +31,12 @@ export function stopTyping() {
   typingSentAt = 0;
 }
 
+// Typing into a room we are no longer in is refused: nothing is sent.
+export function forgetTyping() {
+  typingRoom = null;
+  typingSentAt = 0;
+}
+
 export function typingChanged(room, event) {
   if (event.customerId === state.me.customerId) return;
   if (event.typing) room.typing.set(event.customerId, Date.now());
