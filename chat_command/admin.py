@@ -46,6 +46,10 @@ ACTING_HELP = (
     "someone removed after the creator has gone is recorded as having left. If one change is "
     "refused, none is made."
 )
+CREATING_HELP = (
+    "The room is created as POST /command/room creates it, with its event, so it reaches the room "
+    "lists of the people in it: the participants in the order given, then the creator."
+)
 # The raw-id widgets' lookup of customers (the magnifier next to the field).
 CUSTOMERS = Room._meta.get_field("created_by").remote_field
 
@@ -108,13 +112,13 @@ class CustomerIdsField(forms.Field):
 class RoomCreationForm(forms.ModelForm):
     """A new room: do_create_room, as POST /command/room with the creator as the caller."""
 
-    name = forms.CharField(label="room name", required=False, strip=False)
+    name = forms.CharField(label="Room name", required=False, strip=False)
     creator = forms.ModelChoiceField(
         Customer.objects.filter(is_active=True),
         widget=ForeignKeyRawIdWidget(CUSTOMERS, admin.site),
         error_messages={"invalid_choice": "No active customer has this id."},
     )
-    people = CustomerIdsField(label="participants", required=False, help_text="Besides the creator.")
+    people = CustomerIdsField(label="Participants", required=False, help_text="Besides the creator.")
 
     class Meta:
         model = Room
@@ -135,10 +139,10 @@ class RoomCreationForm(forms.ModelForm):
 class RoomChangeForm(forms.ModelForm):
     """Rename, add people, remove people: each through its command, all of them or none."""
 
-    name = forms.CharField(label="room name", required=False, strip=False)
-    add = CustomerIdsField(label="add people", required=False)
+    name = forms.CharField(label="Room name", required=False, strip=False)
+    add = CustomerIdsField(label="Add people", required=False)
     remove = forms.TypedMultipleChoiceField(
-        label="remove people", coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+        label="Remove people", coerce=int, required=False, widget=forms.CheckboxSelectMultiple
     )
 
     class Meta:
@@ -180,10 +184,13 @@ class RoomAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Room | None = None) -> Any:
         if obj is None:
-            return [(None, {"fields": ("name", "creator", "people"), "description": ACTING_HELP})]
+            return [(None, {"fields": ("name", "creator", "people"), "description": CREATING_HELP})]
         return [
             (None, {"fields": ("room_id", "room_name", "created_by", "created_at", "revision", "members")}),
-            ("Change", {"fields": ("acting_as", "name", "add", "remove"), "description": ACTING_HELP}),
+            (
+                "Change, through the room's commands",
+                {"fields": ("acting_as", "name", "add", "remove"), "description": ACTING_HELP},
+            ),
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Room | None = None) -> Any:
