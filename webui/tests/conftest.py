@@ -7,6 +7,7 @@ so every push crosses Kafka and the Redis channel layer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
@@ -62,11 +63,27 @@ def seeded_stack(stack, transactional_db, settings):
 
 @pytest.fixture
 def people(browser, base_urls, seeded_stack) -> Iterator[tuple[Person, Person]]:
-    contexts = [browser.new_context(viewport={"width": 1100, "height": 720}) for _ in range(2)]
-    yield Person(contexts[0], base_urls[0]), Person(contexts[1], base_urls[1])
-    for context in contexts:
-        context.close()
-    wait_until_the_relay_is_idle()
+    with windows(browser, base_urls) as (first, second):
+        yield first, second
+
+
+@pytest.fixture
+def three_people(browser, base_urls, seeded_stack) -> Iterator[tuple[Person, Person, Person]]:
+    """The third person's browser talks to the first web process, the second's to the other."""
+    with windows(browser, (base_urls[0], base_urls[1], base_urls[0])) as (first, second, third):
+        yield first, second, third
+
+
+@contextlib.contextmanager
+def windows(browser: Browser, urls: tuple[str, ...]) -> Iterator[tuple[Person, ...]]:
+    """One browser window (a context of its own: its own cookie) per URL."""
+    contexts = [browser.new_context(viewport={"width": 1100, "height": 720}) for _ in urls]
+    try:
+        yield tuple(Person(context, url) for context, url in zip(contexts, urls, strict=True))
+    finally:
+        for context in contexts:
+            context.close()
+        wait_until_the_relay_is_idle()
 
 
 def wait_until_the_relay_is_idle() -> None:
