@@ -37,6 +37,11 @@ class CustomerAdmin(UserAdmin):
         (None, {"classes": ("wide",), "fields": ("username", "full_name", "email", "password1", "password2")}),
     )
 
+    def has_delete_permission(self, request: HttpRequest, obj: Customer | None = None) -> bool:
+        """Customers are deactivated, never deleted: a delete would take their memberships and
+        reactions with it, with no event, so the read model and live clients would never learn."""
+        return False
+
     def save_model(self, request: HttpRequest, obj: Customer, form: ModelForm[Customer], change: bool) -> None:
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:

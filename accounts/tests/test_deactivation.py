@@ -126,3 +126,13 @@ def test_deactivation_closes_the_customers_live_stomp_sessions(operator, seeded)
 
 def token_for_user2() -> str:
     return issue_token(customer_id=2, username="user2", full_name="Customer 2", roles="ROLE_USER")
+
+
+def test_the_admin_deactivates_customers_and_never_deletes_them(operator):
+    customer = Customer.objects.get(username="user3")
+    page = operator.get(f"/admin/accounts/customer/{customer.pk}/delete/")
+    assert page.status_code == 403
+    assert operator.post(f"/admin/accounts/customer/{customer.pk}/delete/", {"post": "yes"}).status_code == 403
+    bulk = {"action": "delete_selected", "_selected_action": [customer.pk], "post": "yes"}
+    operator.post("/admin/accounts/customer/", bulk)
+    assert Customer.objects.filter(pk=customer.pk).exists()
