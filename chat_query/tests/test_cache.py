@@ -197,3 +197,56 @@ def test_forgetting_the_views_orphans_the_lists_too(redis_url, unique):
     assert cache.room_list(generation, 1).body == "{}"
     cache.forget_views()
     assert cache.room_list(generation, 1).body is None
+
+
+def project_since(projector, after_id):
+    """Hand the projector what was logged after `after_id`, as Kafka would; the last row id."""
+    from chat_query.rebuild import _events_after
+
+    last = after_id
+    for chunk_end, events in _events_after(after_id, 5000):
+        projector.handle([Envelope.wrap(e) for e in events])
+        last = chunk_end
+    return last
+
+
+def listed(client, room_id):
+    return {r["roomId"]: r for r in data(client.get("/query/rooms"))}.get(room_id)
+
+
+def test_cached_lists_and_views_follow_the_changes_of_membership_the_projector_applies(
+    user1, user2, room, redis_url, db
+):
+    from django.test import Client
+
+    from chat_command.services import do_add_participants, do_remove_participant, do_rename_room
+    from conftest import login
+
+    projector = Projector()
+    logged = project_since(projector, 0)
+    send(room, 2)
+    logged = project_since(projector, logged)
+    assert listed(user1, room.room_id)["unreadCount"] == {"2": 0, "1": 1}
+    assert listed(user2, room.room_id)["participantIds"] == [2, 1]
+    generation = active_store().generation
+    assert cache.room_list(generation, 1).body is not None, "user1's list is cached"
+    assert cache.room_list(generation, 2).body is not None, "user2's list is cached"
+
+    do_add_participants(1, room.room_id, [3])
+    do_rename_room(2, room.room_id, "Renamed")
+    logged = project_since(projector, logged)
+    user3 = Client(REMOTE_ADDR="127.0.0.3")
+    login(user3, "user3", "12345")
+    for client in (user1, user2, user3):
+        view = listed(client, room.room_id)
+        assert (view["roomName"], view["participantIds"]) == ("Renamed", [2, 1, 3])
+        assert view["unreadCount"] == {"2": 0, "1": 1, "3": 1}
+
+    do_remove_participant(1, room.room_id, 2)
+    project_since(projector, logged)
+    assert listed(user2, room.room_id) is None, "the room left the removed member's list"
+    for client in (user1, user3):
+        view = listed(client, room.room_id)
+        assert (view["participantIds"], view["unreadCount"]) == ([1, 3], {"1": 0, "3": 2})
+    cached = json.loads(cache.json_of(cache.views(generation, [room.room_id])[room.room_id]))
+    assert cached["participantIds"] == [1, 3]

@@ -141,6 +141,47 @@ def test_edits_reactions_and_deletes_flow_through_kafka_to_pages_the_room_list_a
     assert [m["messageId"] for m in found if m["roomId"] == room.room_id] == [last]
 
 
+def test_membership_changes_flow_through_kafka_to_the_room_list_the_pages_and_the_announcements(
+    pipeline, user1, kafka_bootstrap
+):
+    from chat_command.models import Message
+    from chat_command.services import do_add_participants, do_remove_participant, do_rename_room
+
+    tail = TopicTail(kafka_bootstrap, [namespace.topic("room-updated")])
+    room = do_create_room(1, NewRoom("Members through Kafka", [2]))
+    do_send_message(2, NewMessage(room.room_id, "before the changes", None))
+    do_add_participants(1, room.room_id, [3])
+    do_rename_room(3, room.room_id, "Renamed through Kafka")
+    do_remove_participant(1, room.room_id, 2)
+    notes = list(Message.objects.filter(room_id=room.room_id, kind="system").order_by("-message_id"))
+    # 3 renamed the room (sending is reading), then missed only the removal's note.
+    final = {"participantIds": [1, 3], "unreadCount": {"1": 0, "3": 1}, "roomName": "Renamed through Kafka"}
+
+    def shows_the_final_room(envelope):
+        payload = envelope.payload
+        return payload["roomId"] == room.room_id and all(payload.get(k) == v for k, v in final.items())
+
+    assert tail.collect(shows_the_final_room, 1, timeout=30), "the room as it now is went to its members"
+    [removed] = tail.collect(lambda e: e.type == "RoomRemoved" and e.payload["roomId"] == room.room_id, 1)
+    assert removed.payload["customerIds"] == [2]
+    tail.close()
+    view = {r["roomId"]: r for r in user1.get("/query/rooms").json()["data"]}[room.room_id]
+    assert {k: view[k] for k in final} == final
+    assert view["unreadStatus"] == {"1": False, "3": True}
+    assert view["lastMessage"]["messageId"] == notes[0].message_id
+    assert wait_for(lambda: projected_message(notes[0].message_id) is not None, timeout=30)
+    page = user1.get(f"/query/message/roomId/{room.room_id}").json()["data"]
+    assert [m["type"] for m in page] == ["system", "system", "system", "user"]
+    assert [m["system"]["action"] for m in page[:3]] == ["removed", "renamed", "added"]
+    assert page[0]["system"] == {
+        "action": "removed",
+        "actorId": 1,
+        "customerIds": [2],
+        "roomName": "Renamed through Kafka",
+    }
+    assert projected_message(notes[0].message_id)["type"] == "system", "the page came from the read store"
+
+
 def test_a_redelivered_event_changes_nothing_and_is_not_announced_again(pipeline, kafka_bootstrap):
     tail = TopicTail(kafka_bootstrap, [namespace.topic("room-updated")])
     room = do_create_room(1, NewRoom("Twice", [2]))
@@ -336,3 +377,30 @@ def test_the_projector_keeps_projecting_while_redis_is_down(
     projector.done([envelope])
     assert any("without the processed-event memory" in r.message for r in caplog.records), "it ran without Redis"
     assert active_store().messages.find_one({"_id": message_id})["roomId"] == room_id
+
+
+def test_a_rebuild_reproduces_the_views_and_counts_of_rooms_whose_members_changed(user1, room):
+    from chat_command import selectors as truth
+    from chat_command.services import do_add_participants, do_leave_room, do_remove_participant, do_rename_room
+    from chat_query.projection import view_json
+    from chat_query.rebuild import replay
+
+    sent = [do_send_message(1 + n % 2, NewMessage(room.room_id, f"m{n}", None)).message_id for n in range(5)]
+    do_add_participants(2, room.room_id, [3])
+    do_mark_read(3, ReadMarker(room.room_id, sent[0]))
+    do_rename_room(3, room.room_id, "Before the rebuild")
+    do_send_message(1, NewMessage(room.room_id, "after the rename", None))
+    do_remove_participant(1, room.room_id, 2)
+    do_leave_room(3, room.room_id)
+    do_add_participants(1, room.room_id, [2])
+    do_mark_read(2, ReadMarker(room.room_id, sent[-1]))  # older than the note that added them: no move
+    do_send_message(1, NewMessage(room.room_id, "welcome back", None))
+    replay(active_store(), progress=False)
+    projected = active_store().views.find_one({"_id": room.room_id})
+    call_command("rebuild_projections", no_progress=True)
+    rebuilt_view = active_store(fresh=True).views.find_one({"_id": room.room_id})
+    assert state_of(active_store(), [room.room_id]) == rebuilt(logged_events())
+    assert view_json(rebuilt_view) == view_json(projected)
+    [from_truth] = truth.room_documents([room.room_id])
+    assert view_json(rebuilt_view)["unreadCount"] == view_json(from_truth)["unreadCount"] == {"1": 0, "2": 1}
+    assert rebuilt_view["participantIds"] == [1, 2]

@@ -147,3 +147,21 @@ def test_an_edit_projected_after_its_message_was_indexed_replaces_it_and_a_repla
     project()  # a replay of everything: the rows already hold these revisions
     assert ids(user1, q="draft") == []
     assert ids(user1, q="final") == [message]
+
+
+def test_system_messages_are_found_as_system_messages_and_only_by_members(user1, user2, room):
+    from chat_command.services import do_remove_participant, do_rename_room
+
+    do_rename_room(2, room.room_id, "Quarterly planning")
+    do_remove_participant(1, room.room_id, 2)
+    project()
+    [removal] = found(user1, q="removed")
+    [rename] = found(user1, q="renamed quarterly")
+    assert (removal["type"], removal["system"]["action"], removal["system"]["customerIds"]) == (
+        "system",
+        "removed",
+        [2],
+    )
+    assert (rename["type"], rename["system"]["roomName"]) == ("system", "Quarterly planning")
+    assert rename["roomName"] == "Quarterly planning"
+    assert found(user2, q="quarterly") == [], "a removed member no longer searches the room"
