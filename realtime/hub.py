@@ -18,6 +18,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from realtime import membership
 from realtime.layer import LAYER_ERRORS, LayerUnavailable, RedisPubSubLayer
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ Deliver = Callable[[Push], None]
 LAYER_CONCURRENCY = 32
 # Dispatched to every local subscriber when the channel layer failed (see Hub._read).
 FEED_LOST: Push = {"type": "hub.feed_lost"}
+# The group every web process's hub joins at start: {roomId, customerIds} who lost access to a
+# room, so every process forgets their membership, whether or not it holds a session of theirs.
+ACCESS_GROUP = "access.revoked"
+REJOIN_EVERY_S = 1.0
 
 
 def is_feed_lost(push: Push) -> bool:
@@ -62,9 +67,33 @@ class Hub:
         return starting is not None and starting.done() and not starting.cancelled() and starting.exception() is None
 
     async def _start(self) -> None:
-        if self.layer is not None:
+        if self.layer is not None and self.channel is None:
             self.channel = await self.layer.new_channel("hub.")
+        # Before the reader starts, so its task is not left behind by a start that failed here.
+        await self.join(ACCESS_GROUP, self._access_revoked)
+        membership.listen()
+        if self.layer is not None:
             self._tasks.append(asyncio.create_task(self._read()))
+
+    def _access_revoked(self, push: Push) -> None:
+        if is_feed_lost(push):
+            # Revocations may have been lost with the feed: no cached answer until it is heard again.
+            membership.stop_listening()
+            spawn(self._listen_again(), self._background)
+        else:
+            membership.revoke(push["roomId"], push["customerIds"])
+
+    async def _listen_again(self) -> None:
+        """Join the access group again after a gap in the feed, however long Redis stays away."""
+        while True:
+            try:
+                await self.join(ACCESS_GROUP, self._access_revoked)
+            except (LayerUnavailable, *LAYER_ERRORS) as exc:
+                logger.warning("joining the access group again failed (%r); retrying", exc)
+                await asyncio.sleep(REJOIN_EVERY_S)
+                continue
+            membership.listen()
+            return
 
     async def join(self, group: str, deliver: Deliver) -> None:
         """Subscribe; returns once every push published from now on reaches `deliver`."""
@@ -78,6 +107,18 @@ class Hub:
         except LayerUnavailable:
             await self.leave(group, deliver)
             raise
+
+    def drop(self, group: str, deliver: Deliver) -> None:
+        """Leave at once, inside a dispatch: no later push reaches `deliver`. The channel layer
+        forgets the group soon after, unless someone joined it again meanwhile."""
+        members = self.groups.get(group)
+        if members is None:
+            return
+        members.discard(deliver)
+        if not members:
+            del self.groups[group]
+            if self.layer is not None:
+                spawn(self._discard_unless_joined([group]), self._background)
 
     async def leave(self, group: str, deliver: Deliver) -> None:
         members = self.groups.get(group)

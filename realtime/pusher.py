@@ -6,12 +6,12 @@ import json
 import threading
 from typing import Any
 
-from chat_command.events import MessageSent, MessageUpdated, ReadMarkerUpdated
-from chat_query.events import ReadStatusUpdated, RoomUpdated
+from chat_command.events import LEFT, REMOVED, MessageSent, MessageUpdated, ReadMarkerUpdated, RoomChanged
+from chat_query.events import ReadStatusUpdated, RoomRemoved, RoomUpdated
 from chat_query.selectors import state_json
 from infrastructure import backends
 from infrastructure.messaging.events import Envelope, Event
-from realtime.hub import push_many_from_sync, room_group, user_group
+from realtime.hub import ACCESS_GROUP, push_many_from_sync, room_group, sessions_group, user_group
 
 
 def frame(body: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
@@ -22,25 +22,46 @@ def frame(body: dict[str, Any], message_id: int | None = None) -> dict[str, Any]
     return push
 
 
+def without_seq(event: MessageSent | ReadMarkerUpdated) -> dict[str, Any]:
+    """The payload but its seq: that is the read model's (unread counts), and pushes keep the
+    reference's fields (plus a system message's type and facts)."""
+    return {name: value for name, value in event.payload().items() if name != "seq"}
+
+
 def pushes_for(event: Event) -> list[tuple[str, dict[str, Any]]]:
     """(group, push) pairs for one event; payloads keep the reference's field names."""
     if isinstance(event, MessageSent):
-        return [(room_group(event.roomId, "message"), frame(event.payload(), event.messageId))]
+        return [(room_group(event.roomId, "message"), frame(without_seq(event), event.messageId))]
     if isinstance(event, MessageUpdated):
         body = {"type": event.change, "message": state_json(event.fields())}
         return [(room_group(event.roomId, "message-updates"), frame(body))]
     if isinstance(event, ReadMarkerUpdated):
-        return [(room_group(event.roomId, "readMarkers"), frame(event.payload()))]
+        return [(room_group(event.roomId, "readMarkers"), frame(without_seq(event)))]
     if isinstance(event, RoomUpdated):
         push = frame(event.payload())
         return [(user_group(p, "rooms"), push) for p in event.participantIds]
     if isinstance(event, ReadStatusUpdated):
         return [(user_group(event.customerId, "readStatus"), frame(event.payload()))]
+    if isinstance(event, RoomChanged) and event.change in (REMOVED, LEFT):
+        return revocations(event.roomId, event.customerIds)
+    if isinstance(event, RoomRemoved):
+        push = frame({"roomId": event.roomId})
+        return [(user_group(c, "rooms-removed"), push) for c in event.customerIds]
+    # RoomChanged adding people or renaming: the projector's RoomUpdated announces it.
     return []
+
+
+def revocations(room_id: int, customer_ids: list[int]) -> list[tuple[str, dict[str, Any]]]:
+    """End the customers' access to the room: every web process forgets their membership, then
+    each of their sessions ends its subscriptions to the room's topics. Published with the
+    room's messages, in their order, so no message committed after the removal follows."""
+    forget = (ACCESS_GROUP, {"roomId": room_id, "customerIds": customer_ids})
+    return [forget, *((sessions_group(c), {"kind": "revoke", "roomId": room_id}) for c in customer_ids)]
 
 
 class Pusher:
     name: str = "pusher"
+    # RoomChanged travels on MessageSent.TOPIC, RoomRemoved on RoomUpdated.TOPIC.
     topics: tuple[str, ...] = (
         MessageSent.TOPIC,
         MessageUpdated.TOPIC,

@@ -4,25 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection, transaction
+
 from chat_command.api import message_states
-from chat_command.models import Message
+from chat_command.models import Message, RoomParticipant
 from chat_query.selectors import message_json, state_json
 from chat_query.store import active_store
 
 MAX_RECOVERED = 500
 
 
-def messages_after(room_id: int, since: int) -> list[dict[str, Any]]:
+def messages_after(room_id: int, since: int, reader_id: int) -> list[dict[str, Any]] | None:
     """Messages of the room after `since` that PostgreSQL holds now, oldest first (at most the
-    newest 500), each in its current state. Whatever commits later reaches the subscription
-    live, so nothing newer is returned: a newer message returned here would make the
-    subscription drop, as a repeat, an older one that arrives live after it.
+    newest 500), each in its current state; None if `reader_id` is not in the room now.
+    Whatever commits later reaches the subscription live, so nothing newer is returned: a
+    newer message returned here would make the subscription drop, as a repeat, an older one
+    that arrives live after it.
+
+    Membership and messages are read in one snapshot: a reader removed meanwhile is either
+    refused or given only messages committed before the removal (sends and removals take the
+    room's lock, so a message committed after the removal is visible only with it).
 
     The read store answers when it holds every one of them at its current revision; when it
     lacks one or holds an older state (not projected yet), PostgreSQL answers. Comparing counts
     is not enough: in the middle of a batch the store can hold a newer message while it still
     lacks an older one.
     """
+    # Inside a transaction already (a test's), that transaction's snapshot rules; SQLite's
+    # transactions read one snapshot anyway.
+    own_snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if own_snapshot:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        if not RoomParticipant.objects.filter(room_id=room_id, customer_id=reader_id).exists():
+            return None
+        return _missed(room_id, since)
+
+
+def _missed(room_id: int, since: int) -> list[dict[str, Any]]:
     truth = Message.objects.filter(room_id=room_id, message_id__gt=since).order_by("-message_id")
     expected = dict(truth.values_list("message_id", "revision")[:MAX_RECOVERED])
     if not expected:

@@ -50,7 +50,11 @@ logger = logging.getLogger(__name__)
 ROOM_DESTINATION = re.compile(
     r"^/topic/(message|message-updates|onlineStatus|readMarkers|typing)/roomId/([1-9][0-9]{0,17})$"
 )
-USER_DESTINATIONS = {"/user/topic/rooms": "rooms", "/user/topic/readStatus": "readStatus"}
+USER_DESTINATIONS = {
+    "/user/topic/rooms": "rooms",
+    "/user/topic/rooms-removed": "rooms-removed",
+    "/user/topic/readStatus": "readStatus",
+}
 SERVER_HEARTBEAT_MS = 10_000
 # WebSocket close codes: 1000 normal; applications may use 4000-4999 (1008 is refused by servers).
 CLOSE_ERROR = 4000
@@ -81,6 +85,8 @@ class Subscription:
     # While missed messages are replayed, live ones wait here (recovery after a reconnect).
     held: list[Push] | None = None
     last_message_id: int = 0
+    # Access to the room ended during the replay: the subscription ends once the replay is out.
+    revoked: bool = False
 
 
 @dataclass
@@ -98,6 +104,8 @@ class StompSession:
         self.principal: Principal | None = None
         self.connection_id = uuid.uuid4().hex
         self.subscriptions: dict[str, Subscription] = {}
+        # Ids of subscriptions the server ended (access revoked): a client's UNSUBSCRIBE of one is no error.
+        self.ended_ids: set[str] = set()
         self.outgoing: deque[tuple[str, int]] = deque()  # (frame, its size in bytes)
         self.queued_bytes = 0
         self.wakeup = asyncio.Event()
@@ -242,6 +250,8 @@ class StompSession:
         def ended(push: Push) -> None:
             if is_feed_lost(push):
                 self._feed_lost()
+            elif push.get("kind") == "revoke":
+                self._revoke(push["roomId"])
             elif push.get("tokenId") in (None, principal.token_id):  # None: every token of the customer
                 self._spawn(self.fail("Session ended", push.get("reason") or "The session was logged out."))
 
@@ -272,15 +282,20 @@ class StompSession:
                 frame, f"Forbidden destination {destination}", "Subscribe to your own rooms and user topics only."
             )
             return False
+        # From here to the join there is no await: a revocation dispatched after the membership
+        # check (which would have said no) finds the subscription and ends it.
         subscription = Subscription(sub_id, destination, group, deliver=lambda push: None, room_id=room_id)
         subscription.deliver = lambda push: self._deliver(subscription, push)
         self.subscriptions[sub_id] = subscription
+        self.ended_ids.discard(sub_id)
         metrics.STOMP_SUBSCRIPTIONS.inc()
         if since is not None and destination.startswith("/topic/message/"):
             subscription.held = []
         await (await hub()).join(group, subscription.deliver)
-        if subscription.held is not None:
-            await self._recover(subscription, int(since or 0))
+        if subscription.held is not None and not await self._recover(subscription, int(since or 0)):
+            await self._forget(subscription)
+            self.refuse(frame, f"Forbidden destination {destination}", "Subscribe to your own rooms only.")
+            return False
         return True
 
     async def _group_for(self, destination: str) -> tuple[str | None, int | None]:
@@ -296,20 +311,71 @@ class StompSession:
             return None, None
         return room_group(room_id, match.group(1)), room_id
 
-    async def _recover(self, subscription: Subscription, since: int) -> None:
-        """Replay what was missed after `since`, then what arrived meanwhile, without repeats."""
+    async def _recover(self, subscription: Subscription, since: int) -> bool:
+        """Replay what was missed after `since`, then what arrived meanwhile, without repeats;
+        False, and nothing replayed, if PostgreSQL says the customer is not in the room now."""
         assert subscription.room_id is not None
-        missed = await database_sync_to_async(messages_after, thread_sensitive=False)(subscription.room_id, since)
+        assert self.principal is not None
+        missed = await database_sync_to_async(messages_after, thread_sensitive=False)(
+            subscription.room_id, since, self.principal.customer_id
+        )
+        if missed is None:
+            return False
         subscription.last_message_id = since
         for body in missed:
             self._send_message(subscription, json.dumps(body, ensure_ascii=False).encode(), body["messageId"])
         held, subscription.held = subscription.held or [], None
         for push in held:
             self._deliver(subscription, push)
+        if subscription.revoked:
+            # Removed during the replay, which (read with the membership) held no later message.
+            self._end(subscription)
+        return True
+
+    async def _forget(self, subscription: Subscription) -> None:
+        """Undo a subscription that is refused after all (a revocation may have undone it already)."""
+        self.ended_ids.discard(subscription.id)
+        if self.subscriptions.get(subscription.id) is subscription:
+            del self.subscriptions[subscription.id]
+            metrics.STOMP_SUBSCRIPTIONS.dec()
+            await (await hub()).leave(subscription.group, subscription.deliver)
+
+    def _revoke(self, room_id: int) -> None:
+        """The customer left or was removed from the room: end each subscription to its topics.
+
+        Called inside the hub's dispatch of the revocation, which comes before any push of a
+        message committed after the removal: none of those reaches these subscriptions.
+        """
+        the_hub = started_hub()
+        for subscription in [s for s in self.subscriptions.values() if s.room_id == room_id]:
+            del self.subscriptions[subscription.id]
+            metrics.STOMP_SUBSCRIPTIONS.dec()
+            if the_hub is not None:
+                the_hub.drop(subscription.group, subscription.deliver)
+            if len(self.ended_ids) >= MAX_SUBSCRIPTIONS:
+                self.ended_ids.clear()
+            self.ended_ids.add(subscription.id)
+            if subscription.held is None:
+                self._end(subscription)
+            else:
+                subscription.revoked = True
+
+    def _end(self, subscription: Subscription) -> None:
+        """The ERROR frame that ends one subscription; the connection stays open."""
+        assert self.principal is not None
+        error = error_frame(
+            f"Customer {self.principal.customer_id} is no longer a participant of Room {subscription.room_id}",
+            details=f"The subscription to {subscription.destination} has ended; the connection stays open.",
+            subscription=subscription.id,
+        )
+        self.enqueue(encode(error, self.version), metrics.SENT_ERROR)
 
     async def _unsubscribe(self, frame: Frame) -> bool:
         sub_id = frame.header("id") or (frame.header("destination") if self.version == "1.0" else None)
         subscription = self.subscriptions.pop(sub_id or "", None)
+        if subscription is None and sub_id in self.ended_ids:
+            self.ended_ids.discard(sub_id)
+            return True  # the server ended it already (access revoked)
         if subscription is None:
             self.refuse(frame, f"No subscription {sub_id}")
             return False

@@ -341,9 +341,14 @@ def negotiate_heartbeat(client: str | None, server_cx: int, server_cy: int) -> t
     return send, expect
 
 
-def error_frame(message: str, *, receipt_id: str | None = None, details: str = "") -> Frame:
-    """Build an ERROR frame carrying a short message header and a plain-text body."""
+def error_frame(
+    message: str, *, receipt_id: str | None = None, details: str = "", subscription: str | None = None
+) -> Frame:
+    """Build an ERROR frame carrying a short message header and a plain-text body; with
+    `subscription`, the ERROR ends that subscription alone."""
     headers = [("message", message), ("content-type", "text/plain")]
     if receipt_id is not None:
         headers.append(("receipt-id", receipt_id))
+    if subscription is not None:
+        headers.append(("subscription", subscription))
     return Frame("ERROR", tuple(headers), details.encode())
