@@ -103,6 +103,8 @@ def test_edits_reactions_and_deletes_reach_the_rooms_message_updates_and_not_its
         "editedAt": None,
         "deleted": True,
         "reactions": [],
+        "type": "user",
+        "system": None,
     }
     assert pushes[3]["messageId"] == later, "the message topic carried only the new message, in its own shape"
     assert "type" not in pushes[3]
