@@ -1,4 +1,9 @@
-"""The projector role: command events in, read model and realtime announcements out."""
+"""The projector role: command events in, read model and realtime announcements out.
+
+It consumes RoomCreated, MessageSent and RoomChanged (one topic, in commit order per room),
+ReadMarkerUpdated and MessageUpdated, and announces RoomUpdated (the room as its current
+participants now see it), RoomRemoved (customers no longer in it) and ReadStatusUpdated.
+"""
 
 from __future__ import annotations
 
