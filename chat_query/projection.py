@@ -81,11 +81,16 @@ class RoomFacts:
     def sent(self, event: MessageSent) -> None:
         """A message moves the room's last seq and its sender's read position; the system
         message that adds people is where the added start reading."""
-        if not event.seq:
+        seq = event.seq
+        if not seq:
             return  # recorded before messages had seqs
-        self.first_seq = min(self.first_seq or event.seq, event.seq)
-        self.last_seq = max(self.last_seq, event.seq)
-        self.read(event.senderId, event.seq)
+        # Comparisons, not min/max calls: a rebuild runs this for every message of the log.
+        if seq > self.last_seq:
+            self.last_seq = seq
+        if seq < self.first_seq or not self.first_seq:
+            self.first_seq = seq
+        if seq > self.read_seq.get(event.senderId, 0):
+            self.read_seq[event.senderId] = seq
         if event.type == SYSTEM and (event.system or {}).get("action") == ADDED:
             for customer_id in (event.system or {}).get("customerIds", []):
                 self.read(int(customer_id), event.seq)
