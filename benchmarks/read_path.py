@@ -150,10 +150,12 @@ def dataset_ready(db_url: str) -> bool:
     with psycopg.connect(db_url) as conn:
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM rooms), (SELECT count(*) FROM messages),"
-            " (SELECT count(*) FROM outbox_events), (SELECT count(*) FROM room_participants WHERE customer_id = 1)"
+            " (SELECT count(*) FROM outbox_events), (SELECT count(*) FROM room_participants WHERE customer_id = 1),"
+            " (SELECT count(*) FROM messages WHERE seq = 0)"
         ).fetchone()
-    print(f"{DB_NAME}: rooms, messages, outbox events, rooms of user1 = {counts}")
-    return counts == (ROOMS, MESSAGES, expected_events(), USER1_ROOMS)
+    print(f"{DB_NAME}: rooms, messages, outbox events, rooms of user1, messages without a seq = {counts}")
+    # A dataset written without seqs after migration 0009 numbered the messages would count unread wrong.
+    return counts == (ROOMS, MESSAGES, expected_events(), USER1_ROOMS, 0)
 
 
 @dataclass
@@ -163,7 +165,8 @@ class Plan:
     participants: dict[int, list[int]]
     message_room: array[int]
     message_sender: array[int]
-    readers: dict[int, tuple[int, int]]  # even rooms: (reader, last message id of the room)
+    message_seq: array[int]  # each message's place in its room, 1, 2, 3, ...
+    readers: dict[int, tuple[int, int, int]]  # even rooms: (reader, last message id of the room, its seq)
 
 
 def plan_dataset(customers: dict[int, str], rng: random.Random) -> Plan:
@@ -177,15 +180,18 @@ def plan_dataset(customers: dict[int, str], rng: random.Random) -> Plan:
         else:
             members = rng.sample(others, 3 if rng.random() < 0.2 else 2)
         participants[room] = members
-    message_room, message_sender = array("q"), array("q")
+    message_room, message_sender, message_seq = array("q"), array("q"), array("q")
     last: dict[int, int] = {}
+    seqs: dict[int, int] = {}
     for index in range(MESSAGES):
         room = index + 1 if index < ROOMS else rng.randint(1, ROOMS)  # every room has a message
         message_room.append(room)
         message_sender.append(rng.choice(participants[room]))
+        seqs[room] = seqs.get(room, 0) + 1
+        message_seq.append(seqs[room])
         last[room] = index + 1
-    readers = {room: (rng.choice(participants[room]), last[room]) for room in range(2, ROOMS + 1, 2)}
-    return Plan(participants, message_room, message_sender, readers)
+    readers = {room: (rng.choice(participants[room]), last[room], seqs[room]) for room in range(2, ROOMS + 1, 2)}
+    return Plan(participants, message_room, message_sender, message_seq, readers)
 
 
 def build_dataset(db_url: str, customers: dict[int, str]) -> float:
@@ -230,15 +236,17 @@ def build_dataset(db_url: str, customers: dict[int, str]) -> float:
             ) as rows:
                 for room, members in plan.participants.items():
                     created = ROOM_BASE_TIME + timedelta(milliseconds=10 * room)
-                    reader, marker = plan.readers.get(room, (0, 0))
+                    reader, marker, _ = plan.readers.get(room, (0, 0, 0))
                     for position, customer in enumerate(members):
                         rows.write_row((room, customer, position, created, marker if customer == reader else None))
-            with tc.copy("COPY messages (message_id, room_id, customer_id, content, sent_at) FROM STDIN") as messages:
+            message_copy = "COPY messages (message_id, room_id, customer_id, content, sent_at, seq) FROM STDIN"
+            with tc.copy(message_copy) as messages:
                 for index in progress_over(range(MESSAGES), MESSAGES, "messages", "msg"):
                     message_id, room, sender = index + 1, plan.message_room[index], plan.message_sender[index]
+                    seq = plan.message_seq[index]
                     sent = MESSAGE_BASE_TIME + timedelta(milliseconds=50 * message_id)
                     content = f"{rng.choice(PHRASES)} #{message_id}"
-                    messages.write_row((message_id, room, sender, content, sent))
+                    messages.write_row((message_id, room, sender, content, sent, seq))
                     sent_event = MessageSent(
                         roomId=room,
                         messageId=message_id,
@@ -246,13 +254,13 @@ def build_dataset(db_url: str, customers: dict[int, str]) -> float:
                         senderFullName=customers[sender],
                         content=content,
                         sentAt=iso(sent),
+                        seq=seq,
                     )
                     events.write_row(outbox_row(sent_event, sent))
             marked = MESSAGE_BASE_TIME + timedelta(milliseconds=50 * (MESSAGES + 1))
-            for room, (reader, marker) in plan.readers.items():
-                events.write_row(
-                    outbox_row(ReadMarkerUpdated(roomId=room, customerId=reader, lastReadMessageId=marker), marked)
-                )
+            for room, (reader, marker, seq) in plan.readers.items():
+                read = ReadMarkerUpdated(roomId=room, customerId=reader, lastReadMessageId=marker, seq=seq)
+                events.write_row(outbox_row(read, marked))
         for table, column in (("rooms", "room_id"), ("messages", "message_id"), ("room_participants", "id")):
             truth.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), (SELECT max({column}) FROM {table}))"
@@ -298,11 +306,13 @@ def live_events(customers: dict[int, str]) -> tuple[list[Any], dict[int, int]]:
         for room, members in rooms.items()
     ]
     last: dict[int, int] = {}
+    seqs: dict[int, int] = {}
     room_ids = list(rooms)
     for n in range(LIVE_MESSAGES):
         room = room_ids[n % LIVE_ROOMS]
         sender = rng.choice(rooms[room])
         message_id = LIVE_BASE + n + 1
+        seqs[room] = seq = seqs.get(room, 0) + 1
         events.append(
             MessageSent(
                 roomId=room,
@@ -311,12 +321,13 @@ def live_events(customers: dict[int, str]) -> tuple[list[Any], dict[int, int]]:
                 senderFullName=customers[sender],
                 content=f"{rng.choice(PHRASES)} #{message_id}",
                 sentAt=now,
+                seq=seq,
             )
         )
         last[room] = message_id
         if n % LIVE_MARK_EVERY == 0 and n < LIVE_MESSAGES - LIVE_ROOMS:
             reader = rng.choice(rooms[room])
-            events.append(ReadMarkerUpdated(roomId=room, customerId=reader, lastReadMessageId=message_id))
+            events.append(ReadMarkerUpdated(roomId=room, customerId=reader, lastReadMessageId=message_id, seq=seq))
     return events, last
 
 
