@@ -16,6 +16,9 @@ WebSocket pings so idle connections stay quiet.
    Latency is the arrival minus the moment just before the POST, matched by the messageId
    the POST returned (after 10 warm-up posts). It crosses the outbox, the relay, Kafka, the
    pusher, Redis (channel layer) and the web server; the pusher's CPU share is shown alongside.
+   Then the access cut: in 10 rooms of their own, the listener subscribes and the creator
+   removes them (`DELETE /command/room/{id}/participants/{customerId}`); the time from just
+   before the DELETE to the listener's ERROR frame for that subscription, against 1 s.
 2. Fan-out: 1,000 subscribers (50 customers x 20 connections, all participants of one room)
    of that room's message topic; one message is published straight to the channel-layer
    group the way the pusher does (`group_send` of `realtime.pusher.frame(...)`), so the
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import resource
@@ -95,6 +99,7 @@ WARM_CONNECTIONS = 10  # in the memory baseline: the process has served sockets 
 RATE = int(os.environ.get("BENCH_RATE", "100"))
 LATENCY_SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 FANOUT_ROUNDS = 10
+CUT_ROUNDS = 10
 BURST = 50
 BURST_REPEATS = 3
 OPEN_CONCURRENCY = 100  # handshakes in flight while opening many connections
@@ -348,6 +353,52 @@ async def end_to_end(http_port: int, ws_port: int, pusher_pid: int, setup: Setup
     ]
 
 
+# --- 1b. Access cut: removal -> ERROR -----------------------------------------------------
+
+
+def http_call(port: int, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    """One request as `token`'s customer; its status and the envelope's data."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Content-Type": "application/json", "Cookie": f"jwt_token={token}"}
+        conn.request(method, path, None if body is None else json.dumps(body), headers)
+        response = conn.getresponse()
+        answer = response.read()
+        data = json.loads(answer).get("data") if answer else None
+        return response.status, data
+    finally:
+        conn.close()
+
+
+async def access_cut(http_port: int, ws_port: int, setup: Setup) -> list[Figure]:
+    """A member watching a room is removed: the time from the DELETE to their ERROR frame."""
+    print(f"1b. access cut: {CUT_ROUNDS} rooms, the listener removed while subscribed", flush=True)
+    creator, listener = token_for(setup.poster), token_for(setup.listener)
+    delays: list[float] = []
+    for n in range(CUT_ROUNDS):
+        body = {"roomName": f"realtime bench access cut {n}", "targetCustomerIds": [setup.listener]}
+        status, room_id = await asyncio.to_thread(http_call, http_port, creator, "POST", "/command/room", body)
+        if status != 200:
+            raise RuntimeError(f"creating a room answered {status}")
+        client = await open_stomp(ws_port, listener, message_topic(room_id))
+        try:
+            removal = f"/command/room/{room_id}/participants/{setup.listener}"
+            started = time.perf_counter()
+            status, _ = await asyncio.to_thread(http_call, http_port, creator, "DELETE", removal)
+            if status != 200:
+                raise RuntimeError(f"the removal answered {status}")
+            frame = await client.expect("ERROR")
+            delays.append((time.perf_counter() - started) * 1000)
+            if frame.header("subscription") != "sub-0":
+                raise RuntimeError(f"the ERROR names subscription {frame.header('subscription')!r}")
+        finally:
+            await client.ws.close()
+    return [
+        Figure("median DELETE participant -> its subscription's ERROR", statistics.median(delays), "ms"),
+        Figure(f"worst DELETE participant -> ERROR of {CUT_ROUNDS}", max(delays), "ms", 1000, False),
+    ]
+
+
 # --- 2 and 3. Fan-out and frames/s --------------------------------------------------------
 
 
@@ -502,6 +553,7 @@ async def run(
     processes: Processes, server: str, http_port: int, ws_port: int, pids: dict[str, int], setup: Setup
 ) -> list[Figure]:
     figures = await end_to_end(http_port, ws_port, pids["pusher"], setup)
+    figures += await access_cut(http_port, ws_port, setup)
     figures += await fan_out(ws_port, server, pids["web"], setup)
     figures += await memory(processes, server, setup)
     return figures

