@@ -19,6 +19,7 @@ STATE_DEPENDENT_REFUSALS = [
     # Only the seeded customers 1-3 exist, and the caller (1) may not name themself.
     ("POST", "/command/room", r"Unknown customer ids: [0-9, ]+\."),
     ("POST", "/command/room", r"targetCustomerIds should not contain the creator's customerId\."),
+    ("POST", "/command/room/{room_id}/participants", r"Unknown customer ids: [0-9, ]+\."),
     # A read marker must name a message of the room.
     ("POST", "/command/read", r"Message [0-9]+ is not a message of Room [0-9]+\."),
     # An idempotency key stays bound to the room of its first send; the header and the body may
