@@ -144,6 +144,7 @@ def room_documents(room_ids: list[int]) -> list[dict[str, Any]]:
             "roomName": room.room_name,
             "participantIds": [customer_id for customer_id, _, _ in members],
             "createdAt": room.created_at,
+            "createdBy": room.created_by_id,
             "updatedAt": max(room.created_at, last.sent_at) if last else room.created_at,
             "readUpTo": {str(customer_id): marker or 0 for customer_id, marker, _ in members},
             "roomRev": room.revision,
@@ -154,6 +155,7 @@ def room_documents(room_ids: list[int]) -> list[dict[str, Any]]:
                 "senderId": last.sender_id,
                 "content": last.content,
                 "sentAt": last.sent_at,
+                "type": last.kind,
             }
             if last.seq:  # zero only for a message stored before seqs and not numbered since
                 document["lastSeq"] = last.seq

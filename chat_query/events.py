@@ -24,6 +24,7 @@ class RoomUpdated(Event):
     updatedAt: str
     # Added to the reference's view: messages after each participant's read position, up to 999.
     unreadCount: dict[str, int] = dataclasses.field(default_factory=dict)
+    createdBy: int | None = None
 
 
 @event_type

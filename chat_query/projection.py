@@ -139,6 +139,7 @@ def room_state(room: RoomCreated | RoomChanged) -> dict[str, Any]:
         "roomName": room.roomName,
         "participantIds": [p["id"] for p in room.participants],
         "createdAt": parse_iso(room.createdAt),
+        "createdBy": room.createdBy,
         "roomRev": room.revision,
     }
 
@@ -231,6 +232,7 @@ def last_message_summary(event: MessageSent | MessageUpdated) -> dict[str, Any]:
         "senderId": event.senderId,
         "content": event.content,
         "sentAt": parse_iso(event.sentAt),
+        "type": event.type,
         "rev": event.revision,
     }
 
@@ -242,6 +244,7 @@ def _summary_of(document: dict[str, Any]) -> dict[str, Any]:
         "senderId": document["senderId"],
         "content": document["content"],
         "sentAt": document["sentAt"],
+        "type": document.get("type", USER),
         "rev": document.get("rev", 0),
     }
 
@@ -516,6 +519,8 @@ def view_json(view: dict[str, Any]) -> dict[str, Any]:
         "lastMessage": None if last is None else _last_message_json(last),
         "createdAt": iso(view["createdAt"]),
         "updatedAt": iso(view["updatedAt"]),
+        # Added to the reference's view: who may remove people (None in a view from before it).
+        "createdBy": view.get("createdBy"),
     }
 
 
@@ -525,6 +530,7 @@ def _last_message_json(last: dict[str, Any]) -> dict[str, Any]:
         "senderId": last["senderId"],
         "content": last["content"],
         "sentAt": iso(last["sentAt"]),
+        "type": last.get("type", USER),
     }
 
 

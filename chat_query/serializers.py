@@ -15,6 +15,7 @@ class LastMessage(serializers.Serializer):
     senderId = serializers.IntegerField()
     content = serializers.CharField()
     sentAt = serializers.DateTimeField()
+    type = serializers.ChoiceField(choices=["user", "system"], help_text="system: the room's own note of a change.")
 
 
 class ChatRoomView(serializers.Serializer):
@@ -34,6 +35,7 @@ class ChatRoomView(serializers.Serializer):
     lastMessage = LastMessage(allow_null=True)
     createdAt = serializers.DateTimeField()
     updatedAt = serializers.DateTimeField()
+    createdBy = serializers.IntegerField(allow_null=True, help_text="The room's creator, who may remove people.")
 
 
 class Reactions(serializers.Serializer):

@@ -129,6 +129,7 @@ def test_the_room_list_follows_edits_of_its_last_message_and_announces_them(stor
         "senderId": 2,
         "content": "the last, edited",
         "sentAt": last.sentAt,
+        "type": "user",
     }
     assert store.views.find_one({"_id": r})["lastMessage"]["content"] == "the last, edited"
 

@@ -35,12 +35,15 @@ def test_rooms_are_listed_newest_activity_first_with_the_contract_fields(user1, 
         "lastMessage",
         "createdAt",
         "updatedAt",
+        "createdBy",
     ]
     assert view["participantIds"] == [2, 1]
     assert view["unreadStatus"] == {"2": False, "1": True}
     assert view["unreadCount"] == {"2": 0, "1": 1}
     assert view["lastMessage"]["messageId"] == last
     assert view["lastMessage"]["senderId"] == 2
+    assert view["lastMessage"]["type"] == "user"
+    assert view["createdBy"] == 1
     assert view["updatedAt"].endswith("Z")
     assert view["createdAt"].endswith("Z")
     assert data["data"][1]["lastMessage"] is None
@@ -191,3 +194,17 @@ def test_a_token_revoked_by_logout_is_refused_by_every_read(user1, room, path):
     assert response.status_code == 401
     assert response.json() == {"detail": "Authentication token expired or invalid."}
     assert response.cookies["jwt_token"]["max-age"] == 0
+
+
+def test_a_rooms_last_message_says_when_it_is_the_rooms_note_of_a_change(user1, room):
+    from chat_command.services import do_rename_room
+
+    do_rename_room(2, room.room_id, "Renamed")
+    behind = body(user1.get("/query/rooms"))["data"]  # not projected yet: from PostgreSQL
+    project()
+    projected = body(user1.get("/query/rooms"))["data"]
+    for views in (behind, projected):
+        [view] = [v for v in views if v["roomId"] == room.room_id]
+        assert (view["roomName"], view["createdBy"]) == ("Renamed", 1)
+        assert view["lastMessage"]["type"] == "system"
+        assert view["lastMessage"]["senderId"] == 2

@@ -122,10 +122,6 @@ def test_the_creator_adds_renames_and_removes_someone_watching_the_room(three_pe
     assert ann.errors == bob.errors == cy.errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="room views do not carry createdBy yet: the client offers Remove to everyone and the server refuses",
-)
 def test_only_the_rooms_creator_is_offered_remove(people):
     ann, bob = people
     do_create_room(1, NewRoom("Creator only", [2]))
