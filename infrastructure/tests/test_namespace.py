@@ -299,7 +299,8 @@ def test_dropping_a_namespace_deletes_its_topics_groups_and_keys_and_nothing_els
 
     dropped = namespace.drop(first)
 
-    assert dropped["topics"] >= len(registered_types()) + 1
+    # Every topic an event travels on (several kinds may share one), and the dead letters.
+    assert dropped["topics"] >= len({kind.TOPIC for kind in registered_types().values()}) + 1
     assert dropped["groups"] == 1
     assert dropped["keys"] == 1
     assert wait_for(lambda: not any(t.startswith(f"{first}.") for t in topics_on_the_broker()), 30)
