@@ -258,3 +258,27 @@ def test_an_error_frame_for_one_subscription_closes_its_room_and_keeps_the_conne
     expect(alice.page.locator("#connection")).to_have_text("")
     assert len(relay.routes) == 1
     assert alice.errors == []
+
+
+def test_opening_a_room_leaves_the_focus_where_the_person_moved_it_while_the_history_loaded(people):
+    ann, _ = people
+    room = do_create_room(1, NewRoom("Slow history", [2]))
+    do_send_message(2, NewMessage(room.room_id, "the history", None))
+    ann.log_in("user1", "123")
+    held = []
+
+    def hold(route) -> None:
+        held.append(route)
+
+    ann.page.route(f"**/query/message/roomId/{room.room_id}", hold)
+    ann.open_room("Slow history")
+    for _ in range(100):
+        if held:
+            break
+        ann.page.wait_for_timeout(50)
+    assert held, "the history was never asked for"
+    ann.page.locator("#members-button").focus()
+    held[0].continue_()
+    expect(ann.message("the history")).to_be_visible(timeout=WAIT_MS)
+    expect(ann.page.locator("#composer")).to_be_visible()
+    expect(ann.page.locator("#members-button")).to_be_focused()

@@ -87,6 +87,7 @@ function newRoom(roomId, view) {
 }
 
 export async function openRoom(roomId) {
+  const focusedAtOpen = document.activeElement;
   leaveRoom();
   const view = state.rooms.get(roomId);
   const room = newRoom(roomId, view);
@@ -114,7 +115,10 @@ export async function openRoom(roomId) {
   loadRoomStatus(room);
   scrollToEnd();
   renderHistoryState(room);
-  $("composer-input").focus();
+  // To the composer, unless the person moved the focus while the history loaded (tabbing to
+  // the header's controls, say): taking it from them would send their next keys elsewhere.
+  const active = document.activeElement;
+  if (active === focusedAtOpen || active === document.body || active === null) $("composer-input").focus();
   await fillScreen(room);
   markRead(room);
 }
