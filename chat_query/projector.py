@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pymongo
+from django.db import connection
 from redis.exceptions import RedisError
 
 from chat_command.events import COMMAND_TOPICS
@@ -101,10 +102,14 @@ class Projector:
             logger.warning("could not remember %d projected events (Redis: %s)", len(envelopes), exc)
 
     def healthy(self) -> bool:
+        """Whether both stores it writes answer: the read store, and PostgreSQL (the search table)."""
         try:
             with pymongo.timeout(2):
                 backends.mongo_db().command("ping")
-        except Exception:  # noqa: BLE001 - any failure means the store does not answer
+            consumers.replace_broken_connections()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception:  # noqa: BLE001 - any failure means a store does not answer
             return False
         return True
 

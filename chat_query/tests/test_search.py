@@ -165,3 +165,41 @@ def test_system_messages_are_found_as_system_messages_and_only_by_members(user1,
     assert (rename["type"], rename["system"]["roomName"]) == ("system", "Quarterly planning")
     assert rename["roomName"] == "Quarterly planning"
     assert found(user2, q="quarterly") == [], "a removed member no longer searches the room"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_projector_replaces_a_broken_postgresql_connection_instead_of_dead_lettering(seeded):
+    """A PostgreSQL restart ends the projector's connection; its next batch must open a new one."""
+    import psycopg
+    from django.db import connection
+
+    from chat_command.events import MessageSent
+    from chat_command.models import OutboxEvent
+    from chat_query.models import SearchEntry
+    from chat_query.projector import Projector
+    from infrastructure.messaging.consumers import handle_with_retries
+    from infrastructure.messaging.events import Envelope
+
+    room = do_create_room(1, NewRoom("Restarted", [2]))
+    message_id = send(room, "after the restart")
+    [payload] = OutboxEvent.objects.filter(type="MessageSent", payload__messageId=message_id).values_list(
+        "payload", flat=True
+    )
+    projector = Projector()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [pid] = cursor.fetchone()
+    where = connection.settings_dict
+    with psycopg.connect(
+        host=where["HOST"],
+        port=where["PORT"],
+        dbname=where["NAME"],
+        user=where["USER"],
+        password=where["PASSWORD"],
+        autocommit=True,
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    dead = []
+    handle_with_retries(projector, [Envelope.new(MessageSent, payload)], lambda envelope, why: dead.append(why))
+    assert dead == []
+    assert SearchEntry.objects.filter(message_id=message_id).exists()

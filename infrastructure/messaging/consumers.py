@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.db import connections
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -134,6 +135,7 @@ def handle_with_retries(
 def _attempt(role: Role, envelopes: list[Envelope]) -> list[Event] | Exception:
     error: Exception = RuntimeError("not attempted")
     for attempt in range(ATTEMPTS):
+        replace_broken_connections()
         try:
             return role.handle(envelopes)
         except Exception as exc:  # noqa: BLE001 - any failure is retried, then isolated
@@ -141,6 +143,15 @@ def _attempt(role: Role, envelopes: list[Envelope]) -> list[Event] | Exception:
             logger.warning("%s failed (attempt %d of %d): %s", role.name, attempt + 1, ATTEMPTS, exc)
             time.sleep(BACKOFF_S * 2**attempt)
     return error
+
+
+def replace_broken_connections() -> None:
+    """Close each database connection of this thread that failed and no longer answers (a
+    PostgreSQL restart), so its next use opens a new one instead of failing on the dead one
+    forever. Healthy connections stay open, whatever their age."""
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and connection.errors_occurred and not connection.is_usable():
+            connection.close()
 
 
 def _event_fields(envelope: Envelope) -> dict[str, Any]:
