@@ -137,8 +137,7 @@ def do_add_participants(actor_id: int, room_id: int, customer_ids: list[int]) ->
             )
         except IntegrityError:
             raise BadRequest("A customer to add no longer exists.", code="unknown_customer") from None
-        text = f"{names[actor_id]} added {_listed([names[i] for i in new_ids])}."
-        note = _record_room_change(room, ADDED, actor_id, new_ids, text)
+        note = _record_room_change(room, ADDED, actor_id, new_ids)
         RoomParticipant.objects.filter(room=room, customer_id__in=new_ids).update(last_read_message_id=note.message_id)
         outbox.record(
             *(
@@ -161,8 +160,7 @@ def do_remove_participant(actor_id: int, room_id: int, customer_id: int) -> None
         if customer_id not in members:
             raise NotFound(f"Customer {customer_id} is not in Room {room_id}.", code="not_a_member")
         members[customer_id].delete()
-        name = customers.full_names([customer_id]).get(customer_id, f"customer {customer_id}")
-        _record_room_change(room, REMOVED, actor_id, [customer_id], f"{_name_of(actor_id)} removed {name}.")
+        _record_room_change(room, REMOVED, actor_id, [customer_id])
 
 
 def do_leave_room(customer_id: int, room_id: int) -> None:
@@ -170,7 +168,7 @@ def do_leave_room(customer_id: int, room_id: int) -> None:
     with transaction.atomic():
         room, members = _locked_room(room_id, customer_id)
         members[customer_id].delete()
-        _record_room_change(room, LEFT, customer_id, [customer_id], f"{_name_of(customer_id)} left the room.")
+        _record_room_change(room, LEFT, customer_id, [customer_id])
 
 
 def do_rename_room(actor_id: int, room_id: int, name: str) -> bool:
@@ -180,8 +178,7 @@ def do_rename_room(actor_id: int, room_id: int, name: str) -> bool:
         if room.room_name == name:
             return False
         room.room_name = name
-        text = f'{_name_of(actor_id)} renamed the room to "{name}".'
-        _record_room_change(room, RENAMED, actor_id, [], text)
+        _record_room_change(room, RENAMED, actor_id, [])
     return True
 
 
@@ -200,7 +197,7 @@ def _locked_room(room_id: int, actor_id: int) -> tuple[Room, dict[int, RoomParti
     return room, members
 
 
-def _record_room_change(room: Room, change: str, actor_id: int, customer_ids: list[int], text: str) -> Message:
+def _record_room_change(room: Room, change: str, actor_id: int, customer_ids: list[int]) -> Message:
     """Move the room's revision on, record RoomChanged with the room as it now is, then store
     its system message (sent in the actor's name) with its MessageSent; return the message."""
     room.revision += 1
@@ -220,6 +217,9 @@ def _record_room_change(room: Room, change: str, actor_id: int, customer_ids: li
         )
     )
     facts = {"action": change, "actorId": actor_id, "customerIds": customer_ids, "roomName": room.room_name}
+    found = customers.full_names([actor_id, *customer_ids])
+    names = {i: found.get(i, f"customer {i}") for i in [actor_id, *customer_ids]}
+    text = _described(change, names[actor_id], [names[i] for i in customer_ids], room.room_name)
     sent_at = now_ms()
     note = Message.objects.create(
         room=room,
@@ -235,7 +235,7 @@ def _record_room_change(room: Room, change: str, actor_id: int, customer_ids: li
             roomId=room.room_id,
             messageId=note.message_id,
             senderId=actor_id,
-            senderFullName=_name_of(actor_id),
+            senderFullName=names[actor_id],
             content=text,
             sentAt=iso(sent_at),
             seq=note.seq,
@@ -252,8 +252,15 @@ def room_participants(room_id: int) -> list[dict[str, Any]]:
     return [{"id": p.customer_id, "fullName": p.customer.full_name, "joinedAt": iso(p.joined_at)} for p in rows]
 
 
-def _name_of(customer_id: int) -> str:
-    return customers.full_names([customer_id]).get(customer_id, f"customer {customer_id}")
+def _described(change: str, actor: str, people: list[str], room_name: str) -> str:
+    """A system message's text: what the actor did, in words."""
+    if change == ADDED:
+        return f"{actor} added {_listed(people)}."
+    if change == REMOVED:
+        return f"{actor} removed {_listed(people)}."
+    if change == LEFT:
+        return f"{actor} left the room."
+    return f'{actor} renamed the room to "{room_name}".'
 
 
 def _listed(names: list[str]) -> str:
