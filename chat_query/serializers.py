@@ -38,6 +38,15 @@ class ChatRoomView(serializers.Serializer):
     createdBy = serializers.IntegerField(allow_null=True, help_text="The room's creator, who may remove people.")
 
 
+class SystemFacts(serializers.Serializer):
+    """What a system message records: who did what to whom, and the room's name after it."""
+
+    action = serializers.ChoiceField(choices=["added", "removed", "left", "renamed"])
+    actorId = serializers.IntegerField()
+    customerIds = serializers.ListField(child=serializers.IntegerField(), help_text="[] for a rename.")
+    roomName = serializers.CharField()
+
+
 class Reactions(serializers.Serializer):
     """One kind of reaction to a message and who gave it, in order."""
 
@@ -60,9 +69,7 @@ class MessageJson(serializers.Serializer):
     type = serializers.ChoiceField(
         choices=["user", "system"], help_text="system: the room's own note of who added, removed, left or renamed."
     )
-    system = serializers.DictField(
-        allow_null=True, help_text="A system message's facts: action, actorId, customerIds, roomName; null otherwise."
-    )
+    system = SystemFacts(allow_null=True, help_text="A system message's facts; null for a user's message.")
 
     class Meta:
         ref_name = "Message"
