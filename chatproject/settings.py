@@ -6,6 +6,8 @@ import secrets
 import warnings
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from chatproject import admin_middleware
 from infrastructure.env import Env, database_from_url
 from infrastructure.observability.logs import logging_config
@@ -102,8 +104,19 @@ MONGO_DB_NAME = env.text("MONGO_DB_NAME", "chat_read_db")
 # cannot create itself (chat_query/ferretdb.py). Unset on MongoDB.
 FERRETDB_POSTGRES_URL = env.url("FERRETDB_POSTGRES_URL", ("postgres", "postgresql"))
 REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
+# REDIS_URL names one node of a Redis Cluster, from which the client learns the others: keys,
+# scripts and the channel layer (sharded pub/sub) then follow slots, moves and failovers.
+REDIS_CLUSTER = env.flag("REDIS_CLUSTER", False)
+if REDIS_CLUSTER and not (REDIS_URL or "").startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured("REDIS_CLUSTER needs REDIS_URL set to redis:// or rediss:// of one of its nodes.")
 KAFKA_BOOTSTRAP_SERVERS = env.host_ports("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_PARTITIONS = env.number("KAFKA_TOPIC_PARTITIONS", 3, minimum=1)
+# Copies of each partition, and how many must have a write before the broker confirms it
+# (producers ask acks=all): 3 and 2 on a three-broker cluster, so losing one loses nothing.
+KAFKA_REPLICATION_FACTOR = env.number("KAFKA_REPLICATION_FACTOR", 1, minimum=1)
+KAFKA_MIN_INSYNC_REPLICAS = env.number("KAFKA_MIN_INSYNC_REPLICAS", 1, minimum=1)
+if KAFKA_MIN_INSYNC_REPLICAS > KAFKA_REPLICATION_FACTOR:
+    raise ImproperlyConfigured("KAFKA_MIN_INSYNC_REPLICAS cannot exceed KAFKA_REPLICATION_FACTOR.")
 # This deployment's share of services that others may use too (infrastructure/namespace.py): it
 # heads its Kafka topics and consumer groups, Redis keys and channel-layer names. "" keeps the
 # plain names.
@@ -122,7 +135,11 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "realtime.layer.RedisPubSubLayer",
-            "CONFIG": {"url": REDIS_URL, "prefix": f"{CHAT_NAMESPACE}:chat" if CHAT_NAMESPACE else "chat"},
+            "CONFIG": {
+                "url": REDIS_URL,
+                "prefix": f"{CHAT_NAMESPACE}:chat" if CHAT_NAMESPACE else "chat",
+                "cluster": REDIS_CLUSTER,
+            },
         }
     }
 else:

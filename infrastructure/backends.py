@@ -43,7 +43,22 @@ def mongo_db(name: str | None = None) -> Database[Any]:
 
 @functools.cache
 def redis_client() -> redis.Redis:
-    """The process-wide Redis client (decoded strings): real when REDIS_URL is set."""
+    """The process-wide Redis client (decoded strings): real when REDIS_URL is set.
+
+    With REDIS_CLUSTER, a cluster client: it sends each command to the node that holds its
+    keys' slot and follows moves and failovers. Every caller keeps the keys one command or
+    script touches in one slot (namespace.tagged).
+    """
+    if settings.REDIS_URL and settings.REDIS_CLUSTER:
+        # Typed as redis.Redis: the commands this project uses behave alike on both.
+        cluster: Any = redis.RedisCluster.from_url(
+            settings.REDIS_URL,
+            decode_responses=True,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+            socket_timeout=REDIS_TIMEOUT_S,
+            health_check_interval=30,
+        )
+        return cluster  # type: ignore[no-any-return]
     if settings.REDIS_URL:
         return redis.Redis.from_url(
             settings.REDIS_URL,

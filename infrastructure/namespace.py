@@ -55,6 +55,16 @@ def key(name: str) -> str:
     return f"{namespace}:{name}" if namespace else name
 
 
+def tagged(tag: str, name: str) -> str:
+    """The Redis key of this deployment for `name`, in the cluster slot of `tag`.
+
+    Redis Cluster hashes only the part of a key inside its first braces, so keys with one tag
+    share a slot, and one script or command may touch them together. The tag follows the
+    namespace ("ns:{tag}:name"), so a namespace's keys still all start with "ns:".
+    """
+    return key(f"{{{tag}}}:{name}")
+
+
 def drop(namespace: str) -> dict[str, int]:
     """Delete a namespace's Kafka topics and consumer groups and its Redis keys; return how many."""
     if not check(namespace):

@@ -31,14 +31,17 @@ START_TIMEOUT_S = 30
 KAFKA_UP_TIMEOUT_S = 60.0
 # scripts/services gives a broker 45 s to stop before it kills it.
 KAFKA_DOWN_TIMEOUT_S = 60.0
+# A Redis Cluster node also listens on its port + 10000 for the cluster bus.
+CLUSTER_BUS_OFFSET = 10000
 
 
 class PrivateRedis:
     """Debian's redis-server on a free loopback port and a folder of its own, without persistence."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, cluster: bool = False) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.cluster = cluster
+        self.port = _free_port(CLUSTER_BUS_OFFSET) if cluster else _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log = folder / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -47,6 +50,9 @@ class PrivateRedis:
         """Start on this server's port and return once it answers PING."""
         command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder)]
         command += ["--save", "", "--appendonly", "no", "--logfile", str(self.log)]
+        if self.cluster:
+            command += ["--cluster-enabled", "yes", "--cluster-config-file", str(self.folder / "nodes.conf")]
+            command += ["--cluster-node-timeout", "2000"]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=1)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -93,15 +99,21 @@ class PrivateRedis:
         return f"== {self.log}\n{_tail(self.log)}"
 
 
-def _free_port() -> int:
+def _free_port(*offsets: int) -> int:
+    """A free port in PORTS whose port + each offset is free too."""
     for port in random.sample(PORTS, 50):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if all(_bindable(port + offset) for offset in (0, *offsets)):
             return port
     raise RuntimeError(f"no free port in {PORTS}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -133,6 +145,117 @@ def backends_on_private_redis(private_redis) -> Iterator[PrivateRedis]:
     with override_settings(REDIS_URL=private_redis.url):
         backends.reset_clients()
         yield private_redis
+    backends.reset_clients()
+
+
+class PrivateRedisCluster:
+    """A Redis Cluster of this test's own: three primaries, each with a replica, on free ports.
+
+    Nodes are PrivateRedis servers started with cluster mode on; `kill` and `start` take one
+    node down hard and back (it rejoins as it left, or as a replica if it lost its slots).
+    """
+
+    PRIMARIES = 3
+
+    def __init__(self, folder: Path) -> None:
+        self.nodes = []
+        for index in range(self.PRIMARIES * 2):
+            node_folder = folder / f"node{index}"
+            node_folder.mkdir()
+            self.nodes.append(PrivateRedis(node_folder, cluster=True))
+        self.url = self.nodes[0].url
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            timeout=START_TIMEOUT_S,
+        )
+        self.wait_until_ok()
+
+    def wait_until_ok(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Return once every running node sees the cluster whole: each slot served, and agreed on."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = [self._info(node) for node in self.running()]
+            if all(s.get("cluster_state") == "ok" and s.get("cluster_slots_ok") == "16384" for s in states):
+                epochs = {s.get("cluster_current_epoch") for s in states}
+                if len(epochs) == 1:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the private Redis Cluster is not ok after {timeout:.0f} s: {states}")
+            time.sleep(0.1)
+
+    def running(self) -> list[PrivateRedis]:
+        return [node for node in self.nodes if node.process is not None and node.process.poll() is None]
+
+    def primaries(self) -> list[PrivateRedis]:
+        """The running nodes that hold slots now."""
+        return [node for node in self.running() if self._role(node) == "master"]
+
+    def kill(self, node: PrivateRedis) -> None:
+        """End a node at once (SIGKILL): what a crashed machine looks like to the others."""
+        assert node.process is not None
+        node.process.kill()
+        node.process.wait(START_TIMEOUT_S)
+
+    def discard(self) -> None:
+        for node in self.nodes:
+            node.discard()
+
+    def log_tails(self) -> str:
+        return "\n".join(node.log_tails() for node in self.nodes)
+
+    @staticmethod
+    def _client(node: PrivateRedis) -> redis.Redis:
+        return redis.Redis.from_url(node.url, socket_connect_timeout=1, socket_timeout=1, decode_responses=True)
+
+    def _info(self, node: PrivateRedis) -> dict[str, str]:
+        client = self._client(node)
+        try:
+            text = str(client.execute_command("CLUSTER", "INFO"))
+        except redis.RedisError:
+            return {}
+        finally:
+            client.close()
+        return dict(line.split(":", 1) for line in text.split() if ":" in line)
+
+    def _role(self, node: PrivateRedis) -> str:
+        client = self._client(node)
+        try:
+            return str(client.execute_command("ROLE")[0])
+        except redis.RedisError:
+            return "unknown"
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def private_redis_cluster(tmp_path_factory) -> Iterator[PrivateRedisCluster]:
+    """A Redis Cluster (3 primaries, 3 replicas) this test alone uses."""
+    cluster = PrivateRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.discard()
+
+
+@pytest.fixture
+def backends_on_private_redis_cluster(private_redis_cluster) -> Iterator[PrivateRedisCluster]:
+    """This process's Redis client on the test's own Redis Cluster, and back after."""
+    from django.test import override_settings
+
+    from infrastructure import backends
+
+    with override_settings(REDIS_URL=private_redis_cluster.url, REDIS_CLUSTER=True):
+        backends.reset_clients()
+        yield private_redis_cluster
     backends.reset_clients()
 
 

@@ -23,3 +23,29 @@ def test_threads_asking_first_at_once_share_one_embedded_redis():
             assert backends.redis_client().get("asked") == str(threads)
     finally:
         backends.reset_clients()
+
+
+def test_on_a_redis_cluster_each_key_goes_to_its_slots_node_and_tagged_keys_share_one(
+    backends_on_private_redis_cluster,
+):
+    import redis
+
+    from infrastructure import namespace
+
+    client = backends.redis_client()
+    assert isinstance(client, redis.RedisCluster)
+    plain = [f"spread:{n}" for n in range(30)]
+    for name in plain:
+        client.set(name, name)
+    holders = {}
+    for node in backends_on_private_redis_cluster.primaries():
+        direct = redis.Redis(port=node.port, decode_responses=True)
+        holders[node.port] = set(direct.keys("spread:*"))
+        direct.close()
+    assert set().union(*holders.values()) == set(plain)
+    assert sum(1 for held in holders.values() if held) == 3, "thirty keys spread over the three primaries"
+
+    together = [namespace.tagged("group", f"k{n}") for n in range(5)]
+    # One script over several keys: a cluster refuses it unless they share a slot.
+    assert backends.run_script("return #KEYS", together, []) == 5
+    assert len({client.keyslot(name) for name in together}) == 1
