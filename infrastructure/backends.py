@@ -58,7 +58,7 @@ def redis_client() -> redis.Redis:
             socket_timeout=REDIS_TIMEOUT_S,
             health_check_interval=30,
         )
-        return cluster  # type: ignore[no-any-return]
+        return cluster
     if settings.REDIS_URL:
         return redis.Redis.from_url(
             settings.REDIS_URL,
