@@ -22,6 +22,7 @@ from django.db import InterfaceError, OperationalError, connection
 
 from chat_command import outbox
 from infrastructure import namespace
+from infrastructure.env import POSTGRES_URL_OPTIONS
 from infrastructure.messaging import bus
 from infrastructure.observability import metrics
 
@@ -145,12 +146,14 @@ class Coordinator(Protocol):
 class PostgresCoordinator:
     """Single active relay by advisory lock; wake-ups by LISTEN on the outbox channel."""
 
-    def __init__(self) -> None:
+    def __init__(self, database: dict[str, Any] | None = None) -> None:
+        self._database = database or settings.DATABASES["default"]
         self._conn = self._connect()
 
-    @staticmethod
-    def _connect() -> psycopg.Connection[Any]:
-        db = settings.DATABASES["default"]
+    def _connect(self) -> psycopg.Connection[Any]:
+        db = self._database
+        # The URL's libpq options (a failover list's target_session_attrs, TLS) hold here too.
+        libpq = {name: value for name, value in db.get("OPTIONS", {}).items() if name in POSTGRES_URL_OPTIONS}
         conn = psycopg.connect(
             dbname=db["NAME"],
             user=db["USER"],
@@ -158,7 +161,7 @@ class PostgresCoordinator:
             host=db["HOST"],
             port=db["PORT"],
             autocommit=True,
-            connect_timeout=5,
+            **{"connect_timeout": 5, **libpq},
         )
         conn.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
         return conn

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -169,23 +169,66 @@ def database_from_url(url: str | None, sqlite_default: Path) -> dict[str, Any]:
             raise ImproperlyConfigured(f"DATABASE_URL sqlite:// needs a file path, got {url!r}.")
         return sqlite_database(path)
     if parts.scheme in ("postgres", "postgresql"):
-        name = unquote(parts.path.lstrip("/"))
-        if not name or not parts.hostname:
-            raise ImproperlyConfigured(f"DATABASE_URL must be postgres://user:password@host:port/name, got {url!r}.")
-        return {
-            "ENGINE": "infrastructure.postgresql",
-            "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname,
-            "PORT": str(parts.port or 5432),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
-            # Django turns prepared statements off (for transaction-mode poolers). Allowed, but
-            # never automatic: only the send command asks for one (chat_command/services.py).
-            "OPTIONS": {"prepare_threshold": 2**31 - 1},
-        }
+        return _postgresql_database(url, parts)
     raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or sqlite:///, got {url!r}.")
+
+
+# libpq's connection parameters that DATABASE_URL's query may set; anything else is a typo.
+POSTGRES_URL_OPTIONS = frozenset(
+    {"target_session_attrs", "load_balance_hosts", "connect_timeout", "application_name", "keepalives_idle"}
+    | {"sslmode", "sslrootcert", "sslcert", "sslkey", "keepalives", "keepalives_interval", "keepalives_count"}
+)
+
+
+def _postgresql_database(url: str, parts: SplitResult) -> dict[str, Any]:
+    """postgres://user:password@host[:port][,host[:port]...]/name[?libpq options]
+
+    Several hosts are libpq's failover list: a connection tries them in order, and with
+    `target_session_attrs=read-write` it skips a standby, so after a failover new connections
+    reach the promoted server.
+    """
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    name = unquote(parts.path.lstrip("/"))
+    hosts, ports = [], []
+    for item in hostlist.split(","):
+        host, port = _host_and_port(item)
+        hosts.append(host)
+        ports.append(port)
+    if not name or not all(hosts):
+        raise ImproperlyConfigured(f"DATABASE_URL must be postgres://user:password@host:port/name, got {url!r}.")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(query) - POSTGRES_URL_OPTIONS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL has options libpq would not take here: {', '.join(unknown)};"
+            f" allowed: {', '.join(sorted(POSTGRES_URL_OPTIONS))}."
+        )
+    return {
+        "ENGINE": "infrastructure.postgresql",
+        "NAME": name,
+        "USER": unquote(user),
+        "PASSWORD": unquote(password),
+        "HOST": ",".join(hosts),
+        "PORT": ",".join(ports),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        # Django turns prepared statements off (for transaction-mode poolers). Allowed, but
+        # never automatic: only the send command asks for one (chat_command/services.py).
+        "OPTIONS": {"prepare_threshold": 2**31 - 1, **query},
+    }
+
+
+def _host_and_port(item: str) -> tuple[str, str]:
+    """ "host", "host:port", "[::1]:port" -> (host, port), with 5432 when none is given."""
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = item.partition(":")
+    if port and not port.isdigit():
+        raise ImproperlyConfigured(f"DATABASE_URL has a port that is not a number: {item!r}.")
+    return unquote(host), port or "5432"
 
 
 # The web process's requests and its embedded relay write the one file at once.

@@ -314,3 +314,17 @@ def test_the_relay_carries_on_after_postgresql_drops_its_connections(committed_r
         assert wait_for(lambda: len(received) == 5, timeout=15), "the relay published what came after"
         assert thread.is_alive()
         assert wait_for(all_published)
+
+
+def test_the_relays_lock_connection_follows_a_failover_list_of_hosts(db):
+    from pathlib import Path
+
+    from infrastructure.env import database_from_url
+    from infrastructure.testing.private_services import failover_url
+
+    coordinator = relay.PostgresCoordinator(database_from_url(failover_url(), Path("/unused")))
+    try:
+        assert coordinator._conn.info.port == int(connection.settings_dict["PORT"])
+        assert coordinator.acquire(threading.Event())
+    finally:
+        coordinator.release()

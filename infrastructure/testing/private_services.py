@@ -301,6 +301,17 @@ def private_kafka() -> Iterator[PrivateKafka]:
         instance.remove()
 
 
+def failover_url() -> str:
+    """This run's database as a libpq failover list whose first host (a free port) does not answer."""
+    from django.db import connection
+
+    real = connection.settings_dict
+    return (
+        f"postgres://{real['USER']}:{real['PASSWORD']}@127.0.0.1:{_free_port()},{real['HOST']}:{real['PORT']}"
+        f"/{real['NAME']}?target_session_attrs=read-write&connect_timeout=2"
+    )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Show the end of the logs of the servers a failed test used, so the failure explains itself."""

@@ -114,3 +114,18 @@ def test_origins_are_a_scheme_a_host_and_maybe_a_port():
 def test_a_malformed_origin_names_the_variable_and_the_value(origin):
     with pytest.raises(ImproperlyConfigured, match=f"WEBSOCKET_ALLOWED_ORIGINS must be .* got '{re.escape(origin)}'"):
         Env({"WEBSOCKET_ALLOWED_ORIGINS": f"http://ok.example,{origin}"}).origins("WEBSOCKET_ALLOWED_ORIGINS", [])
+
+
+def test_database_url_takes_libpqs_failover_list_of_hosts_and_its_options():
+    url = (
+        "postgres://chat:chat@primary:5433,standby,[::1]:6000/chat_db?target_session_attrs=read-write&connect_timeout=3"
+    )
+    config = database_from_url(url, Path("/unused"))
+    assert (config["HOST"], config["PORT"]) == ("primary,standby,::1", "5433,5432,6000")
+    assert config["OPTIONS"]["target_session_attrs"] == "read-write"
+    assert config["OPTIONS"]["connect_timeout"] == "3"
+
+
+def test_database_url_refuses_an_option_libpq_would_not_take():
+    with pytest.raises(ImproperlyConfigured, match="target_sesion_attrs"):
+        database_from_url("postgres://u:p@h/db?target_sesion_attrs=read-write", Path("/unused"))

@@ -61,3 +61,21 @@ def test_a_connection_whose_descriptor_is_past_1024_is_checked_too(spare_connect
         spare_connection.ensure_connection()
     assert spare_connection.connection.fileno() >= 1100
     assert spare_connection.is_usable()
+
+
+def test_a_database_url_listing_several_hosts_connects_to_the_first_that_accepts_writes(db):
+    from pathlib import Path
+
+    from django.db.utils import ConnectionHandler
+
+    from infrastructure.env import database_from_url
+    from infrastructure.testing.private_services import failover_url
+
+    handler = ConnectionHandler({"default": database_from_url(failover_url(), Path("/unused"))})
+    wrapper = handler["default"]
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("SELECT current_database(), pg_is_in_recovery()")
+            assert cursor.fetchone() == (connection.settings_dict["NAME"], False)
+    finally:
+        wrapper.close()
