@@ -49,3 +49,24 @@ def test_on_a_redis_cluster_each_key_goes_to_its_slots_node_and_tagged_keys_shar
     # One script over several keys: a cluster refuses it unless they share a slot.
     assert backends.run_script("return #KEYS", together, []) == 5
     assert len({client.keyslot(name) for name in together}) == 1
+
+
+def test_the_read_stores_url_carries_a_replica_sets_write_concern_read_preference_and_retries(mongo_url):
+    # What a MongoDB replica set is reached with in production; the server here (FerretDB) has no
+    # replica set, so the set's name itself cannot be tested, the rest can.
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(mongo_url)
+    url = urlunsplit(parts._replace(query="retryWrites=true&w=majority&readPreference=primaryPreferred"))
+    backends.reset_clients()
+    try:
+        with override_settings(MONGO_URL=url):
+            database = backends.mongo_db(f"urltest_{threading.get_ident()}")
+            assert database.client.write_concern.document == {"w": "majority"}
+            assert database.client.read_preference.mongos_mode == "primaryPreferred"
+            assert database.client.options.retry_writes
+            database.things.insert_one({"_id": 1})
+            assert database.things.find_one({"_id": 1}) == {"_id": 1}
+            database.client.drop_database(database.name)
+    finally:
+        backends.reset_clients()
