@@ -30,17 +30,21 @@ def check_web() -> str | None:
 
 
 def check_consumer(role: str) -> str | None:
-    """The role's consumer loop reported its status to Redis recently."""
+    """This member of the role's group (consumers.member_name) reported its status to Redis recently.
+
+    Its own status, not the group's latest: with two members, one stuck while the other reports
+    must be unhealthy.
+    """
     from django.conf import settings
 
     from infrastructure.messaging import consumers
 
-    group = f"{settings.KAFKA_GROUP_PREFIX}-{role}"
-    status = consumers.read_status(group)
+    group, member = f"{settings.KAFKA_GROUP_PREFIX}-{role}", consumers.member_name()
+    status = consumers.read_status(group, member)
     if status is None:
-        return f"{group} has not reported a status yet"
+        return f"{group} member {member} has not reported a status yet"
     age = time.time() - float(status["updated"])
-    return None if age <= STATUS_MAX_AGE_S else f"{group} last reported {age:.0f} s ago"
+    return None if age <= STATUS_MAX_AGE_S else f"{group} member {member} last reported {age:.0f} s ago"
 
 
 def check_relay() -> str | None:

@@ -245,6 +245,7 @@ def run_healthcheck(prod: ProdRun, role: str, **overrides: str) -> subprocess.Co
     """`python -m deploy.healthcheck ROLE`, as a container runs it, in the environment of the run."""
     env = environment_of(prod)
     env["CHAT_WEB_PORT"] = str(prod.web_ports[0])
+    env["CHAT_INSTANCE_NAME"] = role  # the name scripts/prod gave the role's process, as its host's name in a container
     env.update(overrides)
     command = [sys.executable, "-m", "deploy.healthcheck", role]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,20 +87,34 @@ class Status:
     updated: float = field(default_factory=time.time)
 
     def save(self) -> None:
+        """Store it as the latest of the group's, and as this member's own (see member_name)."""
         self.updated = time.time()
+        text = json.dumps(self.__dict__)
         try:
-            backends.redis_client().set(_status_key(self.role), json.dumps(self.__dict__), ex=3600)
+            client = backends.redis_client()
+            client.set(_status_key(self.role), text, ex=3600)
+            client.set(_status_key(self.role, member_name()), text, ex=3600)
         except Exception:
             logger.debug("could not store the status of %s", self.role, exc_info=True)
 
 
-def read_status(role: str) -> dict[str, Any] | None:
-    raw = backends.redis_client().get(_status_key(role))
+def read_status(role: str, member: str | None = None) -> dict[str, Any] | None:
+    """The latest status any member of the group stored, or that one member's (member_name())."""
+    raw = backends.redis_client().get(_status_key(role, member))
     return json.loads(raw) if raw else None
 
 
-def _status_key(role: str) -> str:
-    return namespace.key(f"consumer_status:{role}")
+def member_name() -> str:
+    """This process among the members of its groups: CHAT_INSTANCE_NAME, else the host's name.
+
+    A role with several members (two projectors) is healthy only when each member is: a
+    container's healthcheck runs on the member's host and reads the member's own status.
+    """
+    return os.environ.get("CHAT_INSTANCE_NAME") or socket.gethostname()
+
+
+def _status_key(role: str, member: str | None = None) -> str:
+    return namespace.key(f"consumer_status:{role}" + (f"@{member}" if member else ""))
 
 
 def handle_with_retries(
