@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: run test lint pytest services services-down services-status venv bench drills node-deps browser compose-plugin nginx prod prod-down prod-status
+.PHONY: run test lint pytest services services-down services-status venv bench drills drills-cluster node-deps browser compose-plugin nginx prod prod-cluster prod-down prod-status
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,14 @@ nginx:
 prod: venv
 	scripts/prod up
 
+## The clustered topology on this machine: three Kafka brokers, a Redis Cluster of six nodes, and
+## nginx in front of two api processes, three web processes, two relays, two projectors and two
+## pushers (docs/cluster.md). prod-down and prod-status act on it as on any run.
+PROD_CLUSTER_SHAPE := CHAT_PROD_APIS=2 CHAT_PROD_WEBS=3 CHAT_PROD_RELAYS=2 CHAT_PROD_PROJECTORS=2 CHAT_PROD_PUSHERS=2
+prod-cluster: venv
+	scripts/services up --cluster
+	$(PROD_CLUSTER_SHAPE) scripts/prod up
+
 prod-down:
 	scripts/prod down
 
@@ -103,3 +111,8 @@ bench: venv services
 DRILLS_ARGS ?=
 drills: venv
 	$(PY) benchmarks/drills.py $(DRILLS_ARGS)
+
+## The same under the clustered topology: kill a Kafka broker, a Redis primary, a projector and a
+## pusher, a web process (benchmarks/drills_cluster.py), on a private clustered instance.
+drills-cluster: venv
+	$(PY) benchmarks/drills_cluster.py $(DRILLS_ARGS)
