@@ -11,6 +11,10 @@ died left behind.
         os.kill(instance.pid("redis"), signal.SIGKILL)
         instance.up("redis")
 
+    with Instance.create("drills", cluster=True) as instance:    # three brokers, a six-node Redis Cluster
+        instance.kill("kafka-2")                    # one node: kafka-1..3, redis-1..6
+        instance.up("kafka-2")
+
     .venv/bin/python benchmarks/instance.py list             # the private instances, and their owners
     .venv/bin/python benchmarks/instance.py remove NAME      # stop one and delete its data
     .venv/bin/python benchmarks/instance.py prune            # remove those whose owner has exited
@@ -25,6 +29,7 @@ import os
 import random
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +53,17 @@ PORT_VARIABLES = (
 # Below Linux's ephemeral range (32768-60999), so no client's outgoing connection holds one of
 # them while a drill restarts the service that listens there.
 PORT_RANGE = (20000, 32000)
+# The cluster topology's nodes, and the first of the consecutive ports each engine's nodes take:
+# a broker and its controller each (scripts/services puts the controllers after the brokers).
+KAFKA_BROKERS = 3
+REDIS_NODES = 6
+KAFKA_CLUSTER_PORT = "CHAT_KAFKA_CLUSTER_PORT"
+REDIS_CLUSTER_PORT = "CHAT_REDIS_CLUSTER_PORT"
+# A Redis Cluster node also listens on its port + 10000 (its cluster bus): the nodes start low
+# enough that the bus stays below the ephemeral range too.
+REDIS_BUS_OFFSET = 10000
+REDIS_CLUSTER_PORT_RANGE = (PORT_RANGE[0], 32768 - REDIS_BUS_OFFSET - REDIS_NODES)
+KILL_TIMEOUT_S = 30.0
 # Generous: a first `up` may build the FerretDB launcher and fetch the Kafka jars.
 UP_TIMEOUT_S = 600.0
 DOWN_TIMEOUT_S = 180.0
@@ -62,19 +78,34 @@ class Instance:
     """One home of scripts/services with ports of its own."""
 
     name: str
-    ports: dict[str, int]  # PORT_VARIABLES -> port
+    ports: dict[str, int]  # PORT_VARIABLES (and, for a cluster, the two cluster ports) -> port
+    cluster: bool = False
 
     @property
     def home(self) -> Path:
         return INSTANCES / self.name
 
     @classmethod
-    def create(cls, prefix: str, settings: dict[str, str] | None = None) -> Instance:
-        """A new home named `<prefix>-<hex>` on free ports, recorded as owned by this process."""
+    def create(cls, prefix: str, settings: dict[str, str] | None = None, *, cluster: bool = False) -> Instance:
+        """A new home named `<prefix>-<hex>` on free ports, recorded as owned by this process.
+
+        With `cluster`, the home runs the cluster topology: three Kafka brokers and a Redis Cluster.
+        """
         prune()
-        instance = cls(f"{prefix}-{uuid.uuid4().hex[:8]}", free_ports(len(PORT_VARIABLES)))
+        ports = free_ports(len(PORT_VARIABLES))
+        if cluster:
+            taken = set(ports.values())
+            ports[KAFKA_CLUSTER_PORT] = free_block(KAFKA_BROKERS * 2, PORT_RANGE, taken)
+            taken.update(range(ports[KAFKA_CLUSTER_PORT], ports[KAFKA_CLUSTER_PORT] + KAFKA_BROKERS * 2))
+            ports[REDIS_CLUSTER_PORT] = free_block(REDIS_NODES, REDIS_CLUSTER_PORT_RANGE, taken, (0, REDIS_BUS_OFFSET))
+        instance = cls(f"{prefix}-{uuid.uuid4().hex[:8]}", ports, cluster)
         instance.home.mkdir(parents=True)
-        record = {"ports": instance.ports, "settings": settings or {}, "owner": process_identity(os.getpid())}
+        record = {
+            "ports": instance.ports,
+            "settings": settings or {},
+            "topology": "cluster" if cluster else "single",
+            "owner": process_identity(os.getpid()),
+        }
         (instance.home / "instance.json").write_text(json.dumps(record, indent=2))
         return instance
 
@@ -82,13 +113,14 @@ class Instance:
     def attach(cls, name: str) -> Instance:
         """The instance of that name, as its home records it."""
         record = json.loads((INSTANCES / name / "instance.json").read_text())
-        return cls(name, record["ports"])
+        return cls(name, record["ports"], record.get("topology") == "cluster")
 
     def variables(self) -> dict[str, str]:
         """What scripts/services needs to address this instance, and the settings it was created with."""
         record = json.loads((self.home / "instance.json").read_text())
         return {
             "CHAT_SERVICES_HOME": str(self.home),
+            "CHAT_TOPOLOGY": "cluster" if self.cluster else "single",
             **{name: str(port) for name, port in self.ports.items()},
             **record["settings"],
         }
@@ -123,8 +155,23 @@ class Instance:
                 found[name] = value
         return found
 
+    def nodes(self, engine: str) -> list[str]:
+        """The nodes of an engine in the cluster topology: kafka-1..3, or redis-1..6."""
+        count = {"kafka": KAFKA_BROKERS, "redis": REDIS_NODES}[engine]
+        return [f"{engine}-{number}" for number in range(1, count + 1)]
+
+    def node_port(self, node: str) -> int:
+        """The port a node of the cluster topology listens on (a broker: its PLAINTEXT listener)."""
+        engine, number = self._node(node)
+        return self.ports[KAFKA_CLUSTER_PORT if engine == "kafka" else REDIS_CLUSTER_PORT] + number - 1
+
     def pid_file(self, service: str) -> Path:
-        """Where scripts/services keeps the pid of a service of this instance."""
+        """Where scripts/services keeps the pid of a service, or of a node of the cluster, of this instance."""
+        if self.cluster and service in ("redis", "kafka"):
+            raise InstanceError(f"{self.name} runs {service} as a cluster: name one node of {self.nodes(service)}")
+        if service not in SERVICES:
+            self._node(service)
+            return self.home / "run" / f"{service}.pid"
         files = {
             "postgres": self.home / "data" / "postgres" / "postmaster.pid",
             "redis": self.home / "run" / "redis.pid",
@@ -134,12 +181,30 @@ class Instance:
         return files[service]
 
     def pid(self, service: str) -> int:
-        """The pid of a running service of this instance (PostgreSQL: its postmaster)."""
+        """The pid of a running service or node of this instance (PostgreSQL: its postmaster)."""
         pid_file = self.pid_file(service)
         try:
             return int(pid_file.read_text().split()[0])
         except (OSError, IndexError, ValueError) as exc:
             raise InstanceError(f"{service} of {self.name} is not running (no pid in {pid_file})") from exc
+
+    def kill(self, service: str, sig: int = signal.SIGKILL, timeout: float = KILL_TIMEOUT_S) -> None:
+        """Send a service or node a signal (a crash by default), and wait until a fatal one has ended it."""
+        pid = self.pid(service)
+        os.kill(pid, sig)
+        if sig in (signal.SIGSTOP, signal.SIGCONT):
+            return
+        deadline = time.monotonic() + timeout
+        while process_alive(pid):
+            if time.monotonic() > deadline:
+                raise InstanceError(f"{service} of {self.name} (pid {pid}) outlived signal {sig} by {timeout:g} s")
+            time.sleep(0.05)
+
+    def _node(self, node: str) -> tuple[str, int]:
+        engine, _, number = node.partition("-")
+        if not self.cluster or engine not in ("kafka", "redis") or f"{engine}-{number}" not in self.nodes(engine):
+            raise InstanceError(f"{self.name} has no node {node!r}")
+        return engine, int(number)
 
     def remove(self) -> None:
         """Stop every service and delete the home with its data."""
@@ -166,6 +231,16 @@ def free_ports(count: int) -> dict[str, int]:
     return dict(zip(PORT_VARIABLES, chosen, strict=False))
 
 
+def free_block(size: int, span: tuple[int, int], taken: set[int], offsets: tuple[int, ...] = (0,)) -> int:
+    """The first of `size` consecutive free ports in `span`, none in `taken`; each port + every offset free too."""
+    for _ in range(1000):
+        first = random.randrange(span[0], span[1] - size)
+        ports = [port + offset for port in range(first, first + size) for offset in offsets]
+        if taken.isdisjoint(ports) and all(port_free(port) for port in ports):
+            return first
+    raise InstanceError(f"no {size} consecutive free ports in {span}")
+
+
 def port_free(port: int) -> bool:
     with socket.socket() as sock:
         try:
@@ -182,6 +257,14 @@ def process_identity(pid: int) -> list[int] | None:
     except (OSError, IndexError, ValueError):
         return None
     return [pid, started]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process runs (a zombie counts as ended: it only waits for its parent to collect it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def owner_alive(name: str) -> bool:
@@ -219,8 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         for home in sorted(INSTANCES.glob("*")) if INSTANCES.is_dir() else []:
             with contextlib.suppress(OSError, ValueError, KeyError):
-                ports = Instance.attach(home.name).ports
-                print(f"{home.name}  owner {'running' if owner_alive(home.name) else 'gone'}  {ports}")
+                instance = Instance.attach(home.name)
+                topology = "cluster" if instance.cluster else "single"
+                owner = "running" if owner_alive(home.name) else "gone"
+                print(f"{home.name}  {topology}  owner {owner}  {instance.ports}")
     elif args.command == "remove":
         Instance.attach(args.name).remove()
     else:
