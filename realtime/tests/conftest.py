@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infrastructure.testing.private_services import PrivateRedis
+from infrastructure.testing.private_services import PrivateRedis, PrivateRedisCluster
 
 
 @pytest.fixture
@@ -16,3 +16,12 @@ def private_layer(settings, private_redis) -> PrivateRedis:
         "default": {**default, "CONFIG": {**default.get("CONFIG", {}), "url": private_redis.url}}
     }
     return private_redis
+
+
+@pytest.fixture
+def private_cluster_layer(settings, private_redis_cluster) -> PrivateRedisCluster:
+    """This process's channel layer on the test's own Redis Cluster (sharded pub/sub)."""
+    default = settings.CHANNEL_LAYERS["default"]
+    config = {**default.get("CONFIG", {}), "url": private_redis_cluster.url, "cluster": True}
+    settings.CHANNEL_LAYERS = {"default": {**default, "CONFIG": config}}
+    return private_redis_cluster

@@ -6,6 +6,7 @@ from collections.abc import Callable
 import pytest
 
 from realtime.hub import LayerUnavailable, hub, is_feed_lost, push_from_sync, push_many_from_sync
+from realtime.tests.cluster import replicas_in_sync, taken_over
 
 pytestmark = pytest.mark.integration
 CEILING_S = 30  # what a wait may take before the test fails; far above what it takes
@@ -64,6 +65,20 @@ def test_publishing_to_many_groups_at_once_stays_within_the_connection_pool(priv
     assert asyncio.run(publish_a_batch()) == list(range(1, 501))
 
 
+def test_on_a_redis_cluster_a_batch_from_sync_code_reaches_groups_joined_at_once(private_cluster_layer):
+    """The pusher's pipelined SPUBLISH to 300 groups spread over three primaries, joined in a storm."""
+    groups = [f"room.{n}.message" for n in range(1, 301)]
+
+    async def publish_a_batch() -> list[int]:
+        the_hub, inbox = await hub(), Inbox()
+        await asyncio.gather(*(the_hub.join(group, inbox.deliver) for group in groups))
+        batch = [(group, {"body": "{}", "messageId": n}) for n, group in enumerate(groups, 1)]
+        await asyncio.to_thread(push_many_from_sync, batch)
+        return sorted(await inbox.ids_once(len(groups)))
+
+    assert asyncio.run(publish_a_batch()) == list(range(1, 301))
+
+
 def test_many_subscriptions_joining_at_once_stay_within_the_connection_pool(private_layer):
     """A reconnect storm: every client of a web process subscribes again within a moment."""
 
@@ -114,6 +129,35 @@ def test_subscribing_right_after_a_redis_restart_delivers_again(private_layer):
     told, received = asyncio.run(join_across_a_restart())
     assert told == 32, "every subscriber of the old connection is told its feed has a gap"
     assert received == list(range(32))
+
+
+def test_on_a_redis_cluster_a_killed_primary_tells_the_subscribers_and_its_replica_delivers_again(
+    private_cluster_layer,
+):
+    cluster = private_cluster_layer
+    victim = next(node for node in cluster.primaries() if node.url == cluster.url)
+
+    async def join_across_a_failover() -> tuple[int, list[int]]:
+        the_hub, before, after = await hub(), Inbox(), Inbox()
+        for n in range(1, 31):  # spread over the three primaries
+            await the_hub.join(f"room.{n}.message", before.deliver)
+        await asyncio.to_thread(push_from_sync, "room.1.message", {"body": "{}", "messageId": 0})
+        await before.ids_once(1)
+        await asyncio.to_thread(replicas_in_sync, cluster)
+        cluster.kill(victim)
+        await before.until(lambda inbox: inbox.lost == 30)
+        await asyncio.to_thread(taken_over, cluster, victim)
+        joined = [f"room.{n}.message" for n in range(1001, 1031)]
+        for group in joined:
+            await the_hub.join(group, after.deliver)
+        pushes = [(g, {"body": "{}", "messageId": n}) for n, g in enumerate(joined)]
+        await asyncio.to_thread(push_many_from_sync, pushes)
+        return before.lost, sorted(await after.ids_once(len(joined)))
+
+    told, received = asyncio.run(join_across_a_failover())
+    # The hub reads one channel for all its groups: a gap on one shard closes every subscriber.
+    assert told == 30
+    assert received == list(range(30))
 
 
 def test_a_hub_first_needed_while_redis_is_away_starts_once_it_is_back(private_layer):

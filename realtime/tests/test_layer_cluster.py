@@ -4,7 +4,6 @@ import asyncio
 import itertools
 import json
 import os
-import time
 
 import pytest
 import redis
@@ -12,6 +11,7 @@ from redis.crc import key_slot
 
 from infrastructure.testing.private_services import PrivateRedis, PrivateRedisCluster
 from realtime.layer import LayerUnavailable, RedisPubSubLayer
+from realtime.tests.cluster import direct, move_slot, replicas_in_sync, slot_owners, taken_over
 
 pytestmark = pytest.mark.integration
 CEILING_S = 30  # what a wait may take before the test fails; far above what it takes
@@ -19,10 +19,6 @@ CEILING_S = 30  # what a wait may take before the test fails; far above what it 
 
 def layer_for(cluster: PrivateRedisCluster, unique: str, **options) -> RedisPubSubLayer:
     return RedisPubSubLayer(cluster.url, prefix=f"test-{unique}", cluster=True, **options)
-
-
-def direct(node: PrivateRedis) -> redis.Redis:
-    return redis.Redis(port=node.port, decode_responses=True)
 
 
 def groups_by_primary(layer: RedisPubSubLayer, cluster: PrivateRedisCluster, each: int) -> dict[int, list[str]]:
@@ -37,16 +33,6 @@ def groups_by_primary(layer: RedisPubSubLayer, cluster: PrivateRedisCluster, eac
         if all(len(groups) == each for groups in found.values()):
             return found
     raise AssertionError("unreachable")
-
-
-def slot_owners(cluster: PrivateRedisCluster) -> dict[int, int]:
-    """Slot -> port of the primary holding it, read from a running node."""
-    client = direct(cluster.primaries()[0])
-    try:
-        ranges = client.execute_command("CLUSTER", "SLOTS")
-    finally:
-        client.close()
-    return {slot: int(primary[1]) for start, end, primary, *_ in ranges for slot in range(start, end + 1)}
 
 
 async def next_message(layer: RedisPubSubLayer, channel: str) -> dict:
@@ -184,35 +170,6 @@ def test_killing_a_primary_tells_the_channels_subscribed_there_and_not_the_other
     assert outcome["after"] == ["async", "sync"]
 
 
-def replicas_in_sync(cluster: PrivateRedisCluster) -> None:
-    """Return once every replica has its primary's data: before that, none would take over."""
-    # A new cluster's primaries wait 5 s (repl-diskless-sync-delay) before the first sync.
-    deadline = time.monotonic() + CEILING_S
-    replicas = [node for node in cluster.running() if node not in cluster.primaries()]
-    while not all(in_sync(node) for node in replicas):
-        assert time.monotonic() < deadline, f"the replicas did not sync in {CEILING_S} s"
-        time.sleep(0.1)
-
-
-def in_sync(replica: PrivateRedis) -> bool:
-    client = direct(replica)
-    try:
-        return client.info("replication").get("master_link_status") == "up"
-    finally:
-        client.close()
-
-
-def taken_over(cluster: PrivateRedisCluster, victim: PrivateRedis) -> None:
-    """Return once replicas serve every slot the victim held, and the cluster agrees on it."""
-    # wait_until_ok alone may return at once: the others see the cluster whole until they
-    # notice the victim is gone (the node timeout, 2 s).
-    deadline = time.monotonic() + CEILING_S
-    while victim.port in slot_owners(cluster).values():
-        assert time.monotonic() < deadline, f"no replica took over from port {victim.port} in {CEILING_S} s"
-        time.sleep(0.1)
-    cluster.wait_until_ok()
-
-
 def test_a_primary_that_stops_answering_is_noticed(private_redis_cluster, unique):
     cluster = private_redis_cluster
     layer = layer_for(cluster, unique, ping_every_s=0.2, silence_limit_s=1.0)
@@ -250,17 +207,3 @@ def test_a_slot_moved_to_another_primary_is_a_gap_and_the_next_join_follows_it(p
 
     assert asyncio.run(run()) == {"moved": True}
     assert slot_owners(cluster)[key_slot(layer._group_name(group).encode())] == target.port
-
-
-def move_slot(slot: int, source: PrivateRedis, target: PrivateRedis) -> None:
-    """Hand an empty slot from one primary to another, as a resharding does."""
-    source_client, target_client = direct(source), direct(target)
-    try:
-        source_id, target_id = source_client.cluster("MYID"), target_client.cluster("MYID")
-        target_client.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
-        source_client.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
-        target_client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
-        source_client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
-    finally:
-        source_client.close()
-        target_client.close()
