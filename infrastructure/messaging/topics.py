@@ -14,7 +14,10 @@ def ensure_topics(topics: tuple[str, ...] = ()) -> None:
     """Create these topics (logical names) in this deployment's namespace, if missing.
 
     By default: the topic of every registered event type, and the dead-letter topic. Created
-    explicitly so each has the configured partitions (keyed by roomId).
+    explicitly so each has the configured partitions (keyed by roomId), copies on
+    KAFKA_REPLICATION_FACTOR brokers, and KAFKA_MIN_INSYNC_REPLICAS of them holding a write
+    before the broker acknowledges it (producers ask acks=all). The minimum is the topic's own
+    setting, so it holds whatever the brokers' default is.
     """
     from confluent_kafka.admin import NewTopic
 
@@ -29,8 +32,17 @@ def ensure_topics(topics: tuple[str, ...] = ()) -> None:
     missing = [t for t in topics if t not in existing]
     if not missing:
         return
+    in_sync = {"min.insync.replicas": str(settings.KAFKA_MIN_INSYNC_REPLICAS)}
     futures = admin.create_topics(
-        [NewTopic(t, num_partitions=settings.KAFKA_TOPIC_PARTITIONS, replication_factor=1) for t in missing]
+        [
+            NewTopic(
+                t,
+                num_partitions=settings.KAFKA_TOPIC_PARTITIONS,
+                replication_factor=settings.KAFKA_REPLICATION_FACTOR,
+                config=in_sync,
+            )
+            for t in missing
+        ]
     )
     for future in futures.values():
         try:
