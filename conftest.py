@@ -31,6 +31,14 @@ def redis_url() -> str:
     return _require("REDIS_URL")
 
 
+@pytest.fixture(params=["redis", "redis-cluster"])
+def each_redis(request):
+    """The configured Redis, then a Redis Cluster of the test's own: the same code runs on both."""
+    if request.param == "redis":
+        return request.getfixturevalue("redis_url")
+    return request.getfixturevalue("backends_on_private_redis_cluster")
+
+
 @pytest.fixture(scope="session")
 def mongo_url() -> str:
     return _require("MONGO_URL")

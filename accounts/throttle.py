@@ -3,6 +3,9 @@
 An attempt is counted as a failure before its password is checked, in the same script that
 decides whether it may go on, so a burst of concurrent guesses gets no more checks than the
 limit; a success or an error then takes its count back.
+
+Every counter carries one hash tag: a script counts an attempt in both of its counters, and
+Redis Cluster runs a script only over keys of one slot. Logins are few, so one slot holds them.
 """
 
 from __future__ import annotations
@@ -43,11 +46,11 @@ return 0
 
 
 def _username_key(username: str) -> str:
-    return namespace.key(f"login_failures:user:{username.lower()}")
+    return namespace.tagged("login-failures", f"user:{username.lower()}")
 
 
 def _address_key(address: str) -> str:
-    return namespace.key(f"login_failures:addr:{address}")
+    return namespace.tagged("login-failures", f"addr:{address}")
 
 
 def check_and_count_login_attempt(username: str, address: str) -> None:

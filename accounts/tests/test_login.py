@@ -91,13 +91,17 @@ def test_repeated_failures_from_one_address_are_throttled_across_usernames(clien
         assert post_login(client, {"username": "user1", "password": "123"}).status_code == 429
 
 
-@pytest.fixture(params=["real", "embedded"])
+@pytest.fixture(params=["real", "embedded", "cluster"])
 def redis_backend(request):
-    """The Redis the throttle counts in: the configured server, then the in-process one."""
+    """The Redis the throttle counts in: the configured server, the in-process one, a Redis Cluster."""
     from infrastructure import backends
 
     if request.param == "real":
         request.getfixturevalue("redis_url")
+        yield request.param
+        return
+    if request.param == "cluster":
+        request.getfixturevalue("backends_on_private_redis_cluster")
         yield request.param
         return
     backends.reset_clients()
