@@ -4,10 +4,15 @@ Each user has a sorted set of connection ids scored by their deadline (now + 120
 by /app/extendOnline). Transitions are decided inside Redis by Lua scripts, so "came online"
 and "went offline" are each reported exactly once, whichever web process saw them. Expiry
 does not rely on keyspace notifications: any process may sweep the index of deadlines.
+
+A script touches a user's keys and the index together, and Redis Cluster runs a script only
+over keys of one slot. So the index is split into buckets, one per hash tag: a user's keys
+carry the tag of their bucket, and a sweep walks every bucket. The same names serve one Redis.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable
 
@@ -39,16 +44,26 @@ return redis.call('DEL', KEYS[2])
 """
 
 
+# Index buckets: enough to spread presence over a cluster's primaries, few enough that a
+# sweep asks each of them in one pipelined round trip.
+BUCKETS = 16
+
+
 def _keys(customer_id: int) -> list[str]:
-    return [_connections_key(customer_id), namespace.key(f"presence_state:{customer_id}"), _index()]
+    bucket = customer_id % BUCKETS
+    return [_connections_key(customer_id), _tagged(bucket, f"state:{customer_id}"), _index(bucket)]
 
 
 def _connections_key(customer_id: int) -> str:
-    return namespace.key(f"presence:{customer_id}")
+    return _tagged(customer_id % BUCKETS, f"connections:{customer_id}")
 
 
-def _index() -> str:
-    return namespace.key("presence_index")
+def _index(bucket: int) -> str:
+    return _tagged(bucket, "index")
+
+
+def _tagged(bucket: int, name: str) -> str:
+    return namespace.tagged(f"presence-{bucket}", name)
 
 
 def touch(customer_id: int, connection_id: str, *, now: float | None = None) -> bool:
@@ -70,8 +85,11 @@ def sweep(*, now: float | None = None) -> list[int]:
     """Expire connections past their deadline; return the users who went offline."""
     moment = time.time() if now is None else now
     client = backends.redis_client()
+    pipe = client.pipeline(transaction=False)
+    for bucket in range(BUCKETS):
+        pipe.zrangebyscore(_index(bucket), "-inf", moment)
     gone = []
-    for member in client.zrangebyscore(_index(), "-inf", moment):
+    for member in itertools.chain.from_iterable(pipe.execute()):
         customer_id = int(str(member))
         if client.eval(_LEAVE, 3, *_keys(customer_id), "", moment, customer_id):
             gone.append(customer_id)

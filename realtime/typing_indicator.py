@@ -3,10 +3,15 @@
 Start and stop are decided inside Redis (Lua), so each is announced once whichever web
 process sees it; expiry is found by sweeping an index of deadlines, not by keyspace
 notifications.
+
+A script touches a room's set and the index together, and Redis Cluster runs a script only
+over keys of one slot. So the index is split into buckets, one per hash tag: a room's set
+carries the tag of its bucket, and a sweep walks every bucket. The same names serve one Redis.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from infrastructure import backends, namespace
@@ -36,12 +41,22 @@ return 1
 """
 
 
+# Index buckets: enough to spread typing over a cluster's primaries, few enough that a sweep
+# asks each of them in one pipelined round trip.
+BUCKETS = 16
+
+
 def _keys(room_id: int) -> list[str]:
-    return [namespace.key(f"typing:{room_id}"), _index()]
+    bucket = room_id % BUCKETS
+    return [_tagged(bucket, f"room:{room_id}"), _index(bucket)]
 
 
-def _index() -> str:
-    return namespace.key("typing_index")
+def _index(bucket: int) -> str:
+    return _tagged(bucket, "index")
+
+
+def _tagged(bucket: int, name: str) -> str:
+    return namespace.tagged(f"typing-{bucket}", name)
 
 
 def start(room_id: int, customer_id: int, *, now: float | None = None) -> bool:
@@ -67,8 +82,11 @@ def sweep(*, now: float | None = None) -> list[tuple[int, int]]:
     """Expire typing past its deadline; return the (room, customer) pairs that stopped."""
     moment = time.time() if now is None else now
     client = backends.redis_client()
+    pipe = client.pipeline(transaction=False)
+    for bucket in range(BUCKETS):
+        pipe.zrangebyscore(_index(bucket), "-inf", moment)
     stopped = []
-    for member in client.zrangebyscore(_index(), "-inf", moment):
+    for member in itertools.chain.from_iterable(pipe.execute()):
         room, customer = (int(part) for part in str(member).split(":"))
         if client.eval(_STOP, 2, *_keys(room), customer, moment, str(member), "1"):
             stopped.append((room, customer))
