@@ -3,13 +3,20 @@
 It consumes RoomCreated, MessageSent and RoomChanged (one topic, in commit order per room),
 ReadMarkerUpdated and MessageUpdated, and announces RoomUpdated (the room as its current
 participants now see it), RoomRemoved (customers no longer in it) and ReadStatusUpdated.
+
+Which events it projected it remembers in Redis, a key per event. Redis Cluster takes a script
+or an MGET only over keys of one slot, so the keys are spread over a fixed set of hash tags by
+a hash of the event id, and a batch sends one script (or MGET) per tag among its events, all
+in one pipeline. The same names serve one Redis.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +37,9 @@ logger = logging.getLogger(__name__)
 # within it announces nothing twice. Forgetting one only repeats an announcement: the
 # projection itself is idempotent without them.
 REMEMBER_S = 7 * 24 * 3600
+# The hash tags of the processed-event keys: enough to spread them (the largest share of the
+# keys) over a cluster's primaries; a batch of thousands of events sends this many commands.
+PROCESSED_BUCKETS = 64
 CACHE_REPAIR_EVERY_S = 1.0
 # Rooms whose views the projector keeps as it last wrote them (a few hundred bytes each).
 MEMO_ROOMS = 20_000
@@ -96,8 +106,7 @@ class Projector:
 
     def done(self, envelopes: list[Envelope]) -> None:
         try:
-            # One command for the batch: a pipeline of thousands of SETs costs more to build.
-            backends.run_script(_REMEMBER, [processed_key(e.event_id) for e in envelopes], [REMEMBER_S])
+            _remember(envelopes)
         except RedisError as exc:
             logger.warning("could not remember %d projected events (Redis: %s)", len(envelopes), exc)
 
@@ -124,16 +133,58 @@ end
 
 def processed_key(event_id: str) -> str:
     """The Redis key that remembers an event was projected."""
-    return namespace.key(f"projected:{event_id}")
+    return _key_prefix(_bucket(event_id)) + event_id
+
+
+def _key_prefix(bucket: int) -> str:
+    return namespace.tagged(f"projected-{bucket}", "")
+
+
+def _bucket(event_id: str) -> int:
+    # crc32, not hash(): every process must put an event in the same bucket.
+    return zlib.crc32(event_id.encode()) % PROCESSED_BUCKETS
+
+
+def _keys_by_tag(envelopes: list[Envelope]) -> tuple[list[str], list[list[str]]]:
+    """Each event's processed key, and the same keys in groups that share a hash tag."""
+    # The namespace is read once a tag, not once an event: thousands of times cost milliseconds.
+    prefixes: dict[int, str] = {}
+    groups: dict[int, list[str]] = {}
+    keys = []
+    for envelope in envelopes:
+        bucket = _bucket(envelope.event_id)
+        if bucket not in prefixes:
+            prefixes[bucket] = _key_prefix(bucket)
+        keys.append(prefixes[bucket] + envelope.event_id)
+        groups.setdefault(bucket, []).append(keys[-1])
+    return keys, list(groups.values())
+
+
+def _remember(envelopes: list[Envelope]) -> None:
+    pipe = backends.redis_client().pipeline(transaction=False)
+    # One script for each tag's keys: a pipeline of thousands of SETs costs more to build.
+    # EVAL by its name: redis-py's cluster pipeline has neither pipe.eval nor pipe.evalsha,
+    # and sends commands by name to the slot of their keys; EVAL needs no reload after a failover.
+    for keys in _keys_by_tag(envelopes)[1]:
+        pipe.execute_command("EVAL", _REMEMBER, len(keys), *keys, REMEMBER_S)
+    pipe.execute()
 
 
 def _remembered(envelopes: list[Envelope]) -> list[bool]:
     """Which events were projected before; while Redis is down, none (projecting is idempotent)."""
+    keys, groups = _keys_by_tag(envelopes)
     try:
-        return [bool(done) for done in backends.redis_client().mget([processed_key(e.event_id) for e in envelopes])]
+        pipe = backends.redis_client().pipeline(transaction=False)
+        for group in groups:
+            # By its name: redis-py's cluster pipeline refuses pipe.mget (whose keys may span
+            # slots), and these share one.
+            pipe.execute_command("MGET", *group)
+        answers = pipe.execute()
     except RedisError as exc:
         logger.warning("projecting without the processed-event memory (Redis: %s)", exc)
         return [False] * len(envelopes)
+    found = dict(zip(itertools.chain(*groups), itertools.chain(*answers), strict=True))
+    return [found[key] is not None for key in keys]
 
 
 def embedded_projector(stop: threading.Event) -> None:

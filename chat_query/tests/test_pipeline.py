@@ -379,6 +379,23 @@ def test_the_projector_keeps_projecting_while_redis_is_down(
     assert active_store().messages.find_one({"_id": message_id})["roomId"] == room_id
 
 
+def test_a_redelivered_batch_announces_nothing_again(db, each_redis, unique):
+    from redis.crc import key_slot
+
+    from chat_query.tests.helpers import message, room_created
+
+    projector = Projector()
+    room_id, first_id = 900_000_000 + int(unique[:6], 16), 9 * 10**12 + int(unique[:8], 16) * 1000
+    batch = [Envelope.wrap(room_created(room_id, [2, 1]))]
+    batch += [Envelope.wrap(message(room_id, first_id + n, sender=1)) for n in range(200)]
+    assert projector.handle(batch), "the first delivery announces the room"
+    assert len({key_slot(processed_key(e.event_id).encode()) for e in batch}) > 10, "their keys span many slots"
+    projector.done(batch)
+    assert projector.handle(batch) == [], "every event of the batch is remembered"
+    later = Envelope.wrap(message(room_id, first_id + 200, sender=2))
+    assert projector.handle([batch[5], later]), "a new event in a redelivered batch is announced"
+
+
 def test_a_rebuild_reproduces_the_views_and_counts_of_rooms_whose_members_changed(user1, room):
     from chat_command import selectors as truth
     from chat_command.services import do_add_participants, do_leave_room, do_remove_participant, do_rename_room

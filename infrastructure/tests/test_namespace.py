@@ -254,7 +254,7 @@ def test_what_a_projector_remembers_and_a_roles_status_stay_in_their_namespace(s
     sent = MessageSent(roomId=1, messageId=1, senderId=1, senderFullName="One", content="x", sentAt="2026-01-01")
     envelope = Envelope.wrap(sent)
     enter(settings, first)
-    backends.run_script(projector._REMEMBER, [projector.processed_key(envelope.event_id)], [60])
+    projector._remember([envelope])
     consumers.Status(f"group-{unique}").save()
     enter(settings, second)
     assert projector._remembered([envelope]) == [False]
