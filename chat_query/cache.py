@@ -15,6 +15,14 @@ it switches generations) moves the epoch on, which orphans everything cached bef
 expire.
 
 The cache is optional: when Redis fails, reads go to the read store and say so in the log.
+
+Redis Cluster runs a script only over the keys it is given (KEYS), all of one slot. So the
+epoch and every view, list version and list carry one hash tag; a script is given the keys
+named under the epoch this process saw last, writes or reads nothing unless that is still the
+current one, and is sent again under the current one otherwise, so an entry is never read or
+written under an epoch that has moved on. Message pages, read and written a key at a time,
+carry no tag and spread over the cluster; views and lists share one primary. The same names
+serve one Redis.
 """
 
 from __future__ import annotations
@@ -22,8 +30,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -36,55 +44,93 @@ logger = logging.getLogger(__name__)
 TTL_S = 600
 _WARN_EVERY_S = 60.0
 
-# KEYS: the epoch. ARGV: prefix, ttl, generation, whether to bump the lists' versions, then
-# (room, revision, stored form, participants "a,b,c") quadruples. Stores each view unless the
-# entry holds a newer revision (see ViewEntry for the stored form); a view the projector
-# stores moves on the list version of each of its participants who has one.
+# The hash tag of every key a script of the cache touches.
+_TAG = "readcache"
+# Attempts at a read or write whose epoch another process moved on meanwhile.
+_EPOCH_TRIES = 3
+
+# KEYS: the epoch, then for each view its key followed by the list versions to move on with it.
+# ARGV: the epoch the keys are named under, ttl, then (revision, stored form, number of list
+# versions) for each view. Returns the current epoch, and writes nothing unless it is ARGV[1].
+# Stores each view unless the entry holds a newer revision (see ViewEntry for the stored form),
+# and then moves on each of its list versions that exists.
 _PUT_VIEWS = """
-local prefix, ttl, generation, bump = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1'
 local epoch = redis.call('GET', KEYS[1]) or '0'
-for i = 5, #ARGV, 4 do
-  local key = prefix .. ':view:' .. epoch .. ':' .. generation .. ':' .. ARGV[i]
+if epoch ~= ARGV[1] then return epoch end
+local ttl, k = tonumber(ARGV[2]), 2
+for i = 3, #ARGV, 3 do
+  local key, versions = KEYS[k], tonumber(ARGV[i + 2])
   local current = redis.call('GET', key)
-  if not current or tonumber(string.match(current, '^[^\\n]*\\n(%d+)\\n')) < tonumber(ARGV[i + 1]) then
-    redis.call('SET', key, ARGV[i + 2], 'EX', ttl)
-    if bump then
-      for customer in string.gmatch(ARGV[i + 3], '%d+') do
-        local version = prefix .. ':listver:' .. epoch .. ':' .. generation .. ':' .. customer
-        if redis.call('EXISTS', version) == 1 then
-          redis.call('INCR', version)
-        end
+  if not current or tonumber(string.match(current, '^[^\\n]*\\n(%d+)\\n')) < tonumber(ARGV[i]) then
+    redis.call('SET', key, ARGV[i + 1], 'EX', ttl)
+    for j = k + 1, k + versions do
+      if redis.call('EXISTS', KEYS[j]) == 1 then
+        redis.call('INCR', KEYS[j])
       end
     end
   end
+  k = k + 1 + versions
 end
 return epoch
 """
 
-# KEYS: the epoch. ARGV: prefix, generation, customer, a random starting version, ttl.
-# Returns the key of the customer's list at its current version (a version missing is created
-# at the random value, so a version never comes back after its key expired) and the list
-# cached there, if any.
+# KEYS: the epoch, the customer's list version, their list. ARGV: the epoch the keys are named
+# under, a random starting version, the version's ttl. Returns the current epoch and, when it
+# is ARGV[1], the list's version (a version missing is created at the random value, so a
+# version never comes back after its key expired) and what the list key holds, if anything.
 _GET_LIST = """
-local prefix, generation, customer = ARGV[1], ARGV[2], ARGV[3]
 local epoch = redis.call('GET', KEYS[1]) or '0'
-local version = prefix .. ':listver:' .. epoch .. ':' .. generation .. ':' .. customer
-redis.call('SET', version, ARGV[4], 'NX')
-redis.call('EXPIRE', version, tonumber(ARGV[5]))
-local key = prefix .. ':list:' .. epoch .. ':' .. generation .. ':' .. customer .. ':' .. redis.call('GET', version)
-return {key, redis.call('GET', key)}
+if epoch ~= ARGV[1] then return {epoch} end
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+return {epoch, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 """
 
 _last_warning = 0.0
+# The epoch each epoch key held when this process last asked: usually still the current one.
+_seen_epochs: dict[str, str] = {}
+
+T = TypeVar("T")
 
 
-def _prefix() -> str:
-    """What every key of the cache starts with, in this deployment's namespace."""
-    return namespace.key("readcache")
+class EpochMoving(RedisError):
+    """The epoch moved on at every attempt: another process keeps orphaning the cache."""
+
+
+def _tagged(name: str) -> str:
+    return namespace.tagged(_TAG, name)
 
 
 def _epoch() -> str:
-    return f"{_prefix()}:epoch"
+    return _tagged("epoch")
+
+
+def _view_key(epoch: str, generation: str, room_id: int) -> str:
+    return _tagged(f"view:{epoch}:{generation}:{room_id}")
+
+
+def _version_key(epoch: str, generation: str, customer_id: int) -> str:
+    return _tagged(f"listver:{epoch}:{generation}:{customer_id}")
+
+
+def _list_key(epoch: str, generation: str, customer_id: int) -> str:
+    return _tagged(f"list:{epoch}:{generation}:{customer_id}")
+
+
+def _at_current_epoch(attempt: Callable[[str], tuple[str, T]]) -> T:
+    """Run `attempt` under the epoch seen last; again while it answers that another is current.
+
+    An attempt names its keys under the epoch it is given and returns the current epoch with
+    its result, which counts only when the two are the same.
+    """
+    name = _epoch()
+    for _ in range(_EPOCH_TRIES):
+        seen = _seen_epochs.get(name, "0")
+        current, result = attempt(seen)
+        if current == seen:
+            return result
+        _seen_epochs[name] = current
+    raise EpochMoving(f"the epoch moved on {_EPOCH_TRIES} times in a row")
 
 
 def _unavailable(what: str, exc: RedisError) -> None:
@@ -104,7 +150,7 @@ def _page_key(generation: str, room_id: int, page: list[tuple[int, int]]) -> str
     # which messages it holds: a message committed late inside that range would change the last
     # id or the size. Revisions only grow, so their sum names the state they are in.
     first, last, revisions = page[0][0], page[-1][0], sum(r for _, r in page)
-    return f"{_prefix()}:page:{generation}:{room_id}:{first}:{last}:{len(page)}:{revisions}"
+    return namespace.key(f"readcache:page:{generation}:{room_id}:{first}:{last}:{len(page)}:{revisions}")
 
 
 def page(generation: str, room_id: int, page: list[tuple[int, int]]) -> list[str] | None:
@@ -140,7 +186,7 @@ class ViewEntry:
     def __init__(self, rev: int, updated_at: str, rendered: str, participants: Iterable[int] = ()) -> None:
         self.rev = rev
         self.stored = f"{updated_at}\n{rev}\n{rendered}"
-        self.participants = ",".join(str(p) for p in participants)
+        self.participants = tuple(participants)
 
 
 def json_of(stored: str) -> str:
@@ -151,10 +197,14 @@ def views(generation: str, room_ids: list[int]) -> dict[int, str]:
     """The stored forms of the cached views among these rooms."""
     if not room_ids:
         return {}
-    client = backends.redis_client()
+
+    def read(epoch: str) -> tuple[str, list[Any]]:
+        keys = [_view_key(epoch, generation, r) for r in room_ids]
+        current, *found = backends.redis_client().mget([_epoch(), *keys])
+        return str(current or "0"), found
+
     try:
-        epoch, prefix = str(client.get(_epoch()) or "0"), _prefix()
-        found = client.mget([f"{prefix}:view:{epoch}:{generation}:{r}" for r in room_ids])
+        found = _at_current_epoch(read)
     except RedisError as exc:
         _unavailable("room views", exc)
         return {}
@@ -167,13 +217,20 @@ def put_views(generation: str, entries: Iterable[tuple[int, ViewEntry]], *, chan
     `changed` says the views changed (the projector wrote them), which makes the room lists
     showing them stale; a reader filling what it missed passes False.
     """
-    args: list[Any] = [_prefix(), TTL_S, generation, "1" if changed else "0"]
-    for room_id, entry in entries:
-        args += [room_id, entry.rev, entry.stored, entry.participants]
-    if len(args) == 4:
+    listed = list(entries)
+    if not listed:
         return True
+
+    def write(epoch: str) -> tuple[str, None]:
+        keys, args = [_epoch()], [epoch, TTL_S]
+        for room_id, entry in listed:
+            versions = [_version_key(epoch, generation, c) for c in entry.participants] if changed else []
+            keys += [_view_key(epoch, generation, room_id), *versions]
+            args += [entry.rev, entry.stored, len(versions)]
+        return str(backends.run_script(_PUT_VIEWS, keys, args)), None
+
     try:
-        backends.run_script(_PUT_VIEWS, [_epoch()], args)
+        _at_current_epoch(write)
     except RedisError as exc:
         _unavailable("room views", exc)
         return False
@@ -184,12 +241,12 @@ def put_views(generation: str, entries: Iterable[tuple[int, ViewEntry]], *, chan
 
 
 class RoomList:
-    """A customer's cached room list: the key to store it under, and what was there."""
+    """A customer's cached room list: where to store it, at which version, and what was there."""
 
-    __slots__ = ("body", "key", "rooms")
+    __slots__ = ("body", "key", "rooms", "version")
 
-    def __init__(self, key: str | None, rooms: str | None, body: str | None) -> None:
-        self.key, self.rooms, self.body = key, rooms, body
+    def __init__(self, key: str | None, version: str | None, rooms: str | None, body: str | None) -> None:
+        self.key, self.version, self.rooms, self.body = key, version, rooms, body
 
 
 def room_list(generation: str, customer_id: int) -> RoomList:
@@ -198,24 +255,32 @@ def room_list(generation: str, customer_id: int) -> RoomList:
     Any view of theirs the projector writes moves the version on, so a list found here shows
     every view as the read store has it; which rooms it holds the caller checks itself.
     """
+
+    def read(epoch: str) -> tuple[str, RoomList]:
+        key = _list_key(epoch, generation, customer_id)
+        keys = [_epoch(), _version_key(epoch, generation, customer_id), key]
+        current, *answer = backends.run_script(_GET_LIST, keys, [epoch, secrets.randbits(48), TTL_S + 60])
+        if not answer:
+            return str(current), RoomList(None, None, None, None)
+        version, found = str(answer[0]), answer[1]
+        # The list holds the version it was assembled at: one assembled before a move is stale.
+        if found is None or not str(found).startswith(f"{version}\n"):
+            return str(current), RoomList(key, version, None, None)
+        _, rooms, body = str(found).split("\n", 2)
+        return str(current), RoomList(key, version, rooms, body)
+
     try:
-        key, found = backends.run_script(
-            _GET_LIST, [_epoch()], [_prefix(), generation, customer_id, secrets.randbits(48), TTL_S + 60]
-        )
+        return _at_current_epoch(read)
     except RedisError as exc:
         _unavailable("room lists", exc)
-        return RoomList(None, None, None)
-    if found is None:
-        return RoomList(key, None, None)
-    rooms, body = str(found).split("\n", 1)
-    return RoomList(str(key), rooms, body)
+        return RoomList(None, None, None, None)
 
 
 def put_room_list(listing: RoomList, rooms: str, body: str) -> None:
     if listing.key is None:
         return
     try:
-        backends.redis_client().set(listing.key, f"{rooms}\n{body}", ex=TTL_S)
+        backends.redis_client().set(listing.key, f"{listing.version}\n{rooms}\n{body}", ex=TTL_S)
     except RedisError as exc:
         _unavailable("room lists", exc)
 
@@ -223,7 +288,7 @@ def put_room_list(listing: RoomList, rooms: str, body: str) -> None:
 def forget_views() -> bool:
     """Orphan every cached view; False when Redis could not be told."""
     try:
-        backends.redis_client().incr(_epoch())
+        _seen_epochs[_epoch()] = str(backends.redis_client().incr(_epoch()))
     except RedisError as exc:
         _unavailable("room views", exc)
         return False

@@ -53,7 +53,7 @@ def test_a_new_message_makes_another_page_so_a_cached_page_is_never_stale(user1,
     assert data(user1.get(f"/query/message/roomId/{room.room_id}"))[0]["messageId"] == newest
 
 
-def test_a_message_committed_late_inside_a_page_names_another_page(redis_url, unique):
+def test_a_message_committed_late_inside_a_page_names_another_page(each_redis, unique):
     generation = f"t{unique}"
     cache.put_page(generation, 7, unedited([30, 10]), ['{"messageId":30}', '{"messageId":10}'])
     assert cache.page(generation, 7, unedited([30, 20, 10])) is None
@@ -61,7 +61,7 @@ def test_a_message_committed_late_inside_a_page_names_another_page(redis_url, un
     assert cache.page(generation, 7, unedited([30, 10])) == ['{"messageId":30}', '{"messageId":10}']
 
 
-def test_a_message_edited_inside_a_page_names_another_page(redis_url, unique):
+def test_a_message_edited_inside_a_page_names_another_page(each_redis, unique):
     generation = f"t{unique}"
     cache.put_page(generation, 7, [(30, 0), (10, 0)], ['{"messageId":30}', '{"messageId":10}'])
     assert cache.page(generation, 7, [(30, 0), (10, 1)]) is None
@@ -75,7 +75,7 @@ def test_a_page_the_read_store_has_not_caught_up_with_comes_from_the_truth_and_i
     assert cache.page(active_store().generation, room.room_id, unedited(ids)) is None
 
 
-def test_the_projector_caches_each_view_it_changes(redis_url, unique, db):
+def test_the_projector_caches_each_view_it_changes(each_redis, unique, db):
     projector = Projector()
     room_id = 800_000_000 + int(unique[:6], 16)
     generation = active_store().generation
@@ -88,7 +88,7 @@ def test_the_projector_caches_each_view_it_changes(redis_url, unique, db):
     assert view["unreadStatus"] == {"2": False, "1": False}
 
 
-def test_an_older_revision_never_replaces_a_newer_one(redis_url, unique):
+def test_an_older_revision_never_replaces_a_newer_one(each_redis, unique):
     generation = f"t{unique}"
     newer, older = (
         cache.ViewEntry(5, "2026-11-25T10:00:02.000Z", "{}"),
@@ -102,14 +102,14 @@ def test_an_older_revision_never_replaces_a_newer_one(redis_url, unique):
     assert cache.views(generation, [1]) == {1: newest.stored}
 
 
-def test_forgetting_the_views_orphans_every_cached_one(redis_url, unique):
+def test_forgetting_the_views_orphans_every_cached_one(each_redis, unique):
     generation = f"t{unique}"
     cache.put_views(generation, [(1, cache.ViewEntry(1, "2026-11-25T10:00:00.000Z", "{}"))])
     assert cache.forget_views()
     assert cache.views(generation, [1]) == {}
 
 
-def test_the_room_list_serves_cached_views_and_fills_the_missing_ones(user1, room, redis_url):
+def test_the_room_list_serves_cached_views_and_fills_the_missing_ones(each_redis, user1, room):
     quiet = do_create_room(1, NewRoom("Quiet", [3]))
     send(room, 2)
     project()
@@ -156,7 +156,7 @@ def test_reads_are_answered_without_redis(user1, room, redis_url, unreachable_re
     assert data(user1.get(f"/query/message/roomId/{room.room_id}"))[0]["messageId"] == sent
 
 
-def test_a_customers_list_is_served_whole_while_it_holds_the_rooms_postgresql_names(user1, room, redis_url):
+def test_a_customers_list_is_served_whole_while_it_holds_the_rooms_postgresql_names(each_redis, user1, room):
     send(room, 2)
     project()
     listed = data(user1.get("/query/rooms"))
@@ -176,7 +176,7 @@ def test_a_customers_list_is_served_whole_while_it_holds_the_rooms_postgresql_na
     assert cache.room_list(generation, 1).rooms == ",".join(str(r) for r in sorted([room.room_id, created.room_id]))
 
 
-def test_a_view_the_projector_writes_moves_its_participants_lists_on(redis_url, unique, db):
+def test_a_view_the_projector_writes_moves_its_participants_lists_on(each_redis, unique, db):
     projector = Projector()
     room_id = 800_000_000 + int(unique[:6], 16)
     generation = active_store().generation
@@ -191,12 +191,35 @@ def test_a_view_the_projector_writes_moves_its_participants_lists_on(redis_url, 
     assert after[3].body == "{}", "customer 3 is not in the room"
 
 
-def test_forgetting_the_views_orphans_the_lists_too(redis_url, unique):
+def test_forgetting_the_views_orphans_the_lists_too(each_redis, unique):
     generation = f"t{unique}"
     cache.put_room_list(cache.room_list(generation, 1), "5", "{}")
     assert cache.room_list(generation, 1).body == "{}"
     cache.forget_views()
     assert cache.room_list(generation, 1).body is None
+
+
+def test_a_list_assembled_before_a_view_of_it_changed_is_not_served_even_if_stored_after(each_redis, unique):
+    generation = f"t{unique}"
+    cache.put_room_list(cache.room_list(generation, 1), "5", "{}")  # the list has a version now
+    assembling = cache.room_list(generation, 1)
+    assert cache.put_views(generation, [(5, cache.ViewEntry(2, "2026-11-25T10:00:00.000Z", "{}", [1, 2]))])
+    cache.put_room_list(assembling, "5", '{"old": true}')
+    assert cache.room_list(generation, 1).body is None
+
+
+def test_what_another_process_forgets_is_orphaned_here_at_once(each_redis, unique):
+    generation, view = f"t{unique}", cache.ViewEntry(1, "2026-11-25T10:00:00.000Z", "{}")
+    cache.put_views(generation, [(1, view)])
+    cache.put_room_list(cache.room_list(generation, 1), "1", "{}")
+    assert cache.views(generation, [1]) == {1: view.stored}
+    assert cache.room_list(generation, 1).body == "{}"
+    backends.redis_client().incr(cache._epoch())  # what forget_views does, in another process
+    assert cache.views(generation, [1]) == {}
+    assert cache.room_list(generation, 1).body is None
+    newer = cache.ViewEntry(2, "2026-11-25T10:00:01.000Z", "{}")
+    assert cache.put_views(generation, [(1, newer)])
+    assert cache.views(generation, [1]) == {1: newer.stored}
 
 
 def project_since(projector, after_id):
