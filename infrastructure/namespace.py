@@ -120,6 +120,7 @@ def _drop_keys(pattern: str) -> int:
     deleted = 0
     batch: list[str] = []
     # SCAN, not KEYS: a large keyspace is walked a slice at a time, never blocking the server.
+    # On a Redis Cluster the client scans every primary and sends UNLINK once per slot.
     for name in client.scan_iter(match=pattern, count=_SCAN_BATCH):
         batch.append(name)
         if len(batch) >= _SCAN_BATCH:

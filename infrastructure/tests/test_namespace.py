@@ -312,6 +312,39 @@ def test_dropping_a_namespace_deletes_its_topics_groups_and_keys_and_nothing_els
     assert client.get(plain) == "1", "the plain names are no namespace's"
 
 
+def test_dropping_a_namespace_on_a_redis_cluster_deletes_its_keys_from_every_primary(
+    backends_on_private_redis_cluster, unique
+):
+    import redis
+    from django.test import override_settings
+
+    first, second = f"nsa-{unique}", f"nsb-{unique}"
+    client = backends.redis_client()
+    # Not the settings fixture: it would restore after the cluster's fixture has, and undo that.
+    for space in (first, second):
+        with override_settings(CHAT_NAMESPACE=space):
+            # More than one SCAN batch of them, and some of each kind the project keeps.
+            pipe = client.pipeline(transaction=False)
+            for n in range(2500):
+                pipe.set(namespace.key(f"probe:{n}"), "1")
+            pipe.execute()
+            presence.touch(7, f"conn-{unique}")
+            typing_indicator.start(8, 7)
+            cache.put_views("g", [(9, cache.ViewEntry(1, "2026-11-25T10:00:00.000Z", "{}"))])
+
+    with override_settings(KAFKA_BOOTSTRAP_SERVERS=""):  # only Redis here
+        dropped = namespace.drop(first)
+
+    held = {}
+    for node in backends_on_private_redis_cluster.primaries():
+        direct = redis.Redis(port=node.port, decode_responses=True)
+        held[node.port] = {space: len(direct.keys(f"{space}:*")) for space in (first, second)}
+        direct.close()
+    assert all(counts[second] for counts in held.values()), f"the keys spread over every primary: {held}"
+    assert sum(counts[first] for counts in held.values()) == 0
+    assert dropped["keys"] == sum(counts[second] for counts in held.values())
+
+
 def test_it_refuses_to_drop_the_empty_namespace(redis_url):
     with pytest.raises(ValueError, match="empty namespace"):
         namespace.drop("")
