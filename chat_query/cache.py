@@ -133,7 +133,7 @@ def _at_current_epoch(attempt: Callable[[str], tuple[str, T]]) -> T:
     raise EpochMoving(f"the epoch moved on {_EPOCH_TRIES} times in a row")
 
 
-def _unavailable(what: str, exc: RedisError) -> None:
+def _unavailable(what: str, exc: Exception) -> None:
     """Log a failing cache once a minute, not once a request."""
     global _last_warning
     now = time.monotonic()
@@ -157,7 +157,7 @@ def page(generation: str, room_id: int, page: list[tuple[int, int]]) -> list[str
     """The rendered messages of this page ((id, revision) of each), if cached."""
     try:
         found = backends.redis_client().get(_page_key(generation, room_id, page))
-    except RedisError as exc:
+    except backends.REDIS_ERRORS as exc:
         _unavailable("message page", exc)
         return None
     return None if found is None else str(found).split("\n")
@@ -167,7 +167,7 @@ def put_page(generation: str, room_id: int, page: list[tuple[int, int]], rendere
     # Rendered JSON never holds a raw newline, so one joins the messages.
     try:
         backends.redis_client().set(_page_key(generation, room_id, page), "\n".join(rendered), ex=TTL_S)
-    except RedisError as exc:
+    except backends.REDIS_ERRORS as exc:
         _unavailable("message page", exc)
 
 
@@ -205,7 +205,7 @@ def views(generation: str, room_ids: list[int]) -> dict[int, str]:
 
     try:
         found = _at_current_epoch(read)
-    except RedisError as exc:
+    except backends.REDIS_ERRORS as exc:
         _unavailable("room views", exc)
         return {}
     return {r: str(s) for r, s in zip(room_ids, found, strict=True) if s is not None}
@@ -231,7 +231,7 @@ def put_views(generation: str, entries: Iterable[tuple[int, ViewEntry]], *, chan
 
     try:
         _at_current_epoch(write)
-    except RedisError as exc:
+    except backends.REDIS_ERRORS as exc:
         _unavailable("room views", exc)
         return False
     return True
@@ -271,7 +271,7 @@ def room_list(generation: str, customer_id: int) -> RoomList:
 
     try:
         return _at_current_epoch(read)
-    except RedisError as exc:
+    except backends.REDIS_ERRORS as exc:
         _unavailable("room lists", exc)
         return RoomList(None, None, None, None)
 
@@ -281,7 +281,7 @@ def put_room_list(listing: RoomList, rooms: str, body: str) -> None:
         return
     try:
         backends.redis_client().set(listing.key, f"{listing.version}\n{rooms}\n{body}", ex=TTL_S)
-    except RedisError as exc:
+    except backends.REDIS_ERRORS as exc:
         _unavailable("room lists", exc)
 
 
@@ -289,7 +289,7 @@ def forget_views() -> bool:
     """Orphan every cached view; False when Redis could not be told."""
     try:
         _seen_epochs[_epoch()] = str(backends.redis_client().incr(_epoch()))
-    except RedisError as exc:
+    except backends.REDIS_ERRORS as exc:
         _unavailable("room views", exc)
         return False
     return True

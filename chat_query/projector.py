@@ -22,7 +22,6 @@ from typing import Any
 
 import pymongo
 from django.db import connection
-from redis.exceptions import RedisError
 
 from chat_command.events import COMMAND_TOPICS
 from chat_query import cache, projection, search
@@ -107,7 +106,7 @@ class Projector:
     def done(self, envelopes: list[Envelope]) -> None:
         try:
             _remember(envelopes)
-        except RedisError as exc:
+        except backends.REDIS_ERRORS as exc:
             logger.warning("could not remember %d projected events (Redis: %s)", len(envelopes), exc)
 
     def healthy(self) -> bool:
@@ -180,7 +179,7 @@ def _remembered(envelopes: list[Envelope]) -> list[bool]:
             # slots), and these share one.
             pipe.execute_command("MGET", *group)
         answers = pipe.execute()
-    except RedisError as exc:
+    except backends.REDIS_ERRORS as exc:
         logger.warning("projecting without the processed-event memory (Redis: %s)", exc)
         return [False] * len(envelopes)
     found = dict(zip(itertools.chain(*groups), itertools.chain(*answers), strict=True))

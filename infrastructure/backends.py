@@ -15,6 +15,10 @@ import redis
 from django.conf import settings
 from pymongo.database import Database
 
+# What a failing Redis raises: on a cluster, a node that cannot be reached while the client maps
+# the slots, or a slot nobody serves during a failover, is a RedisClusterException, not a RedisError.
+REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
+
 # Client-side bounds so an unreachable backend fails a request instead of hanging it.
 MONGO_TIMEOUT_MS = 5000
 REDIS_TIMEOUT_S = 5.0

@@ -273,3 +273,22 @@ def test_cached_lists_and_views_follow_the_changes_of_membership_the_projector_a
         assert (view["participantIds"], view["unreadCount"]) == ([1, 3], {"1": 0, "3": 2})
     cached = json.loads(cache.json_of(cache.views(generation, [room.room_id])[room.room_id]))
     assert cached["participantIds"] == [1, 3]
+
+
+class _SlotNotServed:
+    """A cluster client during a failover: the slot of every key has no primary yet."""
+
+    def __getattr__(self, name: str):
+        def refuse(*args, **kwargs):
+            raise redis.exceptions.SlotNotCoveredError("slot 1234 is not covered by the cluster")
+
+        return refuse
+
+
+def test_a_cluster_slot_nobody_serves_yet_reads_the_read_store_and_fails_no_request(monkeypatch):
+    # A RedisClusterException is not a RedisError: the cache must treat it as Redis being away.
+    monkeypatch.setattr(backends, "redis_client", _SlotNotServed)
+    assert cache.page("g", 1, [(1, 0), (2, 0)]) is None
+    assert cache.views("g", [1, 2]) == {}
+    assert cache.put_views("g", [(1, cache.ViewEntry(3, "2026-12-05T00:00:00.000Z", "{}"))]) is False
+    assert cache.forget_views() is False
