@@ -165,6 +165,13 @@ class Instance:
         engine, number = self._node(node)
         return self.ports[KAFKA_CLUSTER_PORT if engine == "kafka" else REDIS_CLUSTER_PORT] + number - 1
 
+    def node_of_port(self, engine: str, port: int) -> str:
+        """The node of an engine that listens on this port (as a client names a node: by address)."""
+        for node in self.nodes(engine):
+            if self.node_port(node) == port:
+                return node
+        raise InstanceError(f"no {engine} node of {self.name} listens on port {port}")
+
     def pid_file(self, service: str) -> Path:
         """Where scripts/services keeps the pid of a service, or of a node of the cluster, of this instance."""
         if self.cluster and service in ("redis", "kafka"):

@@ -44,9 +44,6 @@ class RunningCluster:
     def redis_node(self, node: str) -> redis.Redis:
         return redis.Redis(port=self.instance.node_port(node), socket_timeout=5, decode_responses=True)
 
-    def redis_node_at(self, port: int) -> str:
-        return next(node for node in self.instance.nodes("redis") if self.instance.node_port(node) == port)
-
     def log_tails(self) -> str:
         logs = self.instance.home / "logs"
         files = [logs / f"kafka-{n}" / name for n in BROKERS for name in ("kafka.log", "stdout.log")]
@@ -194,7 +191,7 @@ def test_its_redis_cluster_has_three_primaries_each_with_one_replica(cluster):
 def test_a_killed_redis_primary_hands_over_to_its_replica_and_comes_back_as_a_replica(cluster, unique):
     client = redis.RedisCluster.from_url(cluster.env["REDIS_URL"], decode_responses=True)
     key = namespace.tagged(unique, "survivor")
-    victim = cluster.redis_node_at(client.get_node_from_key(key).port)
+    victim = cluster.instance.node_of_port("redis", client.get_node_from_key(key).port)
     primary = cluster.redis_node(victim)
     primary.set(key, "kept")
     assert primary.execute_command("WAIT", 1, 5000) == 1, "the replica has the write before the crash"
@@ -202,7 +199,7 @@ def test_a_killed_redis_primary_hands_over_to_its_replica_and_comes_back_as_a_re
     address = next(
         address for address, node in primary.execute_command("CLUSTER NODES").items() if node["master_id"] == own_id
     )
-    replica = cluster.redis_node_at(int(address.rsplit(":", 1)[1]))
+    replica = cluster.instance.node_of_port("redis", int(address.rsplit(":", 1)[1]))
 
     cluster.instance.kill(victim)
     try:
