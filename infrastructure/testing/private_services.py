@@ -52,7 +52,8 @@ class PrivateRedis:
         command += ["--save", "", "--appendonly", "no", "--logfile", str(self.log)]
         if self.cluster:
             command += ["--cluster-enabled", "yes", "--cluster-config-file", str(self.folder / "nodes.conf")]
-            command += ["--cluster-node-timeout", "2000"]
+            # A replica copies its primary at once, not after the default 5 s of waiting for others.
+            command += ["--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0"]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=1)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -179,13 +180,14 @@ class PrivateRedisCluster:
         self.wait_until_ok()
 
     def wait_until_ok(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Return once every running node sees the cluster whole: each slot served, and agreed on."""
+        """Return once every running node sees the cluster whole (each slot served, agreed on)
+        and every running replica has its primary's data: before that, none would take over."""
         deadline = time.monotonic() + timeout
         while True:
             states = [self._info(node) for node in self.running()]
             if all(s.get("cluster_state") == "ok" and s.get("cluster_slots_ok") == "16384" for s in states):
                 epochs = {s.get("cluster_current_epoch") for s in states}
-                if len(epochs) == 1:
+                if len(epochs) == 1 and all(self._synced(node) for node in self.running()):
                     return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the private Redis Cluster is not ok after {timeout:.0f} s: {states}")
@@ -224,6 +226,17 @@ class PrivateRedisCluster:
         finally:
             client.close()
         return dict(line.split(":", 1) for line in text.split() if ":" in line)
+
+    def _synced(self, node: PrivateRedis) -> bool:
+        """A primary, or a replica whose link to its primary is up (its first copy is done)."""
+        client = self._client(node)
+        try:
+            replication = client.info("replication")
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+        return replication.get("role") == "master" or replication.get("master_link_status") == "up"
 
     def _role(self, node: PrivateRedis) -> str:
         client = self._client(node)
