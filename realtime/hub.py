@@ -229,6 +229,10 @@ def push_from_sync(group: str, push: Push) -> None:
     push_many_from_sync([(group, push)])
 
 
+# The topics of a room, each behind /topic/<topic>/roomId/<id>.
+ROOM_TOPICS = ("message", "message-updates", "onlineStatus", "readMarkers", "typing")
+
+
 def room_group(room_id: int, topic: str) -> str:
     """The group behind /topic/<topic>/roomId/<room_id>."""
     return f"room.{room_id}.{topic}"

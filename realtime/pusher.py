@@ -11,7 +11,7 @@ from chat_query.events import ReadStatusUpdated, RoomRemoved, RoomUpdated
 from chat_query.selectors import state_json
 from infrastructure import backends
 from infrastructure.messaging.events import Envelope, Event
-from realtime.hub import ACCESS_GROUP, push_many_from_sync, room_group, sessions_group, user_group
+from realtime.hub import ACCESS_GROUP, ROOM_TOPICS, push_many_from_sync, room_group, sessions_group, user_group
 
 
 def frame(body: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
@@ -54,9 +54,19 @@ def pushes_for(event: Event) -> list[tuple[str, dict[str, Any]]]:
 def revocations(room_id: int, customer_ids: list[int]) -> list[tuple[str, dict[str, Any]]]:
     """End the customers' access to the room: every web process forgets their membership, then
     each of their sessions ends its subscriptions to the room's topics. Published with the
-    room's messages, in their order, so no message committed after the removal follows."""
+    room's messages, in their order, so no message committed after the removal follows.
+
+    The removal also goes down each of the room's own groups: Redis keeps the order of one
+    channel, and on a Redis Cluster the sessions' and the room's channels live on different
+    shards, so only the room's channel holds it before the room's next message everywhere.
+    """
     forget = (ACCESS_GROUP, {"roomId": room_id, "customerIds": customer_ids})
-    return [forget, *((sessions_group(c), {"kind": "revoke", "roomId": room_id}) for c in customer_ids)]
+    in_order = {"kind": "revoke", "roomId": room_id, "customerIds": customer_ids}
+    return [
+        forget,
+        *((room_group(room_id, topic), in_order) for topic in ROOM_TOPICS),
+        *((sessions_group(c), {"kind": "revoke", "roomId": room_id}) for c in customer_ids),
+    ]
 
 
 class Pusher:

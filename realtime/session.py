@@ -23,6 +23,7 @@ from infrastructure.observability import metrics
 from realtime import broadcast, membership
 from realtime.hub import (
     LAYER_ERRORS,
+    ROOM_TOPICS,
     LayerUnavailable,
     Push,
     hub,
@@ -47,9 +48,7 @@ from realtime.stomp import (
 
 logger = logging.getLogger(__name__)
 
-ROOM_DESTINATION = re.compile(
-    r"^/topic/(message|message-updates|onlineStatus|readMarkers|typing)/roomId/([1-9][0-9]{0,17})$"
-)
+ROOM_DESTINATION = re.compile(rf"^/topic/({'|'.join(map(re.escape, ROOM_TOPICS))})/roomId/([1-9][0-9]{{0,17}})$")
 USER_DESTINATIONS = {
     "/user/topic/rooms": "rooms",
     "/user/topic/rooms-removed": "rooms-removed",
@@ -432,6 +431,15 @@ class StompSession:
     def _deliver(self, subscription: Subscription, push: Push) -> None:
         if is_feed_lost(push):
             self._feed_lost()
+            return
+        if push.get("kind") == "revoke":
+            # The removal, in the room's own feed in order with its messages: on a Redis Cluster
+            # each channel keeps its order, but the sessions' channel and the room's do not
+            # keep theirs between them. Never forwarded; ends this customer's subscriptions.
+            assert self.principal is not None
+            if self.principal.customer_id in push["customerIds"]:
+                membership.revoke(push["roomId"], push["customerIds"])
+                self._revoke(push["roomId"])
             return
         if subscription.held is not None:
             subscription.held.append(push)

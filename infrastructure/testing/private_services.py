@@ -143,7 +143,7 @@ def backends_on_private_redis(private_redis) -> Iterator[PrivateRedis]:
     # Not pytest-django's settings fixture: it restores after this fixture's teardown, and the
     # clients must be dropped after the restore. Before it, a thread still running (say a
     # projector's cache repair) could cache a client of the private Redis for the tests after.
-    with override_settings(REDIS_URL=private_redis.url):
+    with override_settings(REDIS_URL=private_redis.url, REDIS_CLUSTER=False):
         backends.reset_clients()
         yield private_redis
     backends.reset_clients()

@@ -12,9 +12,9 @@ def private_layer(settings, private_redis) -> PrivateRedis:
     """This process's channel layer (the hub, push_from_sync) on the test's own Redis."""
     default = settings.CHANNEL_LAYERS["default"]
     # Channels drops the layers it built when CHANNEL_LAYERS changes, and again when it is restored.
-    settings.CHANNEL_LAYERS = {
-        "default": {**default, "CONFIG": {**default.get("CONFIG", {}), "url": private_redis.url}}
-    }
+    # One server, even when the run's own Redis is a cluster.
+    config = {**default.get("CONFIG", {}), "url": private_redis.url, "cluster": False}
+    settings.CHANNEL_LAYERS = {"default": {**default, "CONFIG": config}}
     return private_redis
 
 

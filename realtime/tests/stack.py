@@ -54,6 +54,7 @@ class Stack:
         }
         if redis_url is not None:
             self.env["REDIS_URL"] = redis_url
+            self.env["REDIS_CLUSTER"] = "false"  # a test's own Redis is one server, whatever the run's is
         self.redis_url = redis_url
         self.logs = ROOT / ".local" / "logs" / "test-stacks" / self.prefix
         self.children: list[tuple[subprocess.Popen[bytes], Path]] = []

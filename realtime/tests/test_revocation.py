@@ -19,7 +19,7 @@ from chat_command.selectors import is_participant
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_remove_participant, do_send_message
 from realtime import membership, session
 from realtime.hub import hub, push_many_from_sync, room_group
-from realtime.pusher import revocations
+from realtime.pusher import frame, revocations
 from realtime.recovery import messages_after
 from realtime.stomp import Frame
 from realtime.tests.stack import token_for
@@ -134,3 +134,28 @@ def test_a_removal_during_a_replay_ends_the_subscription_after_what_preceded_it(
     assert frames[1].header("subscription") == "m"
     assert frames[1].header("message") == f"Customer 2 is no longer a participant of Room {room}"
     assert not joined, "no subscription to the room is left in the hub"
+
+
+def test_a_removal_heard_first_on_the_rooms_own_feed_ends_the_subscription_before_the_next_message(seeded):
+    # On a Redis Cluster the sessions' and the access group's channels live on other shards than
+    # the room's: only the room's own channel keeps the removal before the room's next message.
+    room = do_create_room(1, NewRoom("Shards", [2])).room_id
+
+    def removed_then_a_message() -> None:
+        do_remove_participant(1, room, 2)
+        after = do_send_message(1, NewMessage(room, "after the removal", None)).message_id
+        in_the_rooms_feed = [(g, push) for g, push in revocations(room, [2]) if g.startswith(f"room.{room}.")]
+        push_many_from_sync([*in_the_rooms_feed, (room_group(room, "message"), frame({"messageId": after}, after))])
+        connections.close_all()
+
+    async def scenario(client: Session) -> list[Frame]:
+        await client.send("SUBSCRIBE", destination=f"/topic/message/roomId/{room}", id="m", receipt="r1")
+        assert (await client.receive()).header("receipt-id") == "r1"
+        await sync_to_async(removed_then_a_message, thread_sensitive=False)()
+        ended = await client.receive()
+        await client.send("SUBSCRIBE", destination="/user/topic/readStatus", id="s", receipt="r2")
+        return [ended, await client.receive()]
+
+    ended, barrier = run(scenario)
+    assert (ended.command, ended.header("subscription")) == ("ERROR", "m")
+    assert barrier.header("receipt-id") == "r2", "the message after the removal never came"
