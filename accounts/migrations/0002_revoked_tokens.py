@@ -15,9 +15,9 @@ OLD_PREFIX = "revoked_jwt:"
 def copy_from_redis(apps, schema_editor):
     if not settings.REDIS_URL:
         return
-    import redis
+    from infrastructure import backends
 
-    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_connect_timeout=5)
+    client = backends.redis_client()  # a cluster's client on a Redis Cluster: SCAN walks every primary
     revoked_token = apps.get_model("accounts", "RevokedToken")
     now = datetime.now(UTC)
     rows = []

@@ -219,13 +219,13 @@ def test_migrating_keeps_the_revocations_made_while_redis_held_them(db, redis_ur
     """Before migration accounts 0002, logout wrote `revoked_jwt:<jti>` keys with the token's remaining life."""
     from importlib import import_module
 
-    import redis
     from django.apps import apps
     from django.db import connection
 
     from accounts.models import RevokedToken
+    from infrastructure import backends
 
-    old = redis.Redis.from_url(redis_url)
+    old = backends.redis_client()
     old.set("revoked_jwt:before-the-upgrade", "1", ex=600)
     old.set("revoked_jwt:no-expiry-is-not-ours", "1")
     try:

@@ -306,7 +306,10 @@ def private_kafka() -> Iterator[PrivateKafka]:
         instance.up("kafka", timeout=KAFKA_UP_TIMEOUT_S)
         broker = PrivateKafka(instance, f"127.0.0.1:{instance.ports['CHAT_KAFKA_PORT']}", time.monotonic() - started)
         # Restored before the cached admin client is dropped, as for Redis above.
-        with override_settings(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap):
+        # One broker holds one copy, whatever the run's own Kafka is.
+        with override_settings(
+            KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, KAFKA_REPLICATION_FACTOR=1, KAFKA_MIN_INSYNC_REPLICAS=1
+        ):
             backends.reset_clients()
             yield broker
         backends.reset_clients()
