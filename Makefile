@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: run test lint pytest services services-down services-status venv bench drills drills-cluster node-deps browser compose-plugin nginx prod prod-cluster prod-down prod-status
+.PHONY: run test test-cluster lint pytest services services-down services-status venv bench drills drills-cluster node-deps browser compose-plugin nginx prod prod-cluster prod-down prod-status
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,16 @@ PROD_CLUSTER_SHAPE := CHAT_PROD_APIS=2 CHAT_PROD_WEBS=3 CHAT_PROD_RELAYS=2 CHAT_
 prod-cluster: venv
 	scripts/services up --cluster
 	$(PROD_CLUSTER_SHAPE) scripts/prod up
+
+## The acceptance part of the suite (REST, STOMP, recovery, the browser client through nginx)
+## against the clustered engines, started in a home of their own (.local/cluster).
+CLUSTER_HOME := CHAT_SERVICES_HOME=$(CURDIR)/.local/cluster CHAT_TOPOLOGY=cluster CHAT_PG_PORT=15532 CHAT_MONGO_PORT=17117
+ACCEPTANCE := accounts customers chat_command chat_query webui realtime/tests/test_realtime.py \
+	realtime/tests/test_recovery.py realtime/tests/test_membership.py realtime/tests/test_revocation.py \
+	realtime/tests/test_sockjs_browser.py deploy/tests/test_prod_run.py
+test-cluster: venv node-deps browser nginx
+	$(CLUSTER_HOME) scripts/services up
+	export $(CLUSTER_HOME); eval "$$(scripts/services env)"; $(PY) -m pytest $(ACCEPTANCE) $(PYTEST_ARGS)
 
 prod-down:
 	scripts/prod down

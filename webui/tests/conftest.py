@@ -63,19 +63,19 @@ def seeded_stack(stack, transactional_db, settings):
 
 @pytest.fixture
 def people(browser, base_urls, seeded_stack) -> Iterator[tuple[Person, Person]]:
-    with windows(browser, base_urls) as (first, second):
+    with windows(browser, base_urls, seeded_stack) as (first, second):
         yield first, second
 
 
 @pytest.fixture
 def three_people(browser, base_urls, seeded_stack) -> Iterator[tuple[Person, Person, Person]]:
     """The third person's browser talks to the first web process, the second's to the other."""
-    with windows(browser, (base_urls[0], base_urls[1], base_urls[0])) as (first, second, third):
+    with windows(browser, (base_urls[0], base_urls[1], base_urls[0]), seeded_stack) as (first, second, third):
         yield first, second, third
 
 
 @contextlib.contextmanager
-def windows(browser: Browser, urls: tuple[str, ...]) -> Iterator[tuple[Person, ...]]:
+def windows(browser: Browser, urls: tuple[str, ...], stack: Stack) -> Iterator[tuple[Person, ...]]:
     """One browser window (a context of its own: its own cookie) per URL."""
     contexts = [browser.new_context(viewport={"width": 1100, "height": 720}) for _ in urls]
     try:
@@ -83,9 +83,20 @@ def windows(browser: Browser, urls: tuple[str, ...]) -> Iterator[tuple[Person, .
     finally:
         for context in contexts:
             context.close()
-        wait_until_the_relay_is_idle()
+        wait_until_the_roles_are_idle(stack)
 
 
-def wait_until_the_relay_is_idle() -> None:
-    """The database is flushed after each test; a relay mid-transaction could deadlock with it."""
+def wait_until_the_roles_are_idle(stack: Stack) -> None:
+    """The database is flushed after each test: a role mid-transaction could deadlock with it.
+
+    The flush's TRUNCATE locks every table in turn; the relay (the outbox) and the projector (the
+    search table, then what it reads) each take two of them in another order. So the relay has
+    published everything, and the projector and the pusher have committed all of it.
+    """
+    from django.test import override_settings
+
+    from infrastructure.messaging import consumers
+
     assert wait_for(lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists())
+    with override_settings(KAFKA_GROUP_PREFIX=stack.prefix):
+        assert wait_for(lambda: not any(consumers.lag_by_role().values()), interval=0.2), consumers.lag_by_role()
