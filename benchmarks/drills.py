@@ -295,26 +295,46 @@ def role_of(drill: str) -> str:
 # --- One drill ---------------------------------------------------------------------------
 
 
-def run_drill(
-    drill: str, mode: Mode, system: System, instance: Instance, checks: Checks, ports: list[int], patience: float
-) -> Result:
-    """Kill and restart one target under load, wait for everything to catch up, check what was lost."""
-    subscribers = checks.subscribers
-    reconnects_before = sum(s.reconnects for s in subscribers.all)
-    duplicates_before = subscribers.duplicates()
-    token = token_for(1)
-    print(f"drill {drill}: posting {mode.rate:g}/s, killing it after {mode.warm_s:g} s", flush=True)
-    poster = Poster(ports, token, checks.rooms, mode.rate).start()
+@dataclass
+class Outage:
+    """What happened around one kill: the posts, and when (perf_counter) each step came."""
+
+    posts: list[Post]
+    killed: float
+    restarting: float
+    up: float
+    recovery_s: float  # from the restart until everything accepted before it had caught up
+
+    @property
+    def every(self) -> set[int]:
+        return {p.message_id for p in self.posts if p.message_id is not None}
+
+
+def outage_under_load(
+    poster: Poster,
+    mode: Mode,
+    checks: Checks,
+    patience: float,
+    kill: Callable[[], None],
+    restart: Callable[[], None],
+    meanwhile: Callable[[], None] = lambda: None,
+) -> Outage:
+    """Post; kill; `meanwhile` while it is down; restart; wait until everything caught up.
+
+    Fails (DrillFailed) when nothing is accepted before the kill, or when what was accepted does
+    not reach the read store and every subscriber of its room within `patience` seconds.
+    """
+    poster.start()
     try:
         time.sleep(mode.warm_s)
         # A drill on a system that accepts nothing proves nothing (PostgreSQL out of connections).
         expect("a post accepted before the kill", poster.accepted, patience, lambda: refused(poster.posts))
         killed = time.perf_counter()
-        kill(system, instance, drill)
-        during_outage = sessions_opened_now(ports, token, checks.rooms[0]) if drill == "postgres" else Counter()
+        kill()
+        meanwhile()
         time.sleep(max(mode.outage_s - (time.perf_counter() - killed), 0))
         restarting = time.perf_counter()
-        restart(system, instance, drill, patience)
+        restart()
         up = time.perf_counter()
         before_restart = by_room([p for p in poster.accepted() if p.sent <= restarting])
         expect(
@@ -329,22 +349,49 @@ def run_drill(
     finally:
         posts = poster.stop()
     accepted = by_room(posts)
-    every = set().union(*accepted.values()) if accepted else set()
     expect(
-        f"every accepted post ({len(every)}) in MongoDB and at every subscriber of its room",
+        f"every accepted post ({sum(map(len, accepted.values()))}) in MongoDB and at every subscriber of its room",
         lambda: checks.caught_up(accepted),
         patience,
         lambda: checks.behind(accepted),
     )
+    return Outage(posts, killed, restarting, up, recovery_s)
+
+
+def run_drill(
+    drill: str, mode: Mode, system: System, instance: Instance, checks: Checks, ports: list[int], patience: float
+) -> Result:
+    """Kill and restart one target under load, wait for everything to catch up, check what was lost."""
+    subscribers = checks.subscribers
+    reconnects_before = sum(s.reconnects for s in subscribers.all)
+    duplicates_before = subscribers.duplicates()
+    token = token_for(1)
+    print(f"drill {drill}: posting {mode.rate:g}/s, killing it after {mode.warm_s:g} s", flush=True)
+    during_outage: Counter[str] = Counter()
+
+    def opened_now() -> None:
+        if drill == "postgres":
+            during_outage.update(sessions_opened_now(ports, token, checks.rooms[0]))
+
+    outage = outage_under_load(
+        Poster(ports, token, checks.rooms, mode.rate),
+        mode,
+        checks,
+        patience,
+        kill=lambda: kill(system, instance, drill),
+        restart=lambda: restart(system, instance, drill, patience),
+        meanwhile=opened_now,
+    )
+    posts, every, accepted = outage.posts, outage.every, by_room(outage.posts)
     # Every subscriber holds one connection with one subscription; a leak never drains.
     live = len(subscribers.all)
     wait_until(lambda: leaks(ports, live) == (0, 0), timeout=min(patience, 30), interval=0.5)
     leaked_connections, leaked_subscriptions = leaks(ports, live)
     result = Result(
         drill=drill,
-        outage_s=round(restarting - killed, 2),
-        restart_s=round(up - restarting, 2),
-        recovery_s=round(recovery_s, 2),
+        outage_s=round(outage.restarting - outage.killed, 2),
+        restart_s=round(outage.up - outage.restarting, 2),
+        recovery_s=round(outage.recovery_s, 2),
         posts=len(posts),
         accepted=len(every),
         errors=len(posts) - len(every),

@@ -59,7 +59,7 @@ from benchmarks.drills import (
     drop_read_store,
     expect,
     leaks,
-    refused,
+    outage_under_load,
     tidy,
 )
 from benchmarks.instance import Instance, InstanceError
@@ -135,7 +135,7 @@ class ProdRun:
             "CHAT_PROD_DB": self.database,
             "CHAT_NAMESPACE": namespace,
             "KAFKA_GROUP_PREFIX": f"{namespace}.chat",
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",
         }
 
     def script(self, *args: str, timeout: float = 120) -> str:
@@ -171,9 +171,13 @@ class ProdRun:
         self.script("start", name)
 
     def down(self) -> None:
+        """Stop every process; keep their logs (in .local/bench/drills-cluster-logs), drop the rest."""
         try:
             self.script("down", timeout=180)
         finally:
+            kept = OUT_DIR / "drills-cluster-logs"
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(self.directory / "logs", kept, dirs_exist_ok=True)
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -280,35 +284,9 @@ def run_drill(fault: Fault, mode: Mode, run: ProdRun, checks: Checks, token: str
     reconnects_before = sum(s.reconnects for s in subscribers.all)
     duplicates_before = subscribers.duplicates()
     print(f"drill {fault.drill}: posting {mode.rate:g}/s, killing {', '.join(fault.targets)} after {mode.warm_s:g} s")
-    poster = Poster([run.port], token, checks.rooms, mode.rate).start()
-    try:
-        time.sleep(mode.warm_s)
-        expect("a post accepted before the kill", poster.accepted, patience, lambda: refused(poster.posts))
-        killed = time.perf_counter()
-        fault.kill()
-        time.sleep(max(mode.outage_s - (time.perf_counter() - killed), 0))
-        restarting = time.perf_counter()
-        fault.restart(patience)
-        before_restart = by_room([p for p in poster.accepted() if p.sent <= restarting])
-        expect(
-            f"every post accepted before the restart ({sum(map(len, before_restart.values()))}) in MongoDB"
-            " and at every subscriber of its room",
-            lambda: checks.caught_up(before_restart),
-            patience,
-            lambda: checks.behind(before_restart),
-        )
-        recovery_s = time.perf_counter() - restarting
-        time.sleep(mode.after_s)
-    finally:
-        posts = poster.stop()
-    accepted = by_room(posts)
-    every = set().union(*accepted.values()) if accepted else set()
-    expect(
-        f"every accepted post ({len(every)}) in MongoDB and at every subscriber of its room",
-        lambda: checks.caught_up(accepted),
-        patience,
-        lambda: checks.behind(accepted),
-    )
+    poster = Poster([run.port], token, checks.rooms, mode.rate)
+    outage = outage_under_load(poster, mode, checks, patience, fault.kill, lambda: fault.restart(patience))
+    posts, every, accepted, killed = outage.posts, outage.every, by_room(outage.posts), outage.killed
     live = len(subscribers.all)
     expect("the web processes' gauges back to the subscribers' own", lambda: leaks(run.web_ports(), live) == (0, 0), 30)
     leaked_connections, leaked_subscriptions = leaks(run.web_ports(), live)
@@ -328,7 +306,7 @@ def run_drill(fault: Fault, mode: Mode, run: ProdRun, checks: Checks, token: str
         sends_resumed_s=sends_resumed(posts, killed),
         live_resumed_s=live_resumed(subscribers, posts, killed),
         worst_delivery_s=worst_delivery(subscribers, posts, killed),
-        recovery_s=round(recovery_s, 2),
+        recovery_s=round(outage.recovery_s, 2),
         leaked_connections=leaked_connections,
         leaked_subscriptions=leaked_subscriptions,
     )
