@@ -48,7 +48,7 @@ from channels.layers import BaseChannelLayer
 from redis.asyncio.connection import AbstractConnection
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from infrastructure.observability import metrics
@@ -61,7 +61,9 @@ Failures = collections.Counter[Address | None]  # failed connection attempts (No
 # Publishes sent in one pipeline by group_send_many. Publishing clients keep redis-py's own
 # retries (with backoff) for a connection a Redis restart left broken.
 PUBLISH_CHUNK = 1000
-LAYER_ERRORS = (RedisError, OSError)
+# A cluster client raises RedisClusterException (no RedisError) when no node answers or a slot
+# has no primary yet, as during a failover: the layer is away then too.
+LAYER_ERRORS = (RedisError, RedisClusterException, OSError)
 # What one node may take to answer CLUSTER SLOTS before the next is asked.
 SLOT_MAP_TIMEOUT_S = 2.0
 
@@ -151,11 +153,12 @@ class RedisPubSubLayer(BaseChannelLayer):
         encoded = [(self._group_name(group), json.dumps(message)) for group, message in messages]
         for start in range(0, len(encoded), PUBLISH_CHUNK):
             # On a cluster each SPUBLISH goes to the primary of its slot: a group's stay in order.
-            pipe = self._sync_client().pipeline(transaction=False)
-            publish = pipe.spublish if self.cluster else pipe.publish
-            for name, data in encoded[start : start + PUBLISH_CHUNK]:
-                publish(name, data)
             try:
+                # A cluster client reads the slot map as it is made: it may fail here already.
+                pipe = self._sync_client().pipeline(transaction=False)
+                publish = pipe.spublish if self.cluster else pipe.publish
+                for name, data in encoded[start : start + PUBLISH_CHUNK]:
+                    publish(name, data)
                 pipe.execute()
             except LAYER_ERRORS as exc:
                 raise LayerUnavailable(f"publishing to Redis failed: {exc}") from exc

@@ -207,3 +207,18 @@ def test_a_slot_moved_to_another_primary_is_a_gap_and_the_next_join_follows_it(p
 
     assert asyncio.run(run()) == {"moved": True}
     assert slot_owners(cluster)[key_slot(layer._group_name(group).encode())] == target.port
+
+
+def test_a_cluster_no_node_of_which_answers_is_the_layer_away_for_async_and_sync_senders(unique):
+    # The cluster client says so with RedisClusterException, which is no RedisError.
+    from benchmarks.common import free_port
+
+    layer = RedisPubSubLayer(f"redis://127.0.0.1:{free_port()}/0", prefix=f"test-{unique}", cluster=True)
+
+    async def send() -> None:
+        await layer.group_send("room", {"type": "chat.message"})
+
+    with pytest.raises(LayerUnavailable):
+        asyncio.run(send())
+    with pytest.raises(LayerUnavailable):
+        layer.group_send_many([("room", {"type": "chat.message"})])
