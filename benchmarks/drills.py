@@ -69,12 +69,11 @@ from benchmarks.common import (
     bench_environment,
     drop_namespace,
     ensure_customers,
-    free_port,
     setup_django,
     uvicorn_command,
     wait_until,
 )
-from benchmarks.instance import Instance, InstanceError
+from benchmarks.instance import Instance, InstanceError, server_ports
 from benchmarks.load import Checks, Post, Poster, Role, Subscriber, Subscribers, System, by_room
 from benchmarks.realtime import token_for, wait_for_groups
 from realtime.stomp import Frame, FrameParser, encode
@@ -489,7 +488,8 @@ def run_drills(drills: Sequence[str], mode: Mode, instance: Instance, patience: 
     from django.conf import settings
 
     settings.DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = CONNECT_TIMEOUT_S
-    ports = [free_port(), free_port()]
+    first = server_ports(2)  # the web drill restarts a server on its port
+    ports = [first, first + 1]
     system = the_system(env, ports)
     results: list[Result | Stuck] = []
     subscribers: Subscribers | None = None

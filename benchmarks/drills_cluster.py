@@ -49,7 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import OUT_DIR, ROOT, drop_namespace, free_port, setup_django
+from benchmarks.common import OUT_DIR, ROOT, drop_namespace, setup_django
 from benchmarks.drills import (
     PATIENCE_S,
     DrillFailed,
@@ -62,7 +62,7 @@ from benchmarks.drills import (
     outage_under_load,
     tidy,
 )
-from benchmarks.instance import Instance, InstanceError
+from benchmarks.instance import Instance, InstanceError, server_ports
 from benchmarks.load import Checks, Post, Poster, Subscriber, Subscribers, by_room
 from benchmarks.realtime import token_for, wait_for_groups
 
@@ -124,7 +124,8 @@ class ProdRun:
     """The roles behind nginx, started by scripts/prod on the instance, in the run's own database."""
 
     def __init__(self, instance: Instance, namespace: str) -> None:
-        self.port = free_port()
+        # nginx's port, then the web processes' and the api processes' (scripts/prod's defaults).
+        self.port = server_ports(1 + int(SHAPE["CHAT_PROD_WEBS"]) + int(SHAPE["CHAT_PROD_APIS"]))
         self.database = namespace.replace("-", "_")
         self.directory = ROOT / ".local" / "prod" / str(self.port)
         self.env = {

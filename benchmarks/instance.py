@@ -248,6 +248,13 @@ def free_block(size: int, span: tuple[int, int], taken: set[int], offsets: tuple
     raise InstanceError(f"no {size} consecutive free ports in {span}")
 
 
+def server_ports(count: int) -> int:
+    """The first of `count` consecutive free ports for servers a run starts (scripts/prod's nginx,
+    web and api processes), below the ephemeral range: no client's outgoing connection holds one
+    before its server binds it, or while a drill restarts that server."""
+    return free_block(count, PORT_RANGE, set())
+
+
 def port_free(port: int) -> bool:
     with socket.socket() as sock:
         try:

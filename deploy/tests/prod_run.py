@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from benchmarks.common import free_port
+from benchmarks.instance import server_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 # The tests that start a run allow it 300 s (their timeout mark, which counts a fixture's start):
@@ -31,9 +31,8 @@ class ProdRun:
         """`settings` are environment variables for the run's processes, e.g. LOG_LEVEL="INFO"."""
         self.name = f"prod_test_{uuid.uuid4().hex[:8]}"
         self.namespace = self.name.replace("_", "-")
-        self.port = free_port()
-        self.web_ports = (free_port(), free_port())
-        self.api_port = free_port()
+        first = server_ports(4)
+        self.port, self.web_ports, self.api_port = first, (first + 1, first + 2), first + 3
         self.env = {
             **os.environ,
             "CHAT_PROD_PORT": str(self.port),
