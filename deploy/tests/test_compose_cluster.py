@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from benchmarks.instance import REDIS_BUS_OFFSET
 from deploy.tests.test_compose import ROLES, ROOT, compose
-from infrastructure.testing.private_services import CLUSTER_BUS_OFFSET, START_TIMEOUT_S, _free_port
+from infrastructure.testing.private_services import CLUSTER_PORTS, START_TIMEOUT_S, _free_port
 
 CLUSTER_FILE = ("-f", "docker-compose.cluster.yml")
 BROKERS = ("kafka", "kafka-2", "kafka-3")
@@ -177,7 +178,7 @@ class ClusterNode:
     def __init__(self, folder: Path, settings: Path) -> None:
         self.folder = folder
         self.settings = settings
-        self.port = _free_port(CLUSTER_BUS_OFFSET)
+        self.port = _free_port(CLUSTER_PORTS, REDIS_BUS_OFFSET)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, host: str) -> None:

@@ -20,19 +20,20 @@ from pathlib import Path
 import pytest
 import redis
 
-from benchmarks.instance import Instance
+from benchmarks.instance import PORT_RANGE, REDIS_BUS_OFFSET, REDIS_CLUSTER_PORT_RANGE, Instance
 
 # Outside Linux's ephemeral range (32768-60999): no connection picks the port as its own
 # while the server is down, so a restart finds it free.
-PORTS = range(20000, 32000)
+PORTS = range(*PORT_RANGE)
+# A Redis Cluster node also listens on its port + REDIS_BUS_OFFSET (its cluster bus): its port is
+# low enough that the bus is outside the ephemeral range too, or a connection may hold it first.
+CLUSTER_PORTS = range(*REDIS_CLUSTER_PORT_RANGE)
 START_TIMEOUT_S = 30
 # A private broker started in 4-7 s and restarted in 4 s here (2 shared cores); 23 s once under a
 # load of 14.
 KAFKA_UP_TIMEOUT_S = 60.0
 # scripts/services gives a broker 45 s to stop before it kills it.
 KAFKA_DOWN_TIMEOUT_S = 60.0
-# A Redis Cluster node also listens on its port + 10000 for the cluster bus.
-CLUSTER_BUS_OFFSET = 10000
 
 
 class PrivateRedis:
@@ -41,7 +42,7 @@ class PrivateRedis:
     def __init__(self, folder: Path, *, cluster: bool = False) -> None:
         self.folder = folder
         self.cluster = cluster
-        self.port = _free_port(CLUSTER_BUS_OFFSET) if cluster else _free_port()
+        self.port = _free_port(CLUSTER_PORTS, REDIS_BUS_OFFSET) if cluster else _free_port(PORTS)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log = folder / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -100,12 +101,12 @@ class PrivateRedis:
         return f"== {self.log}\n{_tail(self.log)}"
 
 
-def _free_port(*offsets: int) -> int:
-    """A free port in PORTS whose port + each offset is free too."""
-    for port in random.sample(PORTS, 50):
+def _free_port(ports: range, *offsets: int) -> int:
+    """A free port in `ports` whose port + each offset is free too."""
+    for port in random.sample(ports, 50):
         if all(_bindable(port + offset) for offset in (0, *offsets)):
             return port
-    raise RuntimeError(f"no free port in {PORTS}")
+    raise RuntimeError(f"no free port in {ports}")
 
 
 def _bindable(port: int) -> bool:
@@ -323,7 +324,7 @@ def failover_url() -> str:
 
     real = connection.settings_dict
     return (
-        f"postgres://{real['USER']}:{real['PASSWORD']}@127.0.0.1:{_free_port()},{real['HOST']}:{real['PORT']}"
+        f"postgres://{real['USER']}:{real['PASSWORD']}@127.0.0.1:{_free_port(PORTS)},{real['HOST']}:{real['PORT']}"
         f"/{real['NAME']}?target_session_attrs=read-write&connect_timeout=2"
     )
 
