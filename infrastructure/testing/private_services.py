@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from benchmarks.instance import PORT_RANGE, REDIS_BUS_OFFSET, REDIS_CLUSTER_PORT_RANGE, Instance
+from benchmarks.instance import PORT_RANGE, REDIS_BUS_OFFSET, REDIS_CLUSTER_PORT_RANGE, Instance, port_free
 
 # Outside Linux's ephemeral range (32768-60999): no connection picks the port as its own
 # while the server is down, so a restart finds it free.
@@ -104,18 +103,9 @@ class PrivateRedis:
 def _free_port(ports: range, *offsets: int) -> int:
     """A free port in `ports` whose port + each offset is free too."""
     for port in random.sample(ports, 50):
-        if all(_bindable(port + offset) for offset in (0, *offsets)):
+        if all(port_free(port + offset) for offset in (0, *offsets)):
             return port
     raise RuntimeError(f"no free port in {ports}")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def _tail(path: Path, lines: int = 40) -> str:
