@@ -173,6 +173,28 @@ def unread_fields(view: dict[str, Any]) -> dict[str, Any]:
     return {"unreadStatus": {p: n > 0 for p, n in counts.items()}, "unreadCount": counts}
 
 
+def keywise_changes(name: str, old: Any, new: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The operators that turn the document field `name` from `old` into `new`, key by key.
+
+    Not one `$set` of the whole document: FerretDB 1.x compares a document it is to set with
+    the stored one by position, not by key, and takes {"1": true, "2": true} -> {"1": true,
+    "4": true} for no change (docs/decisions/0008-ferretdb-in-tests.md).
+    """
+    if not isinstance(old, dict) or not old:
+        return {"$set": {name: new}} if old != new else {}
+    sets = {f"{name}.{k}": v for k, v in new.items() if k not in old or old[k] != v}
+    unsets = {f"{name}.{k}": "" for k in old if k not in new}
+    return {k: v for k, v in (("$set", sets), ("$unset", unsets)) if v}
+
+
+def _merged_operators(parts: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for operator, fields in part.items():
+            merged.setdefault(operator, {}).update(fields)
+    return merged
+
+
 def message_document(event: MessageSent | MessageUpdated) -> dict[str, Any]:
     """A message as the read store holds it: MessageSent is its state at revision 0."""
     document = {
@@ -412,6 +434,7 @@ def _merge_into_views(store: ReadStore, batch: Batch, known: ViewMemo) -> dict[i
     """
     merged: dict[int, dict[str, Any]] = {}
     updates: list[Update] = []
+    unguarded: dict[int, int] = {}  # remembered views the batch leaves as they are: their revisions
     remembered = {r: v for r in batch.rooms if (v := known.get(r)) is not None}
     found = [*remembered.values(), *store.find_by_ids(store.views, [r for r in batch.rooms if r not in remembered])]
     # A room created in this batch and not seen before: its view is inserted whole.
@@ -426,9 +449,15 @@ def _merge_into_views(store: ReadStore, batch: Batch, known: ViewMemo) -> dict[i
         merged[view["_id"]] = after
         if changes:
             updates.append(Update({"_id": view["_id"], "rev": view["rev"]}, {**changes, "$inc": {"rev": 1}}))
+        elif view["_id"] in remembered:
+            unguarded[view["_id"]] = view["rev"]
     if updates and store.update_many_ops(store.views, updates) != len(updates):
         known.forget()  # another writer moved some of them
         return {}  # which ones lost is unknown; the general path is safe for all of them
+    # "Nothing to write" was decided on a remembered view: it holds only if nobody moved it since.
+    if unguarded and any(v["rev"] != unguarded[v["_id"]] for v in store.find_by_ids(store.views, list(unguarded))):
+        known.forget()
+        return {}
     return merged
 
 
@@ -459,9 +488,10 @@ def _merged(view: dict[str, Any], facts: RoomFacts) -> tuple[dict[str, Any], dic
                 after[group][key] = value
     after.update(sets)
     after.update((name, value) for name, value in maxes.items() if "." not in name)
-    sets.update((name, value) for name, value in unread_fields(after).items() if value != view.get(name))
-    after.update(sets)
-    changes = {k: v for k, v in (("$set", sets), ("$max", maxes)) if v}
+    derived = unread_fields(after)
+    after.update(derived)
+    moves = [keywise_changes(name, view.get(name), value) for name, value in derived.items()]
+    changes = {k: v for k, v in _merged_operators([{"$set": sets, "$max": maxes}, *moves]).items() if v}
     if changes:
         after["rev"] = view["rev"] + 1
     return after, changes
@@ -496,11 +526,12 @@ def _settle_unread(store: ReadStore, room_ids: list[int]) -> dict[int, dict[str,
             views[view["_id"]] = view
             if all(view.get(name) == value for name, value in derived.items()):
                 continue
+            moves = _merged_operators([keywise_changes(name, view.get(name), value) for name, value in derived.items()])
             view.update(derived, rev=view.get("rev", 0) + 1)
-            stale.append((view, derived))
+            stale.append((view, moves))
         if not stale:
             return views
-        updates = [Update({"_id": v["_id"], "rev": v["rev"] - 1}, {"$set": d, "$inc": {"rev": 1}}) for v, d in stale]
+        updates = [Update({"_id": v["_id"], "rev": v["rev"] - 1}, {**m, "$inc": {"rev": 1}}) for v, m in stale]
         if store.update_many_ops(store.views, updates) == len(updates):
             return views
         pending = [v["_id"] for v, _ in stale]  # someone else moved a view meanwhile: read again

@@ -264,6 +264,35 @@ def test_a_view_moved_by_another_writer_is_read_again_not_overwritten(store):
     assert mine.get(r)["lastMessage"]["messageId"] == 11
 
 
+def test_a_batch_that_changes_nothing_in_a_remembered_view_is_checked_against_the_stored_one(store):
+    r = room_id()
+    mine, theirs = projection.ViewMemo(10), projection.ViewMemo(10)
+    projection.apply_batch(store, [room_created(r, [1, 2]), message(r, 10, 1)], mine)
+    last = message(r, 11, 2)
+    projection.apply_batch(store, [last], theirs)
+    # As `mine` remembers the room, message 11 is not its last: the edit leaves the view alone.
+    projection.apply_batch(store, [updated(last, 1, "edited", content="edited")], mine)
+    assert store.views.find_one({"_id": r})["lastMessage"]["content"] == "edited"
+    assert mine.get(r)["lastMessage"]["content"] == "edited"
+
+
+def test_unread_flags_follow_a_change_of_participants_that_keeps_the_flags_values(store):
+    # {"1": true, "2": true} becomes {"1": true, "4": true}: the same values, other keys.
+    room = RoomLog(room_id(), [1, 2, 3])
+    room.send(3)
+    room.change(LEFT, 3, [3])
+    projection.apply(store, room.log())
+    assert store.views.find_one({"_id": room.room_id})["unreadStatus"] == {"1": True, "2": True}
+    room.change(ADDED, 2, [4])
+    room.send(1)
+    room.change(LEFT, 2, [2])
+    projection.apply(store, room.log())  # what it applied already changes nothing
+    view = store.views.find_one({"_id": room.room_id})
+    assert view["unreadStatus"] == {"1": True, "4": True}
+    assert view["unreadCount"] == room.unread_counts()
+    assert state_of(store, [room.room_id]) == rebuilt(room.log())
+
+
 def test_a_batch_touching_a_hundred_rooms_completes(store):
     # FerretDB 1.x hangs on a bulk of more than ~50 matching updates; bulks go out in chunks.
     import pymongo
