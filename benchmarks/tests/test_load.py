@@ -1,48 +1,10 @@
 """The load generator counts as refused only the posts a server refused."""
 
-import asyncio
-import json
-import threading
-
 import pytest
-import uvicorn
 
-from benchmarks.common import free_port, wait_until
+from benchmarks.common import wait_until
 from benchmarks.load import Poster
-
-# uvicorn closes a keep-alive connection idle this long (5 s by default, as the drills run it).
-KEEP_ALIVE_S = 0.1
-
-
-async def accept_every_post(scope, receive, send):
-    """Answer every request as POST /command/message answers an accepted message."""
-    if scope["type"] != "http":
-        return
-    while (await receive()).get("more_body"):
-        pass
-    body = json.dumps({"data": {"messageId": 1}}).encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
-
-
-@pytest.fixture
-def server_closing_idle_connections():
-    port = free_port()
-    config = uvicorn.Config(
-        accept_every_post,
-        host="127.0.0.1",
-        port=port,
-        timeout_keep_alive=KEEP_ALIVE_S,
-        lifespan="off",
-        log_level="error",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    assert wait_until(lambda: server.started, timeout=10)
-    yield port
-    server.should_exit = True
-    thread.join(10)
+from benchmarks.tests.conftest import KEEP_ALIVE_S
 
 
 def test_it_does_not_count_a_keep_alive_connection_the_server_closed_as_a_refused_post(server_closing_idle_connections):

@@ -1,0 +1,44 @@
+"""A stand-in for POST /command/message, for the load clients' own tests."""
+
+import asyncio
+import json
+import threading
+
+import pytest
+import uvicorn
+
+from benchmarks.common import free_port, wait_until
+
+# uvicorn closes a keep-alive connection idle this long (5 s by default, as the drills run it).
+KEEP_ALIVE_S = 0.1
+
+
+async def accept_every_post(scope, receive, send):
+    """Answer every request as POST /command/message answers an accepted message."""
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    body = json.dumps({"data": {"messageId": 1}}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture
+def server_closing_idle_connections():
+    port = free_port()
+    config = uvicorn.Config(
+        accept_every_post,
+        host="127.0.0.1",
+        port=port,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        lifespan="off",
+        log_level="error",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    assert wait_until(lambda: server.started, timeout=10)
+    yield port
+    server.should_exit = True
+    thread.join(10)
