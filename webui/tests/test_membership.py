@@ -270,6 +270,55 @@ def test_an_error_frame_for_one_subscription_closes_its_room_and_keeps_the_conne
     assert alice.errors == []
 
 
+class HeldSubscriptions:
+    """Stands between a page and the server's WebSocket and holds the page's SUBSCRIBE frames
+    until released, as a busy server would be slow to take them."""
+
+    def __init__(self) -> None:
+        self.held: list[str | bytes] = []
+        self.server: WebSocketRoute | None = None
+        self.holding = True
+
+    def route(self, socket: WebSocketRoute) -> None:
+        self.server = socket.connect_to_server()
+        socket.on_message(self.from_page)
+
+    def from_page(self, message: str | bytes) -> None:
+        assert self.server is not None
+        if self.holding and str(message).startswith("SUBSCRIBE"):
+            self.held.append(message)
+        else:
+            self.server.send(message)
+
+    def release(self) -> None:
+        assert self.server is not None
+        self.holding = False
+        for message in self.held:
+            self.server.send(message)
+
+
+def test_a_room_update_pushed_before_the_page_subscribed_is_in_the_list_once_it_has(people, seeded_stack):
+    ann, _ = people
+    room = do_create_room(2, NewRoom("Early news", [1]))
+    socket = HeldSubscriptions()
+    ann.page.route_web_socket("**/ws/chat", socket.route)
+    ann.log_in("user1", "123")
+    expect(ann.room_button("Early news").locator(".room-last")).to_have_text("No messages yet", timeout=WAIT_MS)
+    for _ in range(200):
+        if socket.held:
+            break
+        ann.page.wait_for_timeout(50)
+    assert socket.held, "the page subscribes on connecting"
+    # Pushed while nothing is subscribed: the page cannot receive it.
+    do_send_message(2, NewMessage(room.room_id, "sent before the subscription", None))
+    wait_until_the_roles_are_idle(seeded_stack)
+    socket.release()
+    expect(ann.room_button("Early news").locator(".room-last")).to_have_text(
+        "sent before the subscription", timeout=WAIT_MS
+    )
+    assert ann.errors == []
+
+
 def test_opening_a_room_leaves_the_focus_where_the_person_moved_it_while_the_history_loaded(people):
     ann, _ = people
     room = do_create_room(1, NewRoom("Slow history", [2]))

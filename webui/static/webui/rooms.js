@@ -20,10 +20,19 @@ export function onOpenRoom({ changed, lost }) {
   openRoomLost = lost;
 }
 
+let fetches = 0;
+
 export async function loadRooms() {
+  const mine = ++fetches;
   try {
     const answer = await api("GET", "/query/rooms");
-    state.rooms = new Map(answer.data.map((view) => [view.roomId, view]));
+    if (mine !== fetches) return; // a later fetch is on its way: its list is newer
+    const fetched = new Map(answer.data.map((view) => [view.roomId, view]));
+    // A view pushed while the list was on its way may be newer than the list's.
+    for (const [id, known] of state.rooms) {
+      if (fetched.has(id) && lastId(known) > lastId(fetched.get(id))) fetched.set(id, known);
+    }
+    state.rooms = fetched;
     renderRooms();
   } catch (error) {
     showStatus(error.message);

@@ -98,11 +98,13 @@ async function logOut() {
 
 function connected() {
   $("connection").textContent = "";
+  // The list as it is now that its updates are subscribed to: the first one, fetched at login
+  // beside the connection's start, misses any update pushed in between; after a reconnection,
+  // the room views that changed while the socket was down.
+  loadRooms();
   if (everConnected) {
-    // Room views that changed while the socket was down: the list is fetched again; the
-    // open room's new messages come back through since-message-id on its re-subscription,
-    // and the changes to those already shown with the pages fetched again.
-    loadRooms();
+    // The open room's new messages come back through since-message-id on its
+    // re-subscription, and the changes to those already shown with the pages fetched again.
     if (state.room) {
       loadRoomStatus(state.room);
       refreshShown(state.room);

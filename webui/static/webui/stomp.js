@@ -12,6 +12,7 @@
 const HEARTBEAT_MS = 10000;
 const FIRST_RETRY_MS = 500;
 const LAST_RETRY_MS = 15000;
+const SUBSCRIBED_RECEIPT = "subscribed";
 
 function escapeHeader(value) {
   return String(value).replace(/\\/g, "\\\\").replace(/\r/g, "\\r").replace(/\n/g, "\\n").replace(/:/g, "\\c");
@@ -56,7 +57,9 @@ function decodeFrames(data) {
 export class StompClient {
   constructor(url, handlers) {
     this.url = url;
-    this.handlers = handlers; // onConnected(), onDisconnected(attempt, delayMs), onError(message, details)
+    // onConnected() (each time the subscriptions are in force), onDisconnected(attempt, delayMs),
+    // onError(message, details)
+    this.handlers = handlers;
     this.subscriptions = new Map(); // id -> {destination, onMessage, headers(), onEnded(message, details)}
     this.socket = null;
     this.connected = false;
@@ -129,6 +132,9 @@ export class StompClient {
   received(data) {
     this.lastReceived = Date.now();
     for (const frame of decodeFrames(String(data))) {
+      // The answer (RECEIPT, or ERROR) to the last SUBSCRIBE sent on connecting: every
+      // subscription is in force from here on.
+      const settled = frame.headers["receipt-id"] === SUBSCRIBED_RECEIPT;
       if (frame.command === "CONNECTED") {
         this.onConnected(frame);
       } else if (frame.command === "MESSAGE") {
@@ -139,6 +145,7 @@ export class StompClient {
       } else if (frame.command === "ERROR") {
         this.handlers.onError(frame.headers.message || "Error", frame.body);
       }
+      if (settled) this.handlers.onConnected();
     }
   }
 
@@ -163,12 +170,21 @@ export class StompClient {
         if (Date.now() - this.lastReceived > limit) this.socket.close(4000, "heart-beat missed");
       }, limit / 2));
     }
-    for (const [id, subscription] of this.subscriptions) this.sendSubscribe(id, subscription);
-    this.handlers.onConnected();
+    // onConnected() once the server has taken every SUBSCRIBE (it handles a connection's frames
+    // in order): what the page then fetches cannot miss a push that comes after the fetch.
+    const subscriptions = [...this.subscriptions];
+    if (subscriptions.length === 0) {
+      this.handlers.onConnected();
+      return;
+    }
+    subscriptions.forEach(([id, subscription], index) => {
+      const last = index === subscriptions.length - 1;
+      this.sendSubscribe(id, subscription, last ? { receipt: SUBSCRIBED_RECEIPT } : {});
+    });
   }
 
-  sendSubscribe(id, subscription) {
-    const headers = Object.assign({ id: id, destination: subscription.destination }, subscription.headers());
+  sendSubscribe(id, subscription, extra) {
+    const headers = Object.assign({ id: id, destination: subscription.destination }, subscription.headers(), extra);
     this.socket.send(encodeFrame("SUBSCRIBE", headers));
   }
 
