@@ -373,6 +373,20 @@ def new_group_prefix(purpose: str) -> str:
     return f"{namespace.current()}.{purpose}-{uuid.uuid4().hex[:12]}"
 
 
+def consumed_to(group: str, ends: list[Any]) -> bool:
+    """Whether the group has committed, in every partition, at least the offset `ends` gives it."""
+    from confluent_kafka import Consumer
+
+    from infrastructure import backends
+
+    consumer = Consumer(backends.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
+    try:
+        committed = consumer.committed(ends, timeout=10)
+    finally:
+        consumer.close()
+    return all(done.offset >= end.offset for done, end in zip(committed, ends, strict=True))
+
+
 def start_group_at(group: str, offsets: list[Any]) -> None:
     """Commit these offsets for a group that has not consumed yet, so it starts there."""
     from confluent_kafka import Consumer
@@ -489,8 +503,10 @@ def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int
         processes.stop()
 
     checkpoint()
+    end = topic_ends()  # the relay has published the whole feed: nothing comes after these
     # 2. Alone: a new projector group drains the same events, now all in Kafka, into views
-    # emptied of them; the clock runs from its joining the group to the last room settled.
+    # emptied of them; the clock runs from its joining the group until every room has settled
+    # and the group has consumed every event of the feed (markers have topics of their own).
     store = active_store(fresh=True)
     for collection, field in ((store.views, "_id"), (store.messages, "roomId"), (store.markers, "roomId")):
         collection.delete_many({field: {"$gte": LIVE_BASE}})
@@ -502,6 +518,8 @@ def live_throughput(env: dict[str, str], customers: dict[int, str]) -> tuple[int
         start_projector(processes, prefix)
         started = time.perf_counter()
         settle(store, "rooms settled (projector alone)")
+        if not wait_until(lambda: consumed_to(f"{prefix}-projector", end), LIVE_TIMEOUT_S):
+            raise RuntimeError(f"the projector did not consume the whole feed within {LIVE_TIMEOUT_S:.0f} s")
         alone = time.perf_counter() - started
     finally:
         processes.stop()

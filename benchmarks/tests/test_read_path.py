@@ -46,5 +46,8 @@ def test_it_reports_search_and_edit_latencies_and_takes_the_edits_back():
     failures = [f for f in reported if f["name"].strip().startswith("failed requests")]
     assert len(failures) == 6
     assert all(f["value"] == 0 for f in failures), failures
+    # The projector's count is final when it has stopped: every event it was fed.
+    counted = figures["  events counted by the projector"]
+    assert counted["value"] == counted["target"], counted
     # Nothing the edits changed is left: the next run finds the dataset it expects and reuses it.
     assert dataset_state() == (1000 + 10 + 5, 0)
