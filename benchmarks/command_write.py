@@ -2,9 +2,9 @@
 
 Runs the api role (granian, as deploy/entrypoint.sh starts it) and the outbox relay against the
 real services, in a database and a namespace (`bench-<hex>`, dropped at the end) of its own,
-with 100 rooms. Phase 1 drives the endpoint as hard as 8 connections can (wrk); phase 2 sends an
-open-loop 200 commands/s while a consumer reads every event back from Kafka and measures how
-long after its commit it became readable.
+with 100 rooms. Phase 1 drives the endpoint as hard as 8 connections can (the compiled load client,
+benchmarks/loadgen); phase 2 sends an open-loop 200 commands/s while a consumer reads every event
+back from Kafka and measures how long after its commit it became readable.
 
     eval "$(scripts/services env)"; .venv/bin/python benchmarks/command_write.py
 """
@@ -15,8 +15,6 @@ import http.client
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import loadgen
 from benchmarks.common import (
     OUT_DIR,
     Figure,
@@ -71,37 +70,9 @@ def login(port: int) -> str:
     return match.group(1)
 
 
-def throughput(port: int, token: str, rooms: list[int]) -> tuple[float, float, float, int]:
-    """Requests/s, p50 and p99 latency (ms) and non-2xx count from wrk at 8 connections."""
-    if not shutil.which("wrk"):
-        sys.exit("wrk is needed (apt-get install wrk)")
-    script = OUT_DIR / "post_message.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["Cookie"] = "jwt_token={token}"\n'
-        f"local rooms = {{{', '.join(map(str, rooms))}}}\n"
-        "request = function()\n"
-        '  local body = \'{"roomId": \' .. rooms[math.random(#rooms)] .. \', "content": "bench"}\'\n'
-        "  return wrk.format(nil, nil, nil, body)\n"
-        "end\n"
-    )
-    url = f"http://127.0.0.1:{port}/command/message"
-    subprocess.run(["wrk", "-t2", "-c8", "-d3s", "-s", str(script), url], check=True, capture_output=True)
-    out = subprocess.run(
-        ["wrk", "-t2", "-c8", f"-d{THROUGHPUT_SECONDS}s", "--latency", "-s", str(script), url],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rate, _wrk_latency(out, "50%"), _wrk_latency(out, "99%"), int(errors.group(1)) if errors else 0
-
-
-def _wrk_latency(out: str, label: str) -> float:
-    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def throughput(port: int, token: str, rooms: list[int]) -> loadgen.Hammered:
+    """Posts as fast as 8 connections can make them (the compiled load client, after 3 s of warm-up)."""
+    return loadgen.hammer(port, token, rooms, connections=8, seconds=THROUGHPUT_SECONDS)
 
 
 class KafkaDelays(threading.Thread):
@@ -158,7 +129,7 @@ def main() -> None:
             processes.start(sys.executable, "manage.py", "relay_outbox")
             processes.web(port)
             token = login(port)
-            rate, p50, p99, errors = throughput(port, token, rooms)
+            hammered = throughput(port, token, rooms)
             delays = KafkaDelays(env["KAFKA_BOOTSTRAP_SERVERS"], set(rooms))
             delays.start()
             latencies, failures = fixed_rate(port, token, rooms, THROUGHPUT_SECONDS)
@@ -170,10 +141,10 @@ def main() -> None:
     report(
         "command_write",
         [
-            Figure("commands/s at 8 connections (wrk)", rate, "/s", 1000),
-            Figure("  p50 latency at 8 connections", p50, "ms"),
-            Figure("  p99 latency at 8 connections", p99, "ms"),
-            Figure("  failed commands at 8 connections", errors, "", 1, higher_is_better=False),
+            Figure("commands/s at 8 connections", hammered.rps, "/s", 1000),
+            Figure("  p50 latency at 8 connections", hammered.p50_ms, "ms"),
+            Figure("  p99 latency at 8 connections", hammered.p99_ms, "ms"),
+            Figure("  failed commands at 8 connections", hammered.non_200, "", 1, higher_is_better=False),
             Figure(f"p50 command latency at {RATE}/s", percentile(latencies, 50), "ms"),
             Figure(f"p99 command latency at {RATE}/s", percentile(latencies, 99), "ms", 25, higher_is_better=False),
             Figure(f"  failed commands at {RATE}/s", failures, "", 1, higher_is_better=False),

@@ -20,15 +20,34 @@ async def accept_every_post(scope, receive, send):
     while (await receive()).get("more_body"):
         pass
     body = json.dumps({"data": {"messageId": 1}}).encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+SLOW_ANSWER_S = 0.1
+
+
+async def accept_every_post_slowly(scope, receive, send):
+    """The same, each answer SLOW_ANSWER_S late."""
+    await asyncio.sleep(SLOW_ANSWER_S)
+    await accept_every_post(scope, receive, send)
 
 
 @pytest.fixture
 def server_closing_idle_connections():
+    yield from serve(accept_every_post)
+
+
+@pytest.fixture
+def slow_server():
+    yield from serve(accept_every_post_slowly)
+
+
+def serve(app):
     port = free_port()
     config = uvicorn.Config(
-        accept_every_post,
+        app,
         host="127.0.0.1",
         port=port,
         timeout_keep_alive=KEEP_ALIVE_S,
