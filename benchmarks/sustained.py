@@ -83,6 +83,23 @@ def create_rooms(rooms: int, per_room: int) -> dict[int, list[int]]:
     return created
 
 
+def system_environment(db_name: str, **settings: str) -> dict[str, str]:
+    """For `the_system`: the bench database and a namespace, a read store of the run's own, the
+    roles in processes of their own, consumer groups that start at the topics' ends; `settings`
+    on top."""
+    env = bench_environment(db_name)
+    keys = Path(env["CHAT_STATE_DIR"]) / "keys"
+    env.update(
+        MONGO_DB_NAME=f"{db_name}_{uuid.uuid4().hex[:8]}",
+        CHAT_EMBEDDED_WORKERS="false",
+        KAFKA_AUTO_OFFSET_RESET="latest",
+        JWT_PRIVATE_KEY_PATH=str(keys / "private_key.pem"),
+        JWT_PUBLIC_KEY_PATH=str(keys / "public_key.pem"),
+        **settings,
+    )
+    return env
+
+
 def the_system(env: dict[str, str], http_port: int, ws_ports: list[int]) -> System:
     return System(
         env,
@@ -169,15 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     args = options(argv)
     raise_file_limit()
     started = time.monotonic()
-    env = bench_environment(DB_NAME)
-    keys = Path(env["CHAT_STATE_DIR"]) / "keys"
-    env.update(
-        MONGO_DB_NAME=f"{DB_NAME}_{uuid.uuid4().hex[:8]}",
-        CHAT_EMBEDDED_WORKERS="false",
-        KAFKA_AUTO_OFFSET_RESET="latest",
-        JWT_PRIVATE_KEY_PATH=str(keys / "private_key.pem"),
-        JWT_PUBLIC_KEY_PATH=str(keys / "public_key.pem"),
-    )
+    env = system_environment(DB_NAME)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     setup_django(env)
     http_port = free_port()
