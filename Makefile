@@ -104,13 +104,15 @@ pytest: venv
 	exit $$rc
 
 ## Benchmarks against the real services; one table of every figure against its target at the end.
-BENCHES := command_write read_path realtime sustained
+BENCHES := command_write read_path realtime pipeline sustained
 SUSTAINED_ARGS ?=
+PIPELINE_ARGS ?=
 bench: venv services
 	eval "$$(scripts/services env)"; failed=""; \
 	for bench in $(BENCHES); do rm -f .local/bench/$$bench.json; done; \
 	for bench in $(BENCHES); do \
 		args=""; if [ $$bench = sustained ]; then args="$(SUSTAINED_ARGS)"; fi; \
+		if [ $$bench = pipeline ]; then args="$(PIPELINE_ARGS)"; fi; \
 		$(PY) benchmarks/$$bench.py $$args || failed="$$failed $$bench"; \
 	done; \
 	$(PY) benchmarks/summary.py; \

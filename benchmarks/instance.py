@@ -179,13 +179,7 @@ class Instance:
         if service not in SERVICES:
             self._node(service)
             return self.home / "run" / f"{service}.pid"
-        files = {
-            "postgres": self.home / "data" / "postgres" / "postmaster.pid",
-            "redis": self.home / "run" / "redis.pid",
-            "kafka": self.home / "run" / "kafka.pid",
-            "mongo": self.home / "run" / "ferretdb.pid",
-        }
-        return files[service]
+        return service_pid_file(self.home, service)
 
     def pid(self, service: str) -> int:
         """The pid of a running service or node of this instance (PostgreSQL: its postmaster)."""
@@ -226,6 +220,18 @@ class Instance:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+def service_pid_file(home: Path, service: str) -> Path:
+    """Where scripts/services keeps the pid of a service (PostgreSQL: its postmaster's) in a home
+    of the single-node topology, the default `.local` included."""
+    files = {
+        "postgres": home / "data" / "postgres" / "postmaster.pid",
+        "redis": home / "run" / "redis.pid",
+        "kafka": home / "run" / "kafka.pid",
+        "mongo": home / "run" / "ferretdb.pid",
+    }
+    return files[service]
 
 
 def free_ports(count: int) -> dict[str, int]:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import OUT_DIR, ROOT
 
-BENCHMARKS = ("command_write", "read_path", "realtime", "sustained")
+BENCHMARKS = ("command_write", "read_path", "realtime", "pipeline", "sustained")
 
 
 def target_text(figure: dict[str, object]) -> str:
