@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pymongo
+from django.conf import settings
 from django.db import connection
 
 from chat_command.events import COMMAND_TOPICS
@@ -51,6 +52,8 @@ class Projector:
     batch_size: int = 5000
 
     def __init__(self) -> None:
+        # Room lists and unread counts may wait this long; messages reach rooms through the pusher.
+        self.linger_s = settings.PROJECTOR_LINGER_MS / 1000
         self._lock = threading.Lock()
         active_store().ensure_indexes()
         # A projector that stopped may have changed views without caching them.

@@ -124,6 +124,9 @@ CHAT_NAMESPACE = env.namespace("CHAT_NAMESPACE")
 # Consumer groups are "<prefix>-<role>"; where a new group starts reading: earliest or latest.
 KAFKA_GROUP_PREFIX = env.text("KAFKA_GROUP_PREFIX", f"{CHAT_NAMESPACE}.chat" if CHAT_NAMESPACE else "chat")
 KAFKA_AUTO_OFFSET_RESET = env.text("KAFKA_AUTO_OFFSET_RESET", "earliest")
+# How long the projector gathers events after the first of a batch: at live rates a batch of
+# several events shares its read-store commands (benchmarks/pipeline.py measures what it saves).
+PROJECTOR_LINGER_MS = env.number("PROJECTOR_LINGER_MS", 10, minimum=0)
 # Background roles (relay, projector, pusher) run inside the web process when the event
 # bus is embedded; with Kafka they are separate `manage.py` commands.
 RUN_EMBEDDED_WORKERS = env.flag("CHAT_EMBEDDED_WORKERS", KAFKA_BOOTSTRAP_SERVERS is None)

@@ -43,8 +43,9 @@ class Role(Protocol):
     name: str
     # Logical names: the runners consume them in this deployment's namespace.
     topics: tuple[str, ...]
-    # The most records handled at once. Only what is already fetched is taken, so a large
-    # batch adds no latency; it only lets a role that is behind amortise its per-batch work.
+    # The most records handled at once. Only what is already fetched is taken (and, for a role
+    # with a `linger_s` attribute, what comes that many seconds after the batch's first record),
+    # so a large batch adds no latency; it lets a role amortise its per-batch work.
     batch_size: int
 
     def handle(self, envelopes: list[Envelope]) -> list[Event]:
@@ -288,15 +289,20 @@ class KafkaRunner:
             logger.info("%s stopped", self.role.name)
 
     def _next_batch(self) -> list[Any]:
-        """Wait for one record, then take whatever else is already buffered, without waiting.
+        """Wait for one record, then take whatever else is already buffered, and whatever comes
+        within the role's `linger_s` (none by default) while the batch is not full.
 
-        consume(n, timeout) waits the whole timeout unless n records are ready, which would add
-        that much latency to every event at low rates.
+        consume(n, timeout) waits the whole timeout unless n records are ready: each event waits
+        at most the linger, and a role without one adds no latency at low rates.
         """
         first = self.consumer.poll(0.1)
         if first is None:
             return []
-        return [first, *self.consumer.consume(num_messages=self.role.batch_size - 1, timeout=0)]
+        batch = [first, *self.consumer.consume(num_messages=self.role.batch_size - 1, timeout=0)]
+        linger = getattr(self.role, "linger_s", 0.0)
+        if linger > 0 and len(batch) < self.role.batch_size:
+            batch += self.consumer.consume(num_messages=self.role.batch_size - len(batch), timeout=linger)
+        return batch
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         if settings.KAFKA_AUTO_OFFSET_RESET == "latest":

@@ -115,10 +115,10 @@ class Recorder:
 
 
 @contextlib.contextmanager
-def recording(settings, space: str):
-    """A Recorder consuming under `space`, assigned its partitions before this yields."""
+def recording(settings, space: str, role: Recorder | None = None):
+    """A Recorder (or `role`) consuming under `space`, assigned its partitions before this yields."""
     enter(settings, space)
-    role, stop = Recorder(), threading.Event()
+    role, stop = role or Recorder(), threading.Event()
     runner = consumers.KafkaRunner(role, stop)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
