@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import WebSocket, WebSocketRoute, expect
+from playwright.sync_api import APIResponse, Route, WebSocket, WebSocketRoute, expect
 
-from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
+from chat_command.services import NewMessage, NewRoom, do_create_room, do_remove_participant, do_send_message
 from webui.tests.browser import WAIT_MS, Person
 from webui.tests.conftest import wait_until_the_roles_are_idle
 
@@ -317,6 +317,37 @@ def test_a_room_update_pushed_before_the_page_subscribed_is_in_the_list_once_it_
         "sent before the subscription", timeout=WAIT_MS
     )
     assert ann.errors == []
+
+
+def test_a_room_list_read_before_a_removal_and_delivered_after_it_does_not_bring_the_room_back(people):
+    _, bob = people
+    going = do_create_room(1, NewRoom("Going", [2]))
+    fetches: list[Route] = []
+    lists: list[tuple[Route, APIResponse]] = []
+
+    def read_now_deliver_later(route: Route) -> None:
+        fetches.append(route)
+        if len(fetches) != 2:
+            route.continue_()  # the list fetched at login, beside the connection's start
+            return
+        lists.append((route, route.fetch()))  # once it is up: read by the server now, with "Going"
+
+    bob.page.route("**/query/rooms", read_now_deliver_later)
+    bob.log_in("user2", "1234")
+    expect(bob.room_button("Going")).to_be_visible(timeout=WAIT_MS)
+    for _ in range(200):
+        if lists:
+            break
+        bob.page.wait_for_timeout(50)
+    assert lists, "the list is fetched again once the subscriptions are in force"
+    do_remove_participant(1, going.room_id, 2)
+    expect(bob.room_button("Going")).to_have_count(0, timeout=WAIT_MS)
+    route, answer = lists[0]
+    with bob.page.expect_response("**/query/rooms"):
+        route.fulfill(response=answer)
+    bob.page.evaluate("() => new Promise((settled) => setTimeout(settled, 100))")  # the page takes it in
+    expect(bob.room_button("Going")).to_have_count(0)
+    assert bob.errors == []
 
 
 def test_opening_a_room_leaves_the_focus_where_the_person_moved_it_while_the_history_loaded(people):

@@ -20,23 +20,41 @@ export function onOpenRoom({ changed, lost }) {
   openRoomLost = lost;
 }
 
-let fetches = 0;
+let fetches = 0; // lists asked for
+let shown = 0; // the latest of them shown
+// For each list on its way, what pushes changed since it was asked for (the server may have
+// read it before them): room id -> "updated" or "removed".
+const changesSince = new Map();
 
 export async function loadRooms() {
   const mine = ++fetches;
+  const changes = new Map();
+  changesSince.set(mine, changes);
   try {
     const answer = await api("GET", "/query/rooms");
-    if (mine !== fetches) return; // a later fetch is on its way: its list is newer
+    if (mine < shown) return; // a list asked for later is shown already
+    shown = mine;
     const fetched = new Map(answer.data.map((view) => [view.roomId, view]));
-    // A view pushed while the list was on its way may be newer than the list's.
+    // A view pushed before the list came may be newer than the list's.
     for (const [id, known] of state.rooms) {
       if (fetched.has(id) && lastId(known) > lastId(fetched.get(id))) fetched.set(id, known);
+    }
+    for (const [id, change] of changes) {
+      const known = state.rooms.get(id);
+      if (change === "removed") fetched.delete(id);
+      else if (known && !fetched.has(id)) fetched.set(id, known); // added to it meanwhile
     }
     state.rooms = fetched;
     renderRooms();
   } catch (error) {
     showStatus(error.message);
+  } finally {
+    changesSince.delete(mine);
   }
+}
+
+function changed(roomId, change) {
+  for (const changes of changesSince.values()) changes.set(roomId, change);
 }
 
 const lastId = (view) => (view && view.lastMessage ? view.lastMessage.messageId : 0);
@@ -49,6 +67,7 @@ export function roomUpdated(view) {
   const room = state.room && state.room.id === view.roomId ? state.room : null;
   if (room && lastId(view) <= (room.markers.get(state.me.customerId) || 0)) markedRead(view);
   state.rooms.set(view.roomId, view);
+  changed(view.roomId, "updated");
   renderRooms();
   if (room) openViewChanged(view);
 }
@@ -58,6 +77,7 @@ export function roomUpdated(view) {
 export function roomRemoved(event, notice) {
   const view = state.rooms.get(event.roomId);
   state.rooms.delete(event.roomId);
+  changed(event.roomId, "removed");
   renderRooms();
   if (state.room && state.room.id === event.roomId) {
     const name = view ? view.roomName : "Room " + event.roomId;
