@@ -183,11 +183,10 @@ class Instance:
 
     def pid(self, service: str) -> int:
         """The pid of a running service or node of this instance (PostgreSQL: its postmaster)."""
-        pid_file = self.pid_file(service)
-        try:
-            return int(pid_file.read_text().split()[0])
-        except (OSError, IndexError, ValueError) as exc:
-            raise InstanceError(f"{service} of {self.name} is not running (no pid in {pid_file})") from exc
+        pid = pid_in(self.pid_file(service))
+        if pid is None:
+            raise InstanceError(f"{service} of {self.name} is not running (no pid in {self.pid_file(service)})")
+        return pid
 
     def kill(self, service: str, sig: int = signal.SIGKILL, timeout: float = KILL_TIMEOUT_S) -> None:
         """Send a service or node a signal (a crash by default), and wait until a fatal one has ended it."""
@@ -232,6 +231,14 @@ def service_pid_file(home: Path, service: str) -> Path:
         "mongo": home / "run" / "ferretdb.pid",
     }
     return files[service]
+
+
+def pid_in(pid_file: Path) -> int | None:
+    """The pid a pid file holds (first word), or None without one."""
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def free_ports(count: int) -> dict[str, int]:

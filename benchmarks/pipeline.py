@@ -48,7 +48,7 @@ from benchmarks.common import (
     wait_until,
 )
 from benchmarks.cpu import Meter, spent, tree_seconds
-from benchmarks.instance import server_ports, service_pid_file
+from benchmarks.instance import pid_in, server_ports, service_pid_file
 from benchmarks.realtime import raise_file_limit, token_for, wait_for_groups
 from benchmarks.sustained import create_rooms, system_environment, the_system
 
@@ -121,13 +121,6 @@ def consumers_idle() -> bool:
 def meter_of(env: dict[str, str], system: Any) -> Meter:
     """Every process of the system: the roles, and the services of the run's home."""
     home = Path(env.get("CHAT_SERVICES_HOME") or ROOT / ".local")
-
-    def pid_in(path: Path) -> int | None:
-        try:
-            return int(path.read_text().split()[0])
-        except (OSError, IndexError, ValueError):
-            return None
-
     read_store_db = urlsplit(env.get("FERRETDB_POSTGRES_URL", "")).path.lstrip("/")
 
     def postgres_group(database: str | None) -> str:
@@ -261,11 +254,10 @@ def main(argv: list[str] | None = None) -> None:
         lag.start()
         wait_until(consumers_idle, 60)  # the rooms' creation has been projected and pushed
         try:
+            meter = meter_of(env, system)
             for rate in args.rates:
                 print(f"posting at {rate:g}/s for {args.seconds:g} s", flush=True)
-                step_figures, table[rate] = step(
-                    rate, args, http_port, list(rooms), subscribers, lag=lag, meter=meter_of(env, system)
-                )
+                step_figures, table[rate] = step(rate, args, http_port, list(rooms), subscribers, meter, lag)
                 figures += step_figures
         finally:
             subscribers.stop()
