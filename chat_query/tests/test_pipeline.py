@@ -186,15 +186,17 @@ def test_a_redelivered_event_changes_nothing_and_is_not_announced_again(pipeline
     tail = TopicTail(kafka_bootstrap, [namespace.topic("room-updated")])
     room = do_create_room(1, NewRoom("Twice", [2]))
     sent = do_send_message(1, NewMessage(room.room_id, "once", None))
-    assert wait_for(lambda: view_settled_on(room.room_id, sent.message_id), timeout=15)
     row = OutboxEvent.objects.get(type="MessageSent", payload__messageId=sent.message_id)
-    before = state_of(active_store(), [room.room_id])
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     value = Envelope(str(row.event_id), row.type, row.version, "2026-01-01T00:00:00.000Z", row.payload).to_bytes()
-    # The runner counts a batch after publishing what it derived. It started at the end of the
-    # topics, so it counts the creation and the message, then the redelivery: once it counted
-    # that, any announcement of it is in the topic, and reading the topic to its end sees it.
-    assert wait_for(lambda: pipeline.status.processed == 2, timeout=10), "the creation and the message were handled"
+    # The runner counts a batch after writing it to the store and publishing what it derived. It
+    # started at the end of the topics, so it counts the creation and the message, then the
+    # redelivery: once it counted that, any announcement of it is in the topic, and reading the
+    # topic to its end sees it. The state before is read once the message is counted: a view
+    # that shows the message does not yet mean the rest of its batch is written.
+    assert wait_for(lambda: pipeline.status.processed == 2, timeout=15), "the creation and the message were handled"
+    assert view_settled_on(room.room_id, sent.message_id)
+    before = state_of(active_store(), [room.room_id])
     producer.produce(namespace.topic(MessageSent.TOPIC), key=str(room.room_id), value=value)
     assert producer.flush(5) == 0
     assert wait_for(lambda: pipeline.status.processed == 3, timeout=15), "the redelivery was handled"
