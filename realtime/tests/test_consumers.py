@@ -1,0 +1,39 @@
+"""The STOMP consumer's cost per frame: a frame that needs no database costs no worker thread."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels import consumer as channels_consumer
+from django.db import connections
+
+from realtime.tests.stack import token_for
+from realtime.tests.test_metrics import Client
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_frames_are_handled_without_a_database_cleanup_in_a_worker_thread_each(seeded, monkeypatch):
+    # Channels' own dispatch cleans up database connections in a worker thread before every
+    # handler (connect, each frame, disconnect); the session cleans up around its own database
+    # calls instead (database_sync_to_async), so a frame that needs none costs no thread.
+    cleanups = []
+
+    async def counted() -> None:
+        cleanups.append(1)
+
+    monkeypatch.setattr(channels_consumer, "aclose_old_connections", counted)
+
+    async def session() -> None:
+        client = Client()
+        assert await client.connect()
+        await client.send("CONNECT", accept_version="1.2", jwt_token=token_for(1))
+        assert (await client.receive()).command == "CONNECTED"
+        for n in range(10):
+            await client.send("SUBSCRIBE", destination="/user/topic/rooms", id=f"rooms-{n}", receipt=f"r{n}")
+            assert (await client.receive()).command == "RECEIPT"
+        await client.disconnect()
+        await sync_to_async(connections.close_all)()
+
+    asyncio.run(session())
+    assert cleanups == []
