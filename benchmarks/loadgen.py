@@ -7,8 +7,10 @@ and receives for a few microseconds of CPU each; its own CPU is measured and rep
 - `binary()`: `go build` into `.local/cache/loadgen/`, again only when its source changed
   (its modules under `.local/cache/go`, as `scripts/services` builds the FerretDB launcher).
 - `hammer`: closed loop, as many posts as `connections` connections can make.
-- `post`: open loop at a fixed rate; each post's room, send time, status and messageId.
-- `Subscribers`: STOMP clients of rooms' message topics in one process; each delivery's time.
+- `post`: open loop at a fixed rate; each post's room, send time, status and messageId (or,
+  for a comparison, publications through Centrifugo's server API, numbered by the client).
+- `Subscribers`: STOMP clients of rooms' message topics in one process (or Centrifugo clients
+  of channels named by the rooms' numbers); each delivery's time.
 """
 
 from __future__ import annotations
@@ -136,15 +138,32 @@ class Posts:
     """An open-loop `loadgen post` run in the background; `wait()` gives its posts."""
 
     def __init__(
-        self, port: int, token: str, rooms: list[int], rate: float, seconds: float, label: str, connections: int = 256
+        self,
+        port: int,
+        token: str,
+        rooms: list[int],
+        rate: float,
+        seconds: float,
+        label: str,
+        connections: int = 256,
+        *,
+        centrifugo_api_key: str = "",
+        first_id: int = 1,
     ) -> None:
+        """Posts to `POST /command/message` at `port` as the customer of `token`; with
+        `centrifugo_api_key`, publications to Centrifugo's `POST /api/publish` at `port`
+        instead, numbered from `first_id`."""
         self.seconds = seconds
+        if centrifugo_api_key:
+            target = [f"-url=http://127.0.0.1:{port}/api/publish", f"-centrifugo-api-key={centrifugo_api_key}"]
+            target.append(f"-first-id={first_id}")
+        else:
+            target = [f"-url=http://127.0.0.1:{port}/command/message", f"-token={token}"]
         self.process = subprocess.Popen(
             [
                 str(binary()),
                 "post",
-                f"-url=http://127.0.0.1:{port}/command/message",
-                f"-token={token}",
+                *target,
                 f"-rooms={_rooms(rooms)}",
                 f"-rate={rate}",
                 f"-duration={seconds}",
@@ -177,20 +196,27 @@ class Posts:
 
 
 class Subscribers:
-    """`loadgen subscribe`: one STOMP client per (token, room), spread over the WebSocket ports.
+    """`loadgen subscribe`: one STOMP client per (token, room), spread over the WebSocket ports
+    (with `protocol="centrifugo"`, Centrifugo clients of the rooms' channels).
 
-    `start` returns once every one of them has its subscription's RECEIPT; `stop` ends them
+    `start` returns once every one of them has its subscription confirmed; `stop` ends them
     and reads when each message reached each subscriber.
     """
 
-    def __init__(self, subscriptions: list[tuple[str, int]], ports: list[int], name: str = "subscribers") -> None:
+    PATHS = {"stomp": "/ws/chat", "centrifugo": "/connection/websocket"}
+
+    def __init__(
+        self, subscriptions: list[tuple[str, int]], ports: list[int], name: str = "subscribers", protocol: str = "stomp"
+    ) -> None:
         self.subscriptions = subscriptions
         self.ports = ports
+        self.protocol = protocol
         self.arrivals_path = OUT_DIR / f"{name}.arrivals"
         self.list_path = OUT_DIR / f"{name}.subscriptions"
         self.log_path = OUT_DIR / f"{name}.log"
         self.process: subprocess.Popen[str] | None = None
         self.reconnects = 0
+        # From the first connection's start to the last subscription's confirmation.
         self.connect_seconds = 0.0
         # For each subscription (by index), each messageId's first arrival (time.time_ns()).
         self.arrivals: dict[int, dict[int, int]] = {n: {} for n in range(len(subscriptions))}
@@ -205,12 +231,12 @@ class Subscribers:
     def start(self, timeout: float = 300) -> None:
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         self.list_path.write_text("".join(f"{token} {room}\n" for token, room in self.subscriptions))
-        urls = ",".join(f"ws://127.0.0.1:{port}/ws/chat" for port in self.ports)
-        started = time.monotonic()
+        urls = ",".join(f"ws://127.0.0.1:{port}{self.PATHS[self.protocol]}" for port in self.ports)
         self.process = subprocess.Popen(
             [
                 str(binary()),
                 "subscribe",
+                f"-protocol={self.protocol}",
                 f"-urls={urls}",
                 f"-subscriptions={self.list_path}",
                 f"-out={self.arrivals_path}",
@@ -230,13 +256,13 @@ class Subscribers:
                     f"{len(self.subscriptions)} subscribers were not all subscribed within {timeout:g} s"
                     f" (exit status {self.process.returncode}; see {self.log_path})"
                 )
-        self.connect_seconds = time.monotonic() - started
 
     def _await_ready(self, ready: threading.Event) -> None:
         assert self.process is not None
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            if line.startswith("ready"):
+            if line.startswith("ready"):  # "ready N elapsed_ns"
+                self.connect_seconds = int(line.split()[2]) / 1e9
                 ready.set()
                 return
 

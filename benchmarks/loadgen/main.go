@@ -3,7 +3,8 @@
 //
 //	loadgen hammer    closed loop: POST as fast as C connections can, for D seconds
 //	loadgen post      open loop: POST at a fixed rate across rooms, whatever the answers take
-//	loadgen subscribe STOMP clients over WebSocket, each on one room's message topic
+//	loadgen subscribe WebSocket clients, each subscribed to one room's messages: STOMP clients
+//	                  of this project, or Centrifugo clients (its JSON protocol) for a comparison
 //
 // Times are wall-clock nanoseconds (the same clock in every process on the machine), so a
 // post's send time and a delivery's arrival can be compared across processes. Output lines are
@@ -17,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	neturl "net/url"
@@ -57,13 +59,13 @@ func main() {
 
 // --- HTTP -------------------------------------------------------------------------------------
 
-type poster struct {
-	url    string
-	cookie string
-	client *http.Client
+// A sender publishes the n-th message of a run to a room: its HTTP status (0 when no answer
+// came) and the message's id (0 unless it was accepted).
+type sender interface {
+	send(room int64, n int, content string) (int, int64)
 }
 
-func newPoster(url, token string, connections int) *poster {
+func httpClient(connections int) *http.Client {
 	transport := &http.Transport{
 		MaxIdleConns:        connections,
 		MaxIdleConnsPerHost: connections,
@@ -71,29 +73,50 @@ func newPoster(url, token string, connections int) *poster {
 		IdleConnTimeout:     3 * time.Second, // below the servers' keep-alive timeouts (uvicorn: 5 s)
 		DisableCompression:  true,
 	}
-	return &poster{url: url, cookie: "jwt_token=" + token, client: &http.Client{Transport: transport, Timeout: 30 * time.Second}}
+	return &http.Client{Transport: transport, Timeout: 30 * time.Second}
 }
 
-// send posts one message; its HTTP status (0 when no answer came) and the messageId of a 200.
-func (p *poster) send(room int64, content string) (int, int64) {
-	body, err := json.Marshal(map[string]any{"roomId": room, "content": content})
+// postJSON POSTs the payload as JSON; the answer's status (0 when none came) and body.
+func postJSON(client *http.Client, url string, headers map[string]string, payload any) (int, []byte) {
+	body, err := json.Marshal(payload)
 	if err != nil {
-		return 0, 0
+		return 0, nil
 	}
-	request, err := http.NewRequest("POST", p.url, bytes.NewReader(body))
+	request, err := http.NewRequest("POST", url, bytes.NewReader(body))
 	if err != nil {
-		return 0, 0
+		return 0, nil
 	}
 	request.Header.Set("Content-Type", "application/json")
-	request.Header.Set("Cookie", p.cookie)
-	response, err := p.client.Do(request)
+	for name, value := range headers {
+		request.Header.Set(name, value)
+	}
+	response, err := client.Do(request)
 	if err != nil {
-		return 0, 0
+		return 0, nil
 	}
 	answer, err := io.ReadAll(response.Body)
 	response.Body.Close()
-	if err != nil || response.StatusCode != 200 {
-		return response.StatusCode, 0
+	if err != nil {
+		return 0, nil
+	}
+	return response.StatusCode, answer
+}
+
+// poster sends `POST /command/message` as a signed-in customer; the server numbers the message.
+type poster struct {
+	url     string
+	headers map[string]string
+	client  *http.Client
+}
+
+func newPoster(url, token string, connections int) *poster {
+	return &poster{url: url, headers: map[string]string{"Cookie": "jwt_token=" + token}, client: httpClient(connections)}
+}
+
+func (p *poster) send(room int64, n int, content string) (int, int64) {
+	status, answer := postJSON(p.client, p.url, p.headers, map[string]any{"roomId": room, "content": content})
+	if status != 200 {
+		return status, 0
 	}
 	var parsed struct {
 		Data struct {
@@ -101,9 +124,40 @@ func (p *poster) send(room int64, content string) (int, int64) {
 		} `json:"data"`
 	}
 	if json.Unmarshal(answer, &parsed) != nil {
-		return response.StatusCode, 0
+		return status, 0
 	}
-	return response.StatusCode, parsed.Data.MessageID
+	return status, parsed.Data.MessageID
+}
+
+// centrifugoPublisher publishes through Centrifugo's server API (`POST /api/publish`) to the
+// channel named by the room's number; the sender numbers the message (firstID + n), in its data
+// as "messageId", so a subscriber reads it as it reads ours.
+type centrifugoPublisher struct {
+	url     string
+	headers map[string]string
+	firstID int64
+	client  *http.Client
+}
+
+func (p *centrifugoPublisher) send(room int64, n int, content string) (int, int64) {
+	id := p.firstID + int64(n)
+	status, answer := postJSON(p.client, p.url, p.headers, map[string]any{
+		"channel": strconv.FormatInt(room, 10),
+		"data":    map[string]any{"messageId": id, "roomId": room, "content": content},
+	})
+	if status != 200 {
+		return status, 0
+	}
+	var parsed struct {
+		Error *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(answer, &parsed) != nil || parsed.Error != nil {
+		return 500, 0 // the API answers its errors with a 200 and an "error" object
+	}
+	return status, id
 }
 
 func parseRooms(text string) ([]int64, error) {
@@ -298,15 +352,22 @@ func post(args []string) error {
 	seconds := flags.Float64("duration", 10, "seconds of posting")
 	connections := flags.Int("connections", 256, "most posts in flight at once")
 	label := flags.String("label", "load", "the messages' content, before their number")
+	apiKey := flags.String("centrifugo-api-key", "", "publish through Centrifugo's server API at -url with this key")
+	firstID := flags.Int64("first-id", 1, "with -centrifugo-api-key: the first message's id")
 	flags.Parse(args)
 	rooms, err := parseRooms(*roomList)
 	if err != nil {
 		return err
 	}
-	p := newPoster(*url, *token, *connections)
+	var p sender = newPoster(*url, *token, *connections)
+	if *apiKey != "" {
+		p = &centrifugoPublisher{
+			url: *url, headers: map[string]string{"X-API-Key": *apiKey}, firstID: *firstID, client: httpClient(*connections),
+		}
+	}
 	out := bufio.NewWriterSize(os.Stdout, 1<<16)
 	var mu sync.Mutex
-	total := int(*rate * *seconds)
+	total := int(math.Round(*rate * *seconds)) // rate x duration posts, whatever the float rounding
 	start := time.Now().Add(100 * time.Millisecond)
 	work := make(chan int, total)
 	for n := 0; n < total; n++ {
@@ -323,7 +384,7 @@ func post(args []string) error {
 				time.Sleep(time.Until(due))
 				room := rooms[n%len(rooms)]
 				sent := time.Now().UnixNano()
-				status, id := p.send(room, *label+" "+strconv.Itoa(n))
+				status, id := p.send(room, n, *label+" "+strconv.Itoa(n))
 				done := time.Now().UnixNano()
 				mu.Lock()
 				fmt.Fprintf(out, "%d %d %d %d %d %d\n", room, due.UnixNano(), sent, done, status, id)
@@ -335,7 +396,7 @@ func post(args []string) error {
 	return out.Flush()
 }
 
-// --- STOMP over WebSocket ---------------------------------------------------------------------
+// --- Subscribers over WebSocket -----------------------------------------------------------------
 
 type subscription struct {
 	index  int
@@ -356,18 +417,24 @@ func (a *arrivals) record(sub int, id int64, at int64) {
 }
 
 // subscribe reads "token room" lines from -subscriptions, connects each to the -urls in turn,
-// prints "ready N" on stdout once all have their RECEIPT, then records arrivals to -out as
+// prints "ready N elapsed_ns" on stdout once all are subscribed (N subscriptions, confirmed
+// elapsed_ns after the first connection began), then records arrivals to -out as
 // "subscription messageId arrival_ns" until SIGTERM or SIGINT; then prints "stopped".
 func subscribe(args []string) error {
 	flags := flag.NewFlagSet("subscribe", flag.ExitOnError)
-	urls := flags.String("urls", "", "ws://host:port/ws/chat URLs, comma-separated, taken in turn")
+	urls := flags.String("urls", "", "WebSocket URLs, comma-separated, taken in turn")
 	file := flags.String("subscriptions", "", `a file of "token roomId" lines`)
 	outPath := flags.String("out", "", "where arrivals are written")
 	concurrency := flags.Int("connect-concurrency", 64, "connections opened at once while starting")
+	protocolName := flags.String("protocol", "stomp", "stomp (this project) or centrifugo (its JSON protocol)")
 	flags.Parse(args)
 	subs, err := readSubscriptions(*file)
 	if err != nil {
 		return err
+	}
+	speak, found := protocols[*protocolName]
+	if !found {
+		return fmt.Errorf("unknown protocol %q", *protocolName)
 	}
 	targets := strings.Split(*urls, ",")
 	outFile, err := os.Create(*outPath)
@@ -389,6 +456,7 @@ func subscribe(args []string) error {
 
 	var ready sync.WaitGroup
 	ready.Add(len(subs))
+	began := time.Now()
 	gate := make(chan struct{}, *concurrency)
 	var done sync.WaitGroup
 	var reconnects atomic.Int64
@@ -401,7 +469,7 @@ func subscribe(args []string) error {
 				if first {
 					gate <- struct{}{}
 				}
-				conn, err := session(target, sub, record)
+				conn, err := session(target, speak, sub, record)
 				if first {
 					<-gate
 				}
@@ -410,7 +478,7 @@ func subscribe(args []string) error {
 						ready.Done()
 						first = false
 					}
-					err = readMessages(conn, sub, record, stop)
+					err = readMessages(conn, speak, sub, record, stop)
 					conn.Close()
 					select {
 					case <-stop:
@@ -429,7 +497,7 @@ func subscribe(args []string) error {
 		}(sub, targets[i%len(targets)])
 	}
 	ready.Wait()
-	fmt.Printf("ready %d\n", len(subs))
+	fmt.Printf("ready %d %d\n", len(subs), time.Since(began).Nanoseconds())
 	os.Stdout.Sync()
 	<-signals
 	close(stop)
@@ -461,12 +529,24 @@ func readSubscriptions(path string) ([]*subscription, error) {
 	return subs, nil
 }
 
-// session connects, sends CONNECT and SUBSCRIBE, and returns once the RECEIPT of the
-// subscription came. After a first subscription, SUBSCRIBE carries since-message-id: the server
-// then sends what was missed, before the RECEIPT, and those MESSAGE frames are recorded too.
-func session(target string, sub *subscription, record *arrivals) (*websocket.Conn, error) {
+// A protocol is how a subscriber speaks to one kind of server.
+type protocol interface {
+	subprotocols() []string
+	// greeting is what a subscriber sends once connected: its credentials and its subscription.
+	greeting(sub *subscription) []byte
+	// handle reads one WebSocket message: it records the deliveries in it, and says whether it
+	// confirmed the subscription, what answer it asks for (nil for none), and the error the
+	// server reported in it.
+	handle(data []byte, sub *subscription, record *arrivals, now int64) (subscribed bool, reply []byte, err error)
+}
+
+var protocols = map[string]protocol{"stomp": stomp{}, "centrifugo": centrifugo{}}
+
+// session connects, greets, and returns once the subscription is confirmed; deliveries that
+// come before the confirmation (a STOMP resubscription's missed messages) are recorded too.
+func session(target string, speak protocol, sub *subscription, record *arrivals) (*websocket.Conn, error) {
 	dialer := websocket.Dialer{
-		Subprotocols:     []string{"v12.stomp"},
+		Subprotocols:     speak.subprotocols(),
 		HandshakeTimeout: 20 * time.Second,
 		NetDial: func(network, addr string) (net.Conn, error) {
 			return net.DialTimeout(network, addr, 20*time.Second)
@@ -476,26 +556,13 @@ func session(target string, sub *subscription, record *arrivals) (*websocket.Con
 	if err != nil {
 		return nil, err
 	}
-	since := ""
-	if latest := sub.latest.Load(); latest > 0 {
-		since = "since-message-id:" + strconv.FormatInt(latest, 10) + "\n"
-	}
-	frames := "CONNECT\naccept-version:1.2\nhost:127.0.0.1\nheart-beat:0,0\njwt_token:" + sub.token + "\n\n\x00" +
-		"SUBSCRIBE\nid:sub-0\ndestination:/topic/message/roomId/" + strconv.FormatInt(sub.room, 10) + "\n" +
-		since + "receipt:subscribed\n\n\x00"
-	if err := conn.WriteMessage(websocket.TextMessage, []byte(frames)); err != nil {
+	if err := conn.WriteMessage(websocket.TextMessage, speak.greeting(sub)); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	for {
-		_, data, err := conn.ReadMessage()
-		now := time.Now().UnixNano()
-		if err != nil {
-			conn.Close()
-			return nil, err
-		}
-		subscribed, err := handleFrames(data, sub, record, now)
+		subscribed, err := receive(conn, speak, sub, record)
 		if err != nil {
 			conn.Close()
 			return nil, err
@@ -507,30 +574,22 @@ func session(target string, sub *subscription, record *arrivals) (*websocket.Con
 	}
 }
 
-// handleFrames records the MESSAGE frames of one WebSocket message (the server packs several
-// frames into one); whether one of them was the RECEIPT; an ERROR frame as an error.
-func handleFrames(data []byte, sub *subscription, record *arrivals, now int64) (bool, error) {
-	subscribed := false
-	for _, frame := range bytes.Split(data, []byte{0}) {
-		command, body := frameCommand(frame)
-		switch command {
-		case "MESSAGE":
-			id := messageID(body)
-			if id > sub.latest.Load() {
-				sub.latest.Store(id)
-			}
-			record.record(sub.index, id, now)
-		case "RECEIPT":
-			subscribed = true
-		case "ERROR":
-			return subscribed, fmt.Errorf("ERROR frame: %s", strings.TrimSpace(string(frame)))
-		}
+// receive reads one WebSocket message, records its deliveries and sends the answer it asks for.
+func receive(conn *websocket.Conn, speak protocol, sub *subscription, record *arrivals) (bool, error) {
+	_, data, err := conn.ReadMessage()
+	now := time.Now().UnixNano()
+	if err != nil {
+		return false, err
 	}
-	return subscribed, nil
+	subscribed, reply, err := speak.handle(data, sub, record, now)
+	if err == nil && reply != nil {
+		err = conn.WriteMessage(websocket.TextMessage, reply)
+	}
+	return subscribed, err
 }
 
-// readMessages records each MESSAGE's messageId until the connection ends or stop is closed.
-func readMessages(conn *websocket.Conn, sub *subscription, record *arrivals, stop chan struct{}) error {
+// readMessages records each delivery until the connection ends or stop is closed.
+func readMessages(conn *websocket.Conn, speak protocol, sub *subscription, record *arrivals, stop chan struct{}) error {
 	ended := make(chan struct{})
 	defer close(ended)
 	go func() {
@@ -541,15 +600,109 @@ func readMessages(conn *websocket.Conn, sub *subscription, record *arrivals, sto
 		}
 	}()
 	for {
-		_, data, err := conn.ReadMessage()
-		now := time.Now().UnixNano()
-		if err != nil {
-			return err
-		}
-		if _, err := handleFrames(data, sub, record, now); err != nil {
+		if _, err := receive(conn, speak, sub, record); err != nil {
 			return err
 		}
 	}
+}
+
+// recordDelivery notes a message's arrival, and the highest messageId seen for a resubscription.
+func recordDelivery(sub *subscription, record *arrivals, id int64, now int64) {
+	if id > sub.latest.Load() {
+		sub.latest.Store(id)
+	}
+	record.record(sub.index, id, now)
+}
+
+// stomp is this project's protocol: STOMP 1.2 over WebSocket, the token in CONNECT.
+type stomp struct{}
+
+func (stomp) subprotocols() []string { return []string{"v12.stomp"} }
+
+// greeting sends CONNECT and SUBSCRIBE in one WebSocket message. After a first subscription,
+// SUBSCRIBE carries since-message-id: the server then sends what was missed before the RECEIPT.
+func (stomp) greeting(sub *subscription) []byte {
+	since := ""
+	if latest := sub.latest.Load(); latest > 0 {
+		since = "since-message-id:" + strconv.FormatInt(latest, 10) + "\n"
+	}
+	return []byte("CONNECT\naccept-version:1.2\nhost:127.0.0.1\nheart-beat:0,0\njwt_token:" + sub.token + "\n\n\x00" +
+		"SUBSCRIBE\nid:sub-0\ndestination:/topic/message/roomId/" + strconv.FormatInt(sub.room, 10) + "\n" +
+		since + "receipt:subscribed\n\n\x00")
+}
+
+// handle reads the frames of one WebSocket message (the server packs several into one): the
+// RECEIPT confirms the subscription, an ERROR frame is an error.
+func (stomp) handle(data []byte, sub *subscription, record *arrivals, now int64) (bool, []byte, error) {
+	subscribed := false
+	for _, frame := range bytes.Split(data, []byte{0}) {
+		command, body := frameCommand(frame)
+		switch command {
+		case "MESSAGE":
+			recordDelivery(sub, record, messageID(body), now)
+		case "RECEIPT":
+			subscribed = true
+		case "ERROR":
+			return subscribed, nil, fmt.Errorf("ERROR frame: %s", strings.TrimSpace(string(frame)))
+		}
+	}
+	return subscribed, nil, nil
+}
+
+// centrifugo is Centrifugo's JSON protocol: commands and replies are JSON objects, several to a
+// WebSocket message one per line; the connection token in the connect command, the room's
+// number as the channel. A reconnect subscribes again without recovery.
+type centrifugo struct{}
+
+const (
+	centrifugoConnectID   = 1
+	centrifugoSubscribeID = 2
+)
+
+func (centrifugo) subprotocols() []string { return nil }
+
+func (centrifugo) greeting(sub *subscription) []byte {
+	connect, _ := json.Marshal(map[string]any{"id": centrifugoConnectID, "connect": map[string]any{"token": sub.token}})
+	subscribe, _ := json.Marshal(map[string]any{
+		"id": centrifugoSubscribeID, "subscribe": map[string]any{"channel": strconv.FormatInt(sub.room, 10)},
+	})
+	return append(append(connect, '\n'), subscribe...)
+}
+
+// handle answers the server's ping (an empty object) with a pong (the same), records pushed
+// publications, and reads the replies to the greeting: the subscribe reply confirms it.
+func (centrifugo) handle(data []byte, sub *subscription, record *arrivals, now int64) (bool, []byte, error) {
+	subscribed := false
+	var reply []byte
+	for _, line := range bytes.Split(data, []byte{'\n'}) {
+		line = bytes.TrimSpace(line)
+		switch {
+		case len(line) == 0:
+		case bytes.Equal(line, []byte("{}")):
+			reply = []byte("{}")
+		case bytes.HasPrefix(line, []byte(`{"push":`)):
+			// A publication, or another push (a disconnect, say) that carries no message.
+			if id := messageID(line); id > 0 {
+				recordDelivery(sub, record, id, now)
+			}
+		default:
+			var answer struct {
+				ID    int `json:"id"`
+				Error *struct {
+					Code    int    `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(line, &answer); err != nil {
+				return subscribed, nil, fmt.Errorf("reply %q: %w", line, err)
+			}
+			if answer.Error != nil {
+				return subscribed, nil, fmt.Errorf("reply %d: error %d %s", answer.ID, answer.Error.Code, answer.Error.Message)
+			}
+			subscribed = subscribed || answer.ID == centrifugoSubscribeID
+		}
+	}
+	return subscribed, reply, nil
 }
 
 // frameCommand splits a STOMP frame (without its NUL) into its command and body; heart-beat
