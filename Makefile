@@ -103,17 +103,22 @@ pytest: venv
 	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing." >&2; exit 1; fi; \
 	exit $$rc
 
-## Benchmarks against the real services; one table of every figure against its target at the end.
-BENCHES := command_write read_path realtime pipeline sustained
+## Benchmarks against the real services; one table of every figure against its target at the end,
+## each figure the median (and spread) of BENCH_RUNS runs (the sustained one runs once).
+BENCHES := command_write read_path realtime peer pipeline sustained
+BENCH_RUNS ?= 3
 SUSTAINED_ARGS ?=
 PIPELINE_ARGS ?=
 bench: venv services
 	eval "$$(scripts/services env)"; failed=""; \
-	for bench in $(BENCHES); do rm -f .local/bench/$$bench.json; done; \
+	for bench in $(BENCHES); do rm -f .local/bench/$$bench.json .local/bench/$$bench.run*.json; done; \
 	for bench in $(BENCHES); do \
-		args=""; if [ $$bench = sustained ]; then args="$(SUSTAINED_ARGS)"; fi; \
+		args=""; runs=$(BENCH_RUNS); if [ $$bench = sustained ]; then args="$(SUSTAINED_ARGS)"; runs=1; fi; \
 		if [ $$bench = pipeline ]; then args="$(PIPELINE_ARGS)"; fi; \
-		$(PY) benchmarks/$$bench.py $$args || failed="$$failed $$bench"; \
+		for run in $$(seq $$runs); do \
+			$(PY) benchmarks/$$bench.py $$args || { failed="$$failed $$bench"; break; }; \
+			mv .local/bench/$$bench.json .local/bench/$$bench.run$$run.json; \
+		done; \
 	done; \
 	$(PY) benchmarks/summary.py; \
 	if [ -n "$$failed" ]; then echo "benchmarks that failed to run:$$failed" >&2; exit 1; fi

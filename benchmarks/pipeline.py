@@ -121,12 +121,13 @@ def consumers_idle() -> bool:
 def meter_of(env: dict[str, str], system: Any) -> Meter:
     """Every process of the system: the roles, and the services of the run's home."""
     home = Path(env.get("CHAT_SERVICES_HOME") or ROOT / ".local")
+    commands_db = urlsplit(env["DATABASE_URL"]).path.lstrip("/")
     read_store_db = urlsplit(env.get("FERRETDB_POSTGRES_URL", "")).path.lstrip("/")
 
     def postgres_group(database: str | None) -> str:
         if database is None:
             return "postgresql: server"  # its own processes, and backends that ended meanwhile
-        if database == DB_NAME:
+        if database == commands_db:
             return "postgresql: commands"
         if database == read_store_db:
             return "postgresql: read store (FerretDB's)"

@@ -1,0 +1,40 @@
+"""The comparison with Centrifugo, run small: every row measured on both servers, from the same client."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = ROOT / ".local" / "bench" / "peer.json"
+RESULTS = ROOT / ".local" / "bench" / "peer_results.json"
+MEASURED = ("connect", "memory", "last arrival", "burst p50", "burst p99", "big last arrival", "big connect")
+
+
+# Centrifugo is built from the Go module proxy on a machine's first run: minutes, once.
+@pytest.mark.timeout(1200)
+def test_a_small_run_measures_every_row_on_both_servers():
+    REPORT.unlink(missing_ok=True)
+    RESULTS.unlink(missing_ok=True)
+    env = {**os.environ, "BENCH_NO_PROGRESS": "1"}
+    sizes = ["--subscribers", "100", "--big", "150", "--rounds", "3", "--rounds-big", "1", "--burst", "5"]
+    run = subprocess.run(
+        [sys.executable, "benchmarks/peer.py", *sizes], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1150
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    results = json.loads(RESULTS.read_text())
+    assert set(results) == {"ours", "centrifugo"}, run.stderr[-2000:]
+    for server, figures in results.items():
+        for key in MEASURED:
+            assert figures[key] > 0, (server, key)
+    # Each message's deliveries cost the servers CPU: more than a clock tick over 300 of them.
+    assert results["ours"]["cpu: realtime tier"] > 0
+    assert results["ours"]["cpu: the system"] > results["ours"]["cpu: realtime tier"]
+    assert results["centrifugo"]["cpu: server"] > 0
+    names = {f["name"].strip() for f in json.loads(REPORT.read_text())}
+    assert "ours / Centrifugo: one message to 100 subscribers, last arrival (median of 3)" in names
+    assert "ours: connect and subscribe 100 clients" in names
