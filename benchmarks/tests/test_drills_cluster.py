@@ -37,6 +37,7 @@ def test_a_projector_and_a_pusher_killed_mid_stream_lose_and_repeat_nothing_on_t
     assert REPORT.exists(), output
     [result] = json.loads(REPORT.read_text())
     assert result["drill"] == "consumers", output
+    assert "failure" not in result, f"the drill got stuck: {result['failure']}\n{output}"
     assert result["killed"] == ["projector-2", "pusher-2"], result
     assert result["accepted"] > 0, result
     assert result["lost_in_postgres"] == result["lost_in_mongo"] == 0, result
