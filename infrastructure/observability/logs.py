@@ -101,13 +101,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+# What the web role's server writes at INFO for every WebSocket connection (uvicorn's line for
+# the handshake, the websockets library's for open and close, both on uvicorn's logger): three
+# lines a connection, a few per cent of a web process's CPU while thousands connect. Open
+# connections are counted in /metrics; refused handshakes (403) are still logged.
+PER_CONNECTION_LINES = frozenset({'%s - "WebSocket %s" [accepted]', "connection open", "connection closed"})
+
+
+class PerConnectionLinesFilter(logging.Filter):
+    """Drops the server's routine line for each WebSocket connection (PER_CONNECTION_LINES)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg in PER_CONNECTION_LINES)
+
+
 def logging_config(log_format: str, level: str) -> dict[str, object]:
     """The LOGGING setting for LOG_FORMAT (`plain` or `json`) and LOG_LEVEL."""
     formatter = "json" if log_format == "json" else "plain"
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "infrastructure.observability.logs.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "infrastructure.observability.logs.RequestIdFilter"},
+            "per_connection": {"()": "infrastructure.observability.logs.PerConnectionLinesFilter"},
+        },
         "formatters": {
             "plain": {"()": "infrastructure.observability.logs.PlainFormatter"},
             "json": {"()": "infrastructure.observability.logs.JsonFormatter"},
@@ -116,5 +133,6 @@ def logging_config(log_format: str, level: str) -> dict[str, object]:
             "console": {"class": "logging.StreamHandler", "formatter": formatter, "filters": ["request_id"]},
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "INFO"}},
+        # uvicorn's own logger keeps its handler and level (uvicorn set them up before Django).
+        "loggers": {"django.db.backends": {"level": "INFO"}, "uvicorn.error": {"filters": ["per_connection"]}},
     }

@@ -3,13 +3,20 @@
 import io
 import json
 import logging
+import logging.config
 
 import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
 
 from chat_command.models import OutboxEvent
-from infrastructure.observability.logs import JsonFormatter, PlainFormatter, RequestIdFilter, RequestIdMiddleware
+from infrastructure.observability.logs import (
+    JsonFormatter,
+    PlainFormatter,
+    RequestIdFilter,
+    RequestIdMiddleware,
+    logging_config,
+)
 
 
 def captured(formatter: logging.Formatter) -> tuple[logging.Logger, io.StringIO]:
@@ -107,3 +114,27 @@ def test_a_command_records_its_request_id_with_its_events(user1, room):
     assert response["X-Request-ID"] == "trace-me-1"
     row = OutboxEvent.objects.get(type="MessageSent", payload__messageId=response.json()["data"]["messageId"])
     assert row.request_id == "trace-me-1"
+
+
+def test_the_web_servers_line_for_each_websocket_connection_is_dropped_and_its_other_lines_kept():
+    # As uvicorn sets its loggers up before Django configures logging: its handler on "uvicorn".
+    stream = io.StringIO()
+    server = logging.getLogger("uvicorn")
+    saved = server.handlers, server.propagate, server.level
+    server.handlers, server.propagate = [logging.StreamHandler(stream)], False
+    server.setLevel(logging.INFO)
+    try:
+        logging.config.dictConfig(logging_config("plain", "INFO"))
+        log = logging.getLogger("uvicorn.error")
+        log.info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5000", "/ws/chat")
+        log.info("connection open")
+        log.info("connection closed")
+        log.info('%s - "WebSocket %s" 403', "127.0.0.1:5001", "/ws/chat")
+        log.info("Uvicorn running on %s", "http://127.0.0.1:8000")
+    finally:
+        server.handlers, server.propagate = saved[0], saved[1]
+        server.setLevel(saved[2])
+    assert stream.getvalue().splitlines() == [
+        '127.0.0.1:5001 - "WebSocket /ws/chat" 403',
+        "Uvicorn running on http://127.0.0.1:8000",
+    ]
