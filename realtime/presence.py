@@ -69,15 +69,16 @@ def _tagged(bucket: int, name: str) -> str:
 def touch(customer_id: int, connection_id: str, *, now: float | None = None) -> bool:
     """Mark a connection alive for another TTL; True if the user just came online."""
     moment = time.time() if now is None else now
-    client = backends.redis_client()
-    result = client.eval(_TOUCH, 3, *_keys(customer_id), connection_id, moment + ONLINE_TTL_S, moment, customer_id)
+    result = backends.run_script(
+        _TOUCH, _keys(customer_id), [connection_id, moment + ONLINE_TTL_S, moment, customer_id]
+    )
     return bool(result)
 
 
 def leave(customer_id: int, connection_id: str, *, now: float | None = None) -> bool:
     """Forget a connection; True if it was the user's last one (they went offline)."""
     moment = time.time() if now is None else now
-    result = backends.redis_client().eval(_LEAVE, 3, *_keys(customer_id), connection_id, moment, customer_id)
+    result = backends.run_script(_LEAVE, _keys(customer_id), [connection_id, moment, customer_id])
     return bool(result)
 
 
@@ -91,7 +92,7 @@ def sweep(*, now: float | None = None) -> list[int]:
     gone = []
     for member in itertools.chain.from_iterable(pipe.execute()):
         customer_id = int(str(member))
-        if client.eval(_LEAVE, 3, *_keys(customer_id), "", moment, customer_id):
+        if backends.run_script(_LEAVE, _keys(customer_id), ["", moment, customer_id]):
             gone.append(customer_id)
     return gone
 

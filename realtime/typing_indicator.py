@@ -63,18 +63,14 @@ def start(room_id: int, customer_id: int, *, now: float | None = None) -> bool:
     """Note a keystroke; True if this person just started typing in the room."""
     moment = time.time() if now is None else now
     member = f"{room_id}:{customer_id}"
-    result = backends.redis_client().eval(
-        _START, 2, *_keys(room_id), customer_id, moment + TYPING_TTL_S, moment, member
-    )
+    result = backends.run_script(_START, _keys(room_id), [customer_id, moment + TYPING_TTL_S, moment, member])
     return bool(result)
 
 
 def stop(room_id: int, customer_id: int, *, now: float | None = None) -> bool:
     """Note an explicit stop; True if the person was typing."""
     moment = time.time() if now is None else now
-    result = backends.redis_client().eval(
-        _STOP, 2, *_keys(room_id), customer_id, moment, f"{room_id}:{customer_id}", "0"
-    )
+    result = backends.run_script(_STOP, _keys(room_id), [customer_id, moment, f"{room_id}:{customer_id}", "0"])
     return bool(result)
 
 
@@ -88,6 +84,6 @@ def sweep(*, now: float | None = None) -> list[tuple[int, int]]:
     stopped = []
     for member in itertools.chain.from_iterable(pipe.execute()):
         room, customer = (int(part) for part in str(member).split(":"))
-        if client.eval(_STOP, 2, *_keys(room), customer, moment, str(member), "1"):
+        if backends.run_script(_STOP, _keys(room), [customer, moment, str(member), "1"]):
             stopped.append((room, customer))
     return stopped
