@@ -9,6 +9,7 @@ import logging
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
+from accounts.tokens import Principal, verify_token
 from chat_command.selectors import room_ids_of
 from realtime import presence, typing_indicator
 from realtime.hub import hub, room_group
@@ -32,6 +33,21 @@ async def _announce_presence(customer_id: int, online: bool) -> None:
     the_hub = await hub()
     for room_id in rooms:
         await the_hub.publish(room_group(room_id, "onlineStatus"), {"body": body})
+
+
+async def connection_opened(token: str, connection_id: str) -> Principal:
+    """A STOMP CONNECT's token verified and the connection's presence recorded, in one call on a
+    worker thread (PostgreSQL holds the revoked tokens, Redis the presence); raises InvalidToken.
+    database_sync_to_async replaces a database connection that went bad before the call."""
+
+    def verify_and_touch() -> tuple[Principal, bool]:
+        principal = verify_token(token)
+        return principal, presence.touch(principal.customer_id, connection_id)
+
+    principal, came_online = await database_sync_to_async(verify_and_touch, thread_sensitive=False)()
+    if came_online:
+        await _announce_presence(principal.customer_id, True)
+    return principal
 
 
 async def presence_touched(customer_id: int, connection_id: str) -> None:

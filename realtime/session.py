@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from prometheus_client import Counter
 
-from accounts.tokens import COOKIE_NAME, InvalidToken, Principal, verify_token
+from accounts.tokens import COOKIE_NAME, InvalidToken, Principal
 from infrastructure.http.errors import BACKEND_UNAVAILABLE, backend_unavailable_errors
 from infrastructure.observability import metrics
 from realtime import broadcast, membership
@@ -211,16 +211,18 @@ class StompSession:
             await self.fail("Authentication required", "Send the jwt_token header or the jwt_token cookie.")
             return False
         try:
-            # PostgreSQL holds the revoked tokens; database_sync_to_async drops a connection that went bad.
-            principal = await database_sync_to_async(verify_token, thread_sensitive=False)(token)
             send_ms, expect_ms = negotiate_heartbeat(
                 frame.header("heart-beat"), SERVER_HEARTBEAT_MS, SERVER_HEARTBEAT_MS
             )
-        except InvalidToken:
-            await self.fail("Authentication failed", "The token is invalid, expired or revoked.")
-            return False
         except StompProtocolError as exc:
             await self.fail("Malformed heart-beat", str(exc))
+            return False
+        try:
+            # Presence is recorded before CONNECTED goes out: a client that has its CONNECTED is
+            # online, so closing another of its tabs right after cannot announce it offline.
+            principal = await broadcast.connection_opened(token, self.connection_id)
+        except InvalidToken:
+            await self.fail("Authentication failed", "The token is invalid, expired or revoked.")
             return False
         self.principal = principal
         self.send_every, self.expect_every = send_ms / 1000, expect_ms / 1000
@@ -232,9 +234,6 @@ class StompSession:
             ("session", self.connection_id),
         )
         await self._watch_session(principal)
-        # Presence is recorded before CONNECTED goes out: a client that has its CONNECTED is
-        # online, so closing another of its tabs right after cannot announce it offline.
-        await broadcast.presence_touched(principal.customer_id, self.connection_id)
         self.enqueue(encode(Frame("CONNECTED", headers), version), metrics.SENT_CONNECTED)
         if self.send_every or self.expect_every:
             self.tasks.append(asyncio.create_task(self._heartbeats()))
