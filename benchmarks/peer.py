@@ -38,10 +38,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +78,8 @@ WARM_UP = 10
 ARRIVAL_TIMEOUT_S = 30.0
 # Targets of issue 23: end to end to 1,000 subscribers; burst p99; connecting 1,000; a peer's ratio.
 LAST_ARRIVAL_TARGET_MS = 40.0
+AFTER_PUSHER_TARGET_MS = 30.0
+MESSAGE_ID = re.compile(r'"messageId": ?(\d+)')  # the push's own, beside its body
 BURST_P99_TARGET_MS = 150.0
 CONNECT_TARGET_MS = 1000.0
 PEER_RATIO = 1.5
@@ -111,6 +115,7 @@ class Server:
     publish: Callable[[int, float], loadgen.Posts]  # (messages, rate) -> the posts under way
     memory_pids: Callable[[], list[int]]  # whose resident memory grows with connections
     meters: dict[str, Meter] = field(default_factory=dict)  # CPU accounts, by what they cover
+    tap: RedisTap | None = None  # ours: when each message's push reached Redis
 
     def subscribers(self, count: int, name: str) -> loadgen.Subscribers:
         tokens = [self.tokens[n % len(self.tokens)] for n in range(count)]
@@ -147,10 +152,43 @@ def last_arrivals(server: Server, subscribers: loadgen.Subscribers, posts: list[
     ]
 
 
-def single(server: Server, subscribers: loadgen.Subscribers) -> float:
-    """One message: ms from its POST to its last arrival."""
-    (delays,) = last_arrivals(server, subscribers, server.publish(1, 1.0).wait())
-    return max(delays)
+def single(server: Server, subscribers: loadgen.Subscribers) -> tuple[float, float | None]:
+    """One message: ms from its POST to its last arrival, and from its publication in Redis (ours)."""
+    posts = server.publish(1, 1.0).wait()
+    (delays,) = last_arrivals(server, subscribers, posts)
+    last = max(delays)
+    published = server.tap.published.get(posts[0].message_id or 0) if server.tap else None
+    if published is None:
+        return last, None
+    return last, last - (published - posts[0].sent_ns) / 1e6
+
+
+class RedisTap(threading.Thread):
+    """When the pusher's publication of each message reached Redis: a subscriber of the room's
+    message group in this process (time.time_ns() of its arrival, by messageId)."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(daemon=True)
+        from infrastructure import backends
+
+        self.pubsub = backends.redis_client().pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(channel)
+        self.published: dict[int, int] = {}
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            message = self.pubsub.get_message(timeout=0.2)
+            if message is None:
+                continue
+            now = time.time_ns()
+            if found := MESSAGE_ID.search(str(message["data"])):
+                self.published.setdefault(int(found.group(1)), now)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(5)
+        self.pubsub.close()
 
 
 def measure(server: Server, args: argparse.Namespace) -> dict[str, float]:
@@ -171,7 +209,10 @@ def measure(server: Server, args: argparse.Namespace) -> dict[str, float]:
         time.sleep(1)  # idle
         results["memory"] = (server.resident_kb() - before_kb) / args.subscribers
         before = server.cpu()
-        lasts = [single(server, subscribers) for _ in range(args.rounds)]
+        timed = [single(server, subscribers) for _ in range(args.rounds)]
+        lasts = [last for last, _ in timed]
+        if after := [since for _, since in timed if since is not None]:
+            results["after pusher"] = statistics.median(after)
         for name, seconds in server.cpu_since(before).items():
             results[f"cpu: {name}"] = seconds * 1e6 / (args.rounds * args.subscribers)
         results["last arrival"] = statistics.median(lasts)
@@ -184,7 +225,7 @@ def measure(server: Server, args: argparse.Namespace) -> dict[str, float]:
     big = server.subscribers(args.big, f"{server.name}-big")
     big.start()
     try:
-        results["big last arrival"] = statistics.median(single(server, big) for _ in range(args.rounds_big))
+        results["big last arrival"] = statistics.median(single(server, big)[0] for _ in range(args.rounds_big))
         results["big connect"] = big.connect_seconds * 1000
     finally:
         big.stop()
@@ -212,6 +253,12 @@ def measure_ours(args: argparse.Namespace) -> dict[str, float]:
             {**web, "pusher": lambda: system.pid("pusher"), "redis": lambda: pid_in(service_pid_file(home, "redis"))}
         )
         poster = token_for(1)
+        from channels.layers import get_channel_layer
+
+        from realtime.hub import room_group
+
+        tap = RedisTap(get_channel_layer()._group_name(room_group(room, "message")))
+        tap.start()
         server = Server(
             name="ours",
             protocol="stomp",
@@ -223,8 +270,12 @@ def measure_ours(args: argparse.Namespace) -> dict[str, float]:
             ),
             memory_pids=lambda: [system.pid(name) for name in web],
             meters={"realtime tier": realtime, "the system": meter_of(env, system)},
+            tap=tap,
         )
-        return measure(server, args)
+        try:
+            return measure(server, args)
+        finally:
+            tap.stop()
     finally:
         system.stop_all()
         from infrastructure import backends
@@ -323,6 +374,7 @@ def rows(args: argparse.Namespace) -> list[Row]:
             "ms",
             LAST_ARRIVAL_TARGET_MS,
         ),
+        Row("after pusher", "  the same, from the push's publication in Redis (ours)", "ms", AFTER_PUSHER_TARGET_MS),
         Row("burst p50", f"burst of {args.burst} to {n}: p50 per delivery", "ms"),
         Row("burst p99", f"burst of {args.burst} to {n}: p99 per delivery", "ms", BURST_P99_TARGET_MS),
         Row("big last arrival", f"one message to {args.big:,} subscribers (median of {args.rounds_big})", "ms"),
