@@ -117,23 +117,27 @@ def test_a_command_records_its_request_id_with_its_events(user1, room):
 
 
 def test_the_web_servers_line_for_each_websocket_connection_is_dropped_and_its_other_lines_kept():
-    # As uvicorn sets its loggers up before Django configures logging: its handler on "uvicorn".
+    # As uvicorn leaves its loggers before Django configures logging (an earlier test may have
+    # left them otherwise): its handler on "uvicorn", "uvicorn.error" at INFO, both enabled.
     stream = io.StringIO()
-    server = logging.getLogger("uvicorn")
-    saved = server.handlers, server.propagate, server.level
+    server, log = logging.getLogger("uvicorn"), logging.getLogger("uvicorn.error")
+    saved = [(x, x.handlers, x.propagate, x.level, x.disabled, x.filters) for x in (server, log)]
     server.handlers, server.propagate = [logging.StreamHandler(stream)], False
-    server.setLevel(logging.INFO)
+    log.handlers, log.propagate, log.filters = [], True, []
+    for logger in (server, log):
+        logger.setLevel(logging.INFO)
+        logger.disabled = False
     try:
         logging.config.dictConfig(logging_config("plain", "INFO"))
-        log = logging.getLogger("uvicorn.error")
         log.info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5000", "/ws/chat")
         log.info("connection open")
         log.info("connection closed")
         log.info('%s - "WebSocket %s" 403', "127.0.0.1:5001", "/ws/chat")
         log.info("Uvicorn running on %s", "http://127.0.0.1:8000")
     finally:
-        server.handlers, server.propagate = saved[0], saved[1]
-        server.setLevel(saved[2])
+        for logger, handlers, propagate, level, disabled, filters in saved:
+            logger.handlers, logger.propagate, logger.disabled, logger.filters = handlers, propagate, disabled, filters
+            logger.setLevel(level)
     assert stream.getvalue().splitlines() == [
         '127.0.0.1:5001 - "WebSocket /ws/chat" 403',
         "Uvicorn running on http://127.0.0.1:8000",
