@@ -65,7 +65,7 @@ from benchmarks.common import (
 )
 from benchmarks.cpu import Meter, spent
 from benchmarks.instance import pid_in, server_ports, service_pid_file
-from benchmarks.pipeline import APART, consumers_idle, meter_of
+from benchmarks.pipeline import APART, consumers_idle, meter_of, services_home
 from benchmarks.realtime import raise_file_limit, rss_kb, token_for, wait_for_groups
 from benchmarks.sustained import create_rooms, system_environment, the_system
 
@@ -247,7 +247,7 @@ def measure_ours(args: argparse.Namespace) -> dict[str, float]:
         wait_for_groups(env["KAFKA_GROUP_PREFIX"])
         ((room, listeners),) = create_rooms(1, PARTICIPANTS).items()
         wait_until(consumers_idle, 60)
-        home = Path(env["CHAT_SERVICES_HOME"]) if env.get("CHAT_SERVICES_HOME") else loadgen.ROOT / ".local"
+        home = services_home(env)
         web = {name: (lambda name=name: system.pid(name)) for name in ("web-ws-a", "web-ws-b")}
         realtime = Meter(
             {**web, "pusher": lambda: system.pid("pusher"), "redis": lambda: pid_in(service_pid_file(home, "redis"))}

@@ -118,9 +118,14 @@ def consumers_idle() -> bool:
         return False
 
 
+def services_home(env: dict[str, str]) -> Path:
+    """Where the run's services keep their pid files (scripts/services' home)."""
+    return Path(env.get("CHAT_SERVICES_HOME") or ROOT / ".local")
+
+
 def meter_of(env: dict[str, str], system: Any) -> Meter:
     """Every process of the system: the roles, and the services of the run's home."""
-    home = Path(env.get("CHAT_SERVICES_HOME") or ROOT / ".local")
+    home = services_home(env)
     commands_db = urlsplit(env["DATABASE_URL"]).path.lstrip("/")
     read_store_db = urlsplit(env.get("FERRETDB_POSTGRES_URL", "")).path.lstrip("/")
 
