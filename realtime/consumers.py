@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from realtime import broadcast, sockjs
@@ -57,6 +58,13 @@ class StompConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Channels' own handler, without the database cleanup in a worker thread it adds (see
+        dispatch): one more thread hop for every connection that closes. The consumer joins no
+        channel-layer groups, so there are none to leave."""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         await self.session.received(text_data if text_data is not None else bytes_data or b"")

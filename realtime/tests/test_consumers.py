@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 from channels import consumer as channels_consumer
+from channels.generic import websocket as channels_websocket
 from django.db import connections
 
 from realtime.tests.stack import token_for
@@ -22,7 +23,9 @@ def test_frames_are_handled_without_a_database_cleanup_in_a_worker_thread_each(s
     async def counted() -> None:
         cleanups.append(1)
 
+    # Channels calls it from its dispatch and again from its WebSocket consumers' disconnect handler.
     monkeypatch.setattr(channels_consumer, "aclose_old_connections", counted)
+    monkeypatch.setattr(channels_websocket, "aclose_old_connections", counted)
 
     async def session() -> None:
         client = Client()
