@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import pymongo
@@ -82,6 +83,31 @@ def redis_client() -> redis.Redis:
 def run_script(text: str, keys: list[str], args: list[Any]) -> Any:
     """Run a Lua script on Redis by its digest (EVALSHA), loading it when the server lacks it."""
     return _script(text)(keys, args, client=redis_client())
+
+
+def run_scripts(text: str, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+    """run_script of each (keys, args), in order, in one pipelined round trip; a server that
+    lacks the script gets it loaded and those calls again."""
+    digest = _script(text).sha
+    client = redis_client()
+    results = _evalsha_each(client, digest, calls)
+    missing = [n for n, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]
+    if missing:
+        client.script_load(text)  # on a cluster, by every primary
+        for n, result in zip(missing, _evalsha_each(client, digest, [calls[n] for n in missing]), strict=True):
+            results[n] = result
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+def _evalsha_each(client: Any, digest: str, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+    # execute_command: a cluster's pipeline has no evalsha() of its own.
+    pipe = client.pipeline(transaction=False)
+    for keys, args in calls:
+        pipe.execute_command("EVALSHA", digest, len(keys), *keys, *args)
+    return list(pipe.execute(raise_on_error=False))
 
 
 @functools.cache

@@ -9,10 +9,10 @@ import logging
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
-from accounts.tokens import Principal, verify_token
+from accounts.tokens import Principal, verify_tokens
 from chat_command.selectors import room_ids_of
 from realtime import presence, typing_indicator
-from realtime.hub import hub, room_group
+from realtime.hub import hub, room_group, spawn
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +36,75 @@ async def _announce_presence(customer_id: int, online: bool) -> None:
 
 
 async def connection_opened(token: str, connection_id: str) -> Principal:
-    """A STOMP CONNECT's token verified and the connection's presence recorded, in one call on a
-    worker thread (PostgreSQL holds the revoked tokens, Redis the presence); raises InvalidToken.
-    database_sync_to_async replaces a database connection that went bad before the call."""
-
-    def verify_and_touch() -> tuple[Principal, bool]:
-        principal = verify_token(token)
-        return principal, presence.touch(principal.customer_id, connection_id)
-
-    principal, came_online = await database_sync_to_async(verify_and_touch, thread_sensitive=False)()
+    """A STOMP CONNECT's token verified and the connection's presence recorded (PostgreSQL holds
+    the revoked tokens, Redis the presence); raises InvalidToken. CONNECTs that arrive together
+    share the work: see _Openings."""
+    loop = asyncio.get_running_loop()
+    openings = _openings.get(loop)
+    if openings is None:
+        openings = _openings[loop] = _Openings()
+    principal, came_online = await openings.open(token, connection_id)
     if came_online:
         await _announce_presence(principal.customer_id, True)
     return principal
+
+
+class _Openings:
+    """The CONNECTs of one event loop, verified in batches: those that arrive while a batch is
+    in a worker thread wait and go together in the next one. A batch is one thread hop, one
+    PostgreSQL statement and one Redis round trip, so a thousand clients connecting at once cost
+    a few dozen of each rather than a thousand; a lone CONNECT goes at once, as before.
+    database_sync_to_async replaces a database connection that went bad before the call."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[str, str, asyncio.Future[tuple[Principal, bool]]]] = []
+        self.busy = False
+        self.background: set[asyncio.Future[None]] = set()
+
+    async def open(self, token: str, connection_id: str) -> tuple[Principal, bool]:
+        future: asyncio.Future[tuple[Principal, bool]] = asyncio.get_running_loop().create_future()
+        self.waiting.append((token, connection_id, future))
+        if not self.busy:
+            self.busy = True
+            spawn(self._verify(), self.background)
+        return await future
+
+    async def _verify(self) -> None:
+        batch: list[tuple[str, str, asyncio.Future[tuple[Principal, bool]]]] = []
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                work = [(token, connection_id) for token, connection_id, _ in batch]
+                try:
+                    outcomes = await database_sync_to_async(_verify_and_touch, thread_sensitive=False)(work)
+                except Exception as exc:  # noqa: BLE001 - each CONNECT of the batch fails with it
+                    outcomes = [exc] * len(batch)
+                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its connection went away meanwhile
+                        continue
+                    if isinstance(outcome, Exception):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+                batch = []
+        finally:
+            self.busy = False
+            for _, _, future in batch + self.waiting:  # cancelled half-way: nobody waits forever
+                future.cancel()
+            self.waiting = []
+
+
+_openings: dict[asyncio.AbstractEventLoop, _Openings] = {}
+
+
+def _verify_and_touch(connections: list[tuple[str, str]]) -> list[tuple[Principal, bool] | Exception]:
+    """Each (token, connection)'s principal and whether its customer just came online, or why
+    its token is refused; only verified connections are recorded as present."""
+    verified = verify_tokens([token for token, _ in connections])
+    present = {n: p for n, p in enumerate(verified) if isinstance(p, Principal)}
+    online = presence.touch_all([(p.customer_id, connections[n][1]) for n, p in present.items()])
+    came_online = dict(zip(present, online, strict=True))
+    return [(p, came_online[n]) if isinstance(p, Principal) else p for n, p in enumerate(verified)]
 
 
 async def presence_touched(customer_id: int, connection_id: str) -> None:

@@ -68,11 +68,17 @@ def _tagged(bucket: int, name: str) -> str:
 
 def touch(customer_id: int, connection_id: str, *, now: float | None = None) -> bool:
     """Mark a connection alive for another TTL; True if the user just came online."""
+    return touch_all([(customer_id, connection_id)], now=now)[0]
+
+
+def touch_all(connections: list[tuple[int, str]], *, now: float | None = None) -> list[bool]:
+    """touch() of each (customer, connection), in order, in one pipelined round trip."""
     moment = time.time() if now is None else now
-    result = backends.run_script(
-        _TOUCH, _keys(customer_id), [connection_id, moment + ONLINE_TTL_S, moment, customer_id]
-    )
-    return bool(result)
+    calls = [
+        (_keys(customer_id), [connection_id, moment + ONLINE_TTL_S, moment, customer_id])
+        for customer_id, connection_id in connections
+    ]
+    return [bool(result) for result in backends.run_scripts(_TOUCH, calls)] if calls else []
 
 
 def leave(customer_id: int, connection_id: str, *, now: float | None = None) -> bool:

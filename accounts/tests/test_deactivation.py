@@ -11,7 +11,7 @@ from django.db import connections
 from django.test import Client
 
 from accounts.models import Customer, RevokedToken
-from accounts.tokens import has_ended, identify, issue_token
+from accounts.tokens import InvalidToken, has_ended, identify, issue_token, verify_token, verify_tokens
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
 from conftest import login
 from infrastructure.http.errors import InvalidSessionToken
@@ -87,10 +87,12 @@ def test_reactivating_a_customer_does_not_bring_back_the_tokens_deactivation_end
 @pytest.mark.parametrize("active", [False, True])
 @pytest.mark.parametrize("issued", ["before the floor", "at the floor"])
 def test_the_send_statement_and_every_other_check_agree_on_which_sessions_ended(seeded, revoked, active, issued):
-    """The send's generated statement and has_ended() both take accounts.tokens.ended_sql; they agree."""
+    """The send's generated statement, has_ended() and verify_tokens() all take
+    accounts.tokens.ended_sql; they agree."""
     room = do_create_room(1, NewRoom("Agreement", [3]))
     Customer.objects.filter(pk=3).update(is_active=active, tokens_not_before=int(time.time()))
-    session = identify(issue_token(customer_id=3, username="user3", full_name="C", roles="ROLE_USER"))
+    token = issue_token(customer_id=3, username="user3", full_name="C", roles="ROLE_USER")
+    session = identify(token)
     if issued == "before the floor":
         Customer.objects.filter(pk=3).update(tokens_not_before=session.issued_at + 1)
     if revoked:
@@ -103,7 +105,31 @@ def test_the_send_statement_and_every_other_check_agree_on_which_sessions_ended(
         refused = True
 
     assert refused == has_ended(session)
+    assert refused == isinstance(verify_tokens([token])[0], InvalidToken)
     assert refused == (revoked or not active or issued == "before the floor")
+
+
+def test_verify_tokens_answers_each_token_in_order_from_one_statement(seeded, django_assert_num_queries):
+    tokens = [
+        token_for_user2(),
+        "not a token",
+        token_for_user2(),
+        issue_token(customer_id=3, username="user3", full_name="C", roles=""),
+    ]
+    RevokedToken.objects.create(token_id=identify(tokens[2]).token_id, expires_at="2999-01-01T00:00:00Z")
+    Customer.objects.filter(pk=3).update(is_active=False)
+
+    with django_assert_num_queries(1):
+        verified = verify_tokens(tokens)
+
+    assert [type(v).__name__ for v in verified] == ["Principal", "InvalidToken", "InvalidToken", "InvalidToken"]
+    for token, outcome in zip(tokens, verified, strict=True):
+        try:
+            expected = verify_token(token)
+        except InvalidToken as refused:
+            expected = refused
+        assert (type(outcome), str(outcome)) == (type(expected), str(expected))
+    assert verify_tokens([]) == []
 
 
 def test_deactivation_closes_the_customers_live_stomp_sessions(operator, seeded):

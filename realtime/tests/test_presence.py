@@ -1,12 +1,15 @@
 """Presence and typing as Redis decides them, on one Redis and on a Redis Cluster alike."""
 
+import asyncio
 import time
 
 import pytest
+from django.db import connections
 from django.test import override_settings
 
-from infrastructure import namespace
-from realtime import presence, typing_indicator
+from accounts.tokens import InvalidToken, issue_token
+from infrastructure import backends, namespace
+from realtime import broadcast, presence, typing_indicator
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +78,74 @@ def test_the_sweep_stops_each_typing_past_its_deadline_once(own_namespace, uniqu
     assert sorted(typing_indicator.sweep(now=later)) == [(r, customer) for r in rooms if r != kept]
     assert typing_indicator.sweep(now=later) == []
     assert not typing_indicator.start(kept, customer, now=later), "the kept one still types"
+
+
+def test_touch_all_answers_as_touch_would_for_each_connection_in_order(own_namespace, unique):
+    first, second = ids(unique, 2)
+    presence.touch(second, "tab-a")
+
+    assert presence.touch_all([(first, "tab-a"), (first, "tab-b"), (second, "tab-b")]) == [True, False, False]
+    assert presence.online_ids([first, second]) == {first, second}
+    assert presence.touch_all([]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connects_that_arrive_together_are_verified_and_recorded_in_one_batch(
+    own_namespace, unique, seeded, monkeypatch
+):
+    """One worker-thread call for all of them: one statement, one Redis round trip."""
+    batches: list[int] = []
+    verify_and_touch = broadcast._verify_and_touch
+
+    def counted(connections):
+        batches.append(len(connections))
+        return verify_and_touch(connections)
+
+    monkeypatch.setattr(broadcast, "_verify_and_touch", counted)
+    tokens = [issue_token(customer_id=c, username=f"user{c}", full_name="", roles="") for c in (1, 2, 1)]
+    presence.touch(2, "already-open")
+
+    async def connect_together():
+        openings = broadcast._Openings()
+        return await asyncio.gather(
+            *(openings.open(token, f"{unique}-{n}") for n, token in enumerate([*tokens, "not a token"])),
+            return_exceptions=True,
+        )
+
+    *opened, refused = asyncio.run(connect_together())
+
+    assert batches == [4]
+    assert [(principal.customer_id, came_online) for principal, came_online in opened] == [
+        (1, True),
+        (2, False),
+        (1, False),
+    ]
+    assert isinstance(refused, InvalidToken)
+    assert presence.online_ids([1, 2]) == {1, 2}
+    connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connect_that_arrives_while_a_batch_is_checked_goes_in_the_next_one(own_namespace, unique, seeded):
+    token = issue_token(customer_id=3, username="user3", full_name="", roles="")
+
+    async def one_then_two():
+        openings = broadcast._Openings()
+        first = asyncio.ensure_future(openings.open(token, f"{unique}-a"))
+        await asyncio.sleep(0)  # the first batch is in its worker thread
+        assert openings.busy
+        later = await asyncio.gather(openings.open(token, f"{unique}-b"), openings.open(token, f"{unique}-c"))
+        return [await first, *later]
+
+    outcomes = asyncio.run(one_then_two())
+
+    assert [came_online for _, came_online in outcomes] == [True, False, False]
+    connections.close_all()
+
+
+def test_touch_all_loads_its_script_again_on_a_server_that_forgot_it(own_namespace, unique):
+    first, second = ids(unique, 2)
+    backends.redis_client().script_flush()  # as a restarted server would have
+
+    assert presence.touch_all([(first, "tab"), (second, "tab")]) == [True, True]
+    assert presence.online_ids([first, second]) == {first, second}
