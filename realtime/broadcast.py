@@ -17,6 +17,8 @@ from realtime.hub import hub, room_group, spawn
 logger = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 0.5
+# CONNECTs verified in one batch at most: a bounded statement (four parameters each) and pipeline.
+MAX_OPENINGS = 500
 
 _sweepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
@@ -73,7 +75,7 @@ class _Openings:
         batch: list[tuple[str, str, asyncio.Future[tuple[Principal, bool]]]] = []
         try:
             while self.waiting:
-                batch, self.waiting = self.waiting, []
+                batch, self.waiting = self.waiting[:MAX_OPENINGS], self.waiting[MAX_OPENINGS:]
                 work = [(token, connection_id) for token, connection_id, _ in batch]
                 try:
                     outcomes = await database_sync_to_async(_verify_and_touch, thread_sensitive=False)(work)

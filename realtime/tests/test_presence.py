@@ -126,6 +126,30 @@ def test_connects_that_arrive_together_are_verified_and_recorded_in_one_batch(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_batch_of_connects_is_bounded_and_the_rest_go_in_the_next_ones(own_namespace, unique, seeded, monkeypatch):
+    batches: list[int] = []
+    verify_and_touch = broadcast._verify_and_touch
+
+    def counted(connections):
+        batches.append(len(connections))
+        return verify_and_touch(connections)
+
+    monkeypatch.setattr(broadcast, "_verify_and_touch", counted)
+    monkeypatch.setattr(broadcast, "MAX_OPENINGS", 2)
+    token = issue_token(customer_id=3, username="user3", full_name="", roles="")
+
+    async def five_together():
+        openings = broadcast._Openings()
+        return await asyncio.gather(*(openings.open(token, f"{unique}-{n}") for n in range(5)))
+
+    outcomes = asyncio.run(five_together())
+
+    assert batches == [2, 2, 1]
+    assert [came_online for _, came_online in outcomes] == [True, False, False, False, False]
+    connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_connect_that_arrives_while_a_batch_is_checked_goes_in_the_next_one(own_namespace, unique, seeded):
     token = issue_token(customer_id=3, username="user3", full_name="", roles="")
 
