@@ -4,7 +4,8 @@ The production roles run against the real services in a database and a namespace
 dropped at the end) of their own, as in the sustained benchmark: the api role (granian), two
 WebSocket web roles (uvicorn), the relay, the projector and the pusher. STOMP subscribers
 (CLIENTS/ROOMS per room) listen on ROOMS fresh rooms; then, for each rate, the compiled load
-client (benchmarks/loadgen) posts open loop at that rate for SECONDS, and the step lasts until
+client (benchmarks/loadgen) posts open loop at that rate for SECONDS (after WARM_UP seconds at
+the first rate, not reported), and the step lasts until
 every accepted message reached every subscriber of its room and the projector and the pusher
 have no lag left.
 
@@ -17,7 +18,7 @@ system's total.
 
     eval "$(scripts/services env)"
     .venv/bin/python benchmarks/pipeline.py                          # 100..500/s, 15 s each
-    .venv/bin/python benchmarks/pipeline.py --rates 50,100 --seconds 5 --rooms 20 --clients 40
+    .venv/bin/python benchmarks/pipeline.py --rates 50,100 --seconds 5 --rooms 20 --clients 40 --warm-up 0
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=15, help="seconds of posting per step (15)")
     parser.add_argument("--rooms", type=int, default=100, help="rooms the posts go to (100)")
     parser.add_argument("--clients", type=int, default=200, help="STOMP subscribers, spread over the rooms (200)")
+    parser.add_argument(
+        "--warm-up", type=float, default=10, help="seconds of posting at the first rate first, not reported (10)"
+    )
     args = parser.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",")]
     if args.clients % args.rooms or not 1 <= args.clients // args.rooms <= 99:
@@ -261,6 +265,12 @@ def main(argv: list[str] | None = None) -> None:
         wait_until(consumers_idle, 60)  # the rooms' creation has been projected and pushed
         try:
             meter = meter_of(env, system)
+            if args.warm_up > 0:
+                # A broker started minutes ago spends about twice its CPU per message until its
+                # JVM has compiled the hot paths; the roles' first requests open connections.
+                print(f"warming up at {args.rates[0]:g}/s for {args.warm_up:g} s (not reported)", flush=True)
+                warm_up = argparse.Namespace(**{**vars(args), "seconds": args.warm_up})
+                step(args.rates[0], warm_up, http_port, list(rooms), subscribers, meter, lag)
             for rate in args.rates:
                 print(f"posting at {rate:g}/s for {args.seconds:g} s", flush=True)
                 step_figures, table[rate] = step(rate, args, http_port, list(rooms), subscribers, meter, lag)

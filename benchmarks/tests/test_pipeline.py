@@ -21,10 +21,14 @@ def test_a_small_run_delivers_every_message_and_counts_the_cpu_of_every_process(
     REPORT.unlink(missing_ok=True)
     CPU_TABLE.unlink(missing_ok=True)
     env = {**os.environ, "BENCH_NO_PROGRESS": "1"}
-    command = ["benchmarks/pipeline.py", "--rates", "20", "--seconds", "3", "--rooms", "4", "--clients", "8"]
+    options = ["--rates", "20", "--seconds", "3", "--rooms", "4", "--clients", "8", "--warm-up", "1"]
+    command = ["benchmarks/pipeline.py", *options]
     run = subprocess.run([sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=380)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    figures = {f["name"].strip(): f for f in json.loads(REPORT.read_text())}
+    reported = json.loads(REPORT.read_text())
+    assert "warming up at 20/s for 1 s (not reported)" in run.stdout
+    assert len({f["name"] for f in reported}) == len(reported), "the warm-up's figures are not in the report"
+    figures = {f["name"].strip(): f for f in reported}
     # 60 posts over 3 s on the schedule; the span runs to the last answer.
     assert figures["20/s: accepted posts/s"]["value"] >= 18
     assert figures["20/s: deliveries missing"]["value"] == 0
