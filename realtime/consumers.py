@@ -18,8 +18,6 @@ SUBPROTOCOLS = ("v12.stomp", "v11.stomp", "v10.stomp")
 class StompConsumer(AsyncWebsocketConsumer):
     """STOMP frames as WebSocket text messages, at /ws/chat (subprotocol v1x.stomp or none)."""
 
-    # No channel-layer channel per socket: the process-wide hub does the fan-out.
-    channel_layer_alias = "__no_layer_per_socket__"
     session: StompSession
 
     async def connect(self) -> None:
@@ -31,13 +29,23 @@ class StompConsumer(AsyncWebsocketConsumer):
         await self.session.opened()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Serve the socket; however it ends (closed, failed, cancelled), release the session once.
+        """Serve the socket: each ASGI message to its handler in turn; however it ends (closed,
+        failed, cancelled), release the session once.
 
+        Channels' own loop waits on the client and on a channel-layer channel of the socket at
+        once, with a new task and an asyncio.wait for every message. This consumer has no such
+        channel (the process-wide hub does the fan-out), so it awaits the client alone. And
         Channels runs disconnect() only for a websocket.disconnect message, not when a handler
         raises, so the cleanup lives here rather than there.
         """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
         try:
-            await super().__call__(scope, receive, send)
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
         finally:
             await self.ended()
 

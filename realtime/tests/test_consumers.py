@@ -1,4 +1,5 @@
-"""The STOMP consumer's cost per frame: a frame that needs no database costs no worker thread."""
+"""The STOMP consumer's cost per frame: a frame that needs no database costs no worker thread, and
+none costs a task of its own."""
 
 import asyncio
 
@@ -27,16 +28,34 @@ def test_frames_are_handled_without_a_database_cleanup_in_a_worker_thread_each(s
     monkeypatch.setattr(channels_consumer, "aclose_old_connections", counted)
     monkeypatch.setattr(channels_websocket, "aclose_old_connections", counted)
 
-    async def session() -> None:
-        client = Client()
-        assert await client.connect()
-        await client.send("CONNECT", accept_version="1.2", jwt_token=token_for(1))
-        assert (await client.receive()).command == "CONNECTED"
-        for n in range(10):
-            await client.send("SUBSCRIBE", destination="/user/topic/rooms", id=f"rooms-{n}", receipt=f"r{n}")
-            assert (await client.receive()).command == "RECEIPT"
-        await client.disconnect()
-        await sync_to_async(connections.close_all)()
-
-    asyncio.run(session())
+    asyncio.run(a_session())
     assert cleanups == []
+
+
+def test_frames_are_received_without_a_task_and_an_asyncio_wait_each(seeded, monkeypatch):
+    # Channels' consumer loop waits on the client and a channel-layer channel at once, with a
+    # new task and an asyncio.wait per message; the STOMP consumer has no channel of its own.
+    loops = []
+    channels_loop = channels_consumer.await_many_dispatch
+
+    async def counted(*args, **kwargs):
+        loops.append(1)
+        return await channels_loop(*args, **kwargs)
+
+    monkeypatch.setattr(channels_consumer, "await_many_dispatch", counted)
+
+    asyncio.run(a_session())
+    assert loops == []
+
+
+async def a_session() -> None:
+    """Connect, subscribe ten times with receipts, close."""
+    client = Client()
+    assert await client.connect()
+    await client.send("CONNECT", accept_version="1.2", jwt_token=token_for(1))
+    assert (await client.receive()).command == "CONNECTED"
+    for n in range(10):
+        await client.send("SUBSCRIBE", destination="/user/topic/rooms", id=f"rooms-{n}", receipt=f"r{n}")
+        assert (await client.receive()).command == "RECEIPT"
+    await client.disconnect()
+    await sync_to_async(connections.close_all)()
