@@ -24,7 +24,9 @@ For each server, after a warm-up (a few subscribers, one message):
    realtime tier, the web processes, the pusher and Redis; and every process of the system);
 4. a burst of BURST messages at once (BURST connections): each delivery's time from its
    message's POST, p50 and p99;
-5. then BIG subscribers instead, one message ROUNDS_BIG times: the last arrival, median.
+5. the SUBSCRIBERS connections closed at once: the server's CPU per connection until it is
+   quiet again (under 2% of a core for half a second);
+6. then BIG subscribers instead, one message ROUNDS_BIG times: the last arrival, median.
 
 Targets (issue 23): one message to 1,000 at most 40 ms end to end; burst p99 under 150 ms;
 1,000 connected and subscribed in under 1 s; and every row within 1.5x of Centrifugo's.
@@ -84,6 +86,8 @@ MESSAGE_ID = re.compile(r'"messageId": ?(\d+)')  # the push's own, beside its bo
 BURST_P99_TARGET_MS = 150.0
 CONNECT_TARGET_MS = 1000.0
 PEER_RATIO = 1.5
+# The server has finished with its closed connections once it spends under 2% of a core.
+QUIET_WINDOW_S, QUIET_CPU_S, QUIET_TIMEOUT_S = 0.5, 0.01, 30.0
 
 
 def options(argv: list[str] | None) -> argparse.Namespace:
@@ -127,6 +131,22 @@ class Server:
 
     def cpu(self) -> dict[str, dict[str, float]]:
         return {name: meter.read() for name, meter in self.meters.items()}
+
+    def wait_until_quiet(self) -> None:
+        """Until the server's first CPU account spends under QUIET_CPU_S in QUIET_WINDOW_S."""
+        meter = next(iter(self.meters.values()))
+
+        def total() -> float:
+            return sum(v for k, v in meter.read().items() if k not in APART)
+
+        deadline, last = time.monotonic() + QUIET_TIMEOUT_S, total()
+        while time.monotonic() < deadline:
+            time.sleep(QUIET_WINDOW_S)
+            now = total()
+            if now - last < QUIET_CPU_S:
+                return
+            last = now
+        raise RuntimeError(f"{self.name}: still busy {QUIET_TIMEOUT_S:g} s after its clients left")
 
     def cpu_since(self, before: dict[str, dict[str, float]]) -> dict[str, float]:
         """CPU seconds of each account since `before`; what is kept apart (the load client) left out."""
@@ -233,8 +253,14 @@ def measure(server: Server, args: argparse.Namespace) -> dict[str, float]:
         results["burst p50"], results["burst p99"] = percentile(delays, 50), percentile(delays, 99)
         if server.tap and (pushed := after_pusher(server.tap, burst, by_message)):
             results["burst after pusher p99"] = percentile(sorted(pushed), 99)
-    finally:
+    except BaseException:
         subscribers.stop()
+        raise
+    before = server.cpu()
+    subscribers.stop()  # every connection ends at once, as when a load balancer drops them
+    server.wait_until_quiet()
+    for name, seconds in server.cpu_since(before).items():
+        results[f"close cpu: {name}"] = seconds * 1e6 / args.subscribers
     big = server.subscribers(args.big, f"{server.name}-big")
     big.start()
     try:
@@ -407,6 +433,12 @@ def rows(args: argparse.Namespace) -> list[Row]:
             "server CPU per connection (ours: every process)",
             "us",
             peer_key="connect cpu: server",
+        ),
+        Row(
+            "close cpu: realtime tier",
+            f"server CPU per connection, {n} closing at once (ours: web, pusher, Redis)",
+            "us",
+            peer_key="close cpu: server",
         ),
         Row("memory", "memory per idle connection", "KB"),
     ]
