@@ -12,13 +12,15 @@ from channels.db import database_sync_to_async
 from accounts.tokens import Principal, verify_tokens
 from chat_command.selectors import room_ids_of
 from realtime import presence, typing_indicator
-from realtime.hub import hub, room_group, spawn
+from realtime.batching import Batched
+from realtime.hub import hub, room_group
 
 logger = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 0.5
-# CONNECTs verified in one batch at most: a bounded statement (four parameters each) and pipeline.
-MAX_OPENINGS = 500
+# Connections opened or closed in one batch at most: a bounded statement (four parameters
+# each) and pipeline.
+MAX_BATCH = 500
 
 _sweepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
@@ -40,63 +42,12 @@ async def _announce_presence(customer_id: int, online: bool) -> None:
 async def connection_opened(token: str, connection_id: str) -> Principal:
     """A STOMP CONNECT's token verified and the connection's presence recorded (PostgreSQL holds
     the revoked tokens, Redis the presence); raises InvalidToken. CONNECTs that arrive together
-    share the work: see _Openings."""
-    loop = asyncio.get_running_loop()
-    openings = _openings.get(loop)
-    if openings is None:
-        openings = _openings[loop] = _Openings()
-    principal, came_online = await openings.open(token, connection_id)
+    are verified together: one worker-thread call, one PostgreSQL statement and one Redis round
+    trip for a batch, so a thousand clients connecting at once cost a few dozen of each."""
+    principal, came_online = await _opening((token, connection_id))
     if came_online:
         await _announce_presence(principal.customer_id, True)
     return principal
-
-
-class _Openings:
-    """The CONNECTs of one event loop, verified in batches: those that arrive while a batch is
-    in a worker thread wait and go together in the next one. A batch is one thread hop, one
-    PostgreSQL statement and one Redis round trip, so a thousand clients connecting at once cost
-    a few dozen of each rather than a thousand; a lone CONNECT goes at once, as before.
-    database_sync_to_async replaces a database connection that went bad before the call."""
-
-    def __init__(self) -> None:
-        self.waiting: list[tuple[str, str, asyncio.Future[tuple[Principal, bool]]]] = []
-        self.busy = False
-        self.background: set[asyncio.Future[None]] = set()
-
-    async def open(self, token: str, connection_id: str) -> tuple[Principal, bool]:
-        future: asyncio.Future[tuple[Principal, bool]] = asyncio.get_running_loop().create_future()
-        self.waiting.append((token, connection_id, future))
-        if not self.busy:
-            self.busy = True
-            spawn(self._verify(), self.background)
-        return await future
-
-    async def _verify(self) -> None:
-        batch: list[tuple[str, str, asyncio.Future[tuple[Principal, bool]]]] = []
-        try:
-            while self.waiting:
-                batch, self.waiting = self.waiting[:MAX_OPENINGS], self.waiting[MAX_OPENINGS:]
-                work = [(token, connection_id) for token, connection_id, _ in batch]
-                try:
-                    outcomes = await database_sync_to_async(_verify_and_touch, thread_sensitive=False)(work)
-                except Exception as exc:  # noqa: BLE001 - each CONNECT of the batch fails with it
-                    outcomes = [exc] * len(batch)
-                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():  # its connection went away meanwhile
-                        continue
-                    if isinstance(outcome, Exception):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-                batch = []
-        finally:
-            self.busy = False
-            for _, _, future in batch + self.waiting:  # cancelled half-way: nobody waits forever
-                future.cancel()
-            self.waiting = []
-
-
-_openings: dict[asyncio.AbstractEventLoop, _Openings] = {}
 
 
 def _verify_and_touch(connections: list[tuple[str, str]]) -> list[tuple[Principal, bool] | Exception]:
@@ -109,13 +60,28 @@ def _verify_and_touch(connections: list[tuple[str, str]]) -> list[tuple[Principa
     return [(p, came_online[n]) if isinstance(p, Principal) else p for n, p in enumerate(verified)]
 
 
+# database_sync_to_async replaces a database connection that went bad before the call. The
+# work is looked up at each call, so a test can wrap it.
+_opening: Batched[tuple[str, str], tuple[Principal, bool]] = Batched(
+    lambda connections: _verify_and_touch(connections),
+    lambda work: database_sync_to_async(work, thread_sensitive=False),
+    MAX_BATCH,
+)
+_leaving: Batched[tuple[int, str], bool] = Batched(
+    lambda connections: presence.leave_all(connections),
+    lambda work: sync_to_async(work, thread_sensitive=False),
+    MAX_BATCH,
+)
+
+
 async def presence_touched(customer_id: int, connection_id: str) -> None:
     if await sync_to_async(presence.touch, thread_sensitive=False)(customer_id, connection_id):
         await _announce_presence(customer_id, True)
 
 
 async def presence_left(customer_id: int, connection_id: str) -> None:
-    if await sync_to_async(presence.leave, thread_sensitive=False)(customer_id, connection_id):
+    """A connection gone; connections that close together are forgotten in one batch."""
+    if await _leaving((customer_id, connection_id)):
         await _announce_presence(customer_id, False)
 
 

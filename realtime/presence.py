@@ -83,9 +83,14 @@ def touch_all(connections: list[tuple[int, str]], *, now: float | None = None) -
 
 def leave(customer_id: int, connection_id: str, *, now: float | None = None) -> bool:
     """Forget a connection; True if it was the user's last one (they went offline)."""
+    return leave_all([(customer_id, connection_id)], now=now)[0]
+
+
+def leave_all(connections: list[tuple[int, str]], *, now: float | None = None) -> list[bool]:
+    """leave() of each (customer, connection), in order, in one pipelined round trip."""
     moment = time.time() if now is None else now
-    result = backends.run_script(_LEAVE, _keys(customer_id), [connection_id, moment, customer_id])
-    return bool(result)
+    calls = [(_keys(customer_id), [connection_id, moment, customer_id]) for customer_id, connection_id in connections]
+    return [bool(result) for result in backends.run_scripts(_LEAVE, calls)] if calls else []
 
 
 def sweep(*, now: float | None = None) -> list[int]:

@@ -89,26 +89,31 @@ def test_touch_all_answers_as_touch_would_for_each_connection_in_order(own_names
     assert presence.touch_all([]) == []
 
 
+def counting(monkeypatch, module, name: str) -> list[int]:
+    """Wrap module.name (a function of a batch) to note each batch's size."""
+    batches: list[int] = []
+    work = getattr(module, name)
+
+    def counted(items):
+        batches.append(len(items))
+        return work(items)
+
+    monkeypatch.setattr(module, name, counted)
+    return batches
+
+
 @pytest.mark.django_db(transaction=True)
 def test_connects_that_arrive_together_are_verified_and_recorded_in_one_batch(
     own_namespace, unique, seeded, monkeypatch
 ):
     """One worker-thread call for all of them: one statement, one Redis round trip."""
-    batches: list[int] = []
-    verify_and_touch = broadcast._verify_and_touch
-
-    def counted(connections):
-        batches.append(len(connections))
-        return verify_and_touch(connections)
-
-    monkeypatch.setattr(broadcast, "_verify_and_touch", counted)
+    batches = counting(monkeypatch, broadcast, "_verify_and_touch")
     tokens = [issue_token(customer_id=c, username=f"user{c}", full_name="", roles="") for c in (1, 2, 1)]
     presence.touch(2, "already-open")
 
     async def connect_together():
-        openings = broadcast._Openings()
         return await asyncio.gather(
-            *(openings.open(token, f"{unique}-{n}") for n, token in enumerate([*tokens, "not a token"])),
+            *(broadcast._opening((token, f"{unique}-{n}")) for n, token in enumerate([*tokens, "not a token"])),
             return_exceptions=True,
         )
 
@@ -125,46 +130,18 @@ def test_connects_that_arrive_together_are_verified_and_recorded_in_one_batch(
     connections.close_all()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_batch_of_connects_is_bounded_and_the_rest_go_in_the_next_ones(own_namespace, unique, seeded, monkeypatch):
-    batches: list[int] = []
-    verify_and_touch = broadcast._verify_and_touch
+def test_connections_that_close_together_are_forgotten_in_one_batch(own_namespace, unique, monkeypatch):
+    first, second = ids(unique, 2)
+    presence.touch_all([(first, "tab-a"), (first, "tab-b"), (second, "tab-a")])
+    batches = counting(monkeypatch, presence, "leave_all")
 
-    def counted(connections):
-        batches.append(len(connections))
-        return verify_and_touch(connections)
+    async def close_together():
+        closing = [(first, "tab-a"), (first, "tab-b"), (second, "tab-a")]
+        return await asyncio.gather(*(broadcast._leaving(connection) for connection in closing))
 
-    monkeypatch.setattr(broadcast, "_verify_and_touch", counted)
-    monkeypatch.setattr(broadcast, "MAX_OPENINGS", 2)
-    token = issue_token(customer_id=3, username="user3", full_name="", roles="")
-
-    async def five_together():
-        openings = broadcast._Openings()
-        return await asyncio.gather(*(openings.open(token, f"{unique}-{n}") for n in range(5)))
-
-    outcomes = asyncio.run(five_together())
-
-    assert batches == [2, 2, 1]
-    assert [came_online for _, came_online in outcomes] == [True, False, False, False, False]
-    connections.close_all()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_connect_that_arrives_while_a_batch_is_checked_goes_in_the_next_one(own_namespace, unique, seeded):
-    token = issue_token(customer_id=3, username="user3", full_name="", roles="")
-
-    async def one_then_two():
-        openings = broadcast._Openings()
-        first = asyncio.ensure_future(openings.open(token, f"{unique}-a"))
-        await asyncio.sleep(0)  # the first batch is in its worker thread
-        assert openings.busy
-        later = await asyncio.gather(openings.open(token, f"{unique}-b"), openings.open(token, f"{unique}-c"))
-        return [await first, *later]
-
-    outcomes = asyncio.run(one_then_two())
-
-    assert [came_online for _, came_online in outcomes] == [True, False, False]
-    connections.close_all()
+    assert asyncio.run(close_together()) == [False, True, True], "each customer goes offline once"
+    assert batches == [3]
+    assert presence.online_ids([first, second]) == set()
 
 
 def test_touch_all_loads_its_script_again_on_a_server_that_forgot_it(own_namespace, unique):
