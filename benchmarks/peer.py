@@ -177,11 +177,8 @@ def single(server: Server, subscribers: loadgen.Subscribers) -> tuple[float, flo
     """One message: ms from its POST to its last arrival, and from its publication in Redis (ours)."""
     posts = server.publish(1, 1.0).wait()
     (delays,) = last_arrivals(server, subscribers, posts)
-    last = max(delays)
-    published = server.tap.published.get(posts[0].message_id or 0) if server.tap else None
-    if published is None:
-        return last, None
-    return last, last - (published - posts[0].sent_ns) / 1e6
+    pushed = after_pusher(server.tap, posts, [delays]) if server.tap else []
+    return max(delays), max(pushed) if pushed else None
 
 
 def after_pusher(tap: RedisTap, posts: list[loadgen.Post], delays: list[list[float]]) -> list[float]:

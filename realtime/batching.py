@@ -52,10 +52,10 @@ class Batched(Generic[Item, Result]):
                         future.set_exception(outcome)
                     else:
                         future.set_result(outcome)
-                batch = []
         finally:
             queue.busy = False
-            for _, future in batch + queue.waiting:  # cancelled half-way: nobody waits forever
+            # Cancelled half-way: nobody waits forever (cancelling an answered future does nothing).
+            for _, future in batch + queue.waiting:
                 future.cancel()
             queue.waiting = []
 
