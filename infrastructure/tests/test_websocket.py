@@ -1,0 +1,67 @@
+"""The web role's WebSocket protocol: its direct send, against websockets' framing and on a real
+uvicorn server."""
+
+import asyncio
+import struct
+import threading
+
+import pytest
+import uvicorn
+import websocket
+from websockets.frames import Frame, Opcode
+
+from benchmarks.common import free_port, wait_until
+from infrastructure.http.websocket import DIRECT_SEND, DirectSendProtocol, text_frame
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_a_text_frame_is_the_one_websockets_writes_for_a_server(size):
+    payload = ("é" * size).encode()[:size]  # multi-byte characters cut anywhere: bytes are bytes
+    expected = Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+    assert text_frame(payload) == expected
+
+
+# What the application saw, for the test to check after the connection ended.
+seen: dict[str, object] = {}
+
+
+async def direct_app(scope, receive, send):
+    """Writes "one" directly, "two" through ASGI, "three" directly, then closes."""
+    assert scope["type"] == "websocket"
+    assert (await receive())["type"] == "websocket.connect"
+    write = scope["extensions"][DIRECT_SEND]["send"]
+    seen["before accept"] = write(b"too early")
+    await send({"type": "websocket.accept"})
+    seen["held"] = write(b"one")
+    await send({"type": "websocket.send", "text": "two"})
+    write("three \N{SNOWMAN}".encode())
+    await send({"type": "websocket.close", "code": 4321})
+    seen["after close"] = write(b"too late")
+
+
+@pytest.fixture
+def server():
+    port = free_port()
+    config = uvicorn.Config(
+        direct_app, host="127.0.0.1", port=port, ws=DirectSendProtocol, lifespan="off", log_level="error"
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(running.serve()), daemon=True)
+    thread.start()
+    assert wait_until(lambda: running.started, timeout=10)
+    yield port
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_the_direct_send_writes_whole_messages_in_order_with_the_asgi_sends_and_nothing_out_of_turn(server):
+    seen.clear()
+    client = websocket.create_connection(f"ws://127.0.0.1:{server}/", timeout=10)
+    received = [client.recv() for _ in range(3)]
+    opcode, frame = client.recv_data_frame(control_frame=True)
+    assert received == ["one", "two", "three \N{SNOWMAN}"]
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    assert struct.unpack("!H", frame.data[:2])[0] == 4321
+    assert seen["before accept"] is None, "nothing is written before the handshake's answer"
+    assert seen["after close"] is None, "nor after the close frame"
+    assert isinstance(seen["held"], int), "it says what the socket's buffer holds"
