@@ -230,7 +230,8 @@ def role_command(role: str, port: int) -> list[str]:
     """A server role exactly as production starts it (deploy/entrypoint.sh), on loopback.
 
     `api` is HTTP on granian (WSGI, two worker processes); `web` is the WebSockets on uvicorn
-    with back-pressure (`--ws websockets-sansio`) and no per-message deflate.
+    with its direct send (`--ws infrastructure.http.websocket:DirectSendProtocol`, decision 0011)
+    and no per-message deflate.
     """
     return [
         "env",

@@ -2,7 +2,7 @@
 
 Runs the production roles against the real services, in a database and a namespace (`bench-<hex>`:
 Kafka topics and groups, Redis keys and channels, dropped at the end) of its own: the api role
-for HTTP (granian), the web role for WebSockets (uvicorn with `--ws websockets-sansio`,
+for HTTP (granian), the web role for WebSockets (uvicorn with its direct send, decision 0011,
 no per-message deflate; `--server daphne` puts daphne in its place), and the event pipeline
 (`relay_outbox`, `consume_events projector`, `consume_events pusher`, in consumer groups of
 their own that start at the topics' end).

@@ -2,7 +2,7 @@
 
 The production roles run against the real services in a database and a namespace (`bench-<hex>`,
 dropped at the end) of their own: the HTTP web role (the api role, granian), two WebSocket web
-roles (uvicorn, `--ws websockets-sansio`), the relay, the projector and the pusher. RATE posts
+roles (uvicorn with the direct send), the relay, the projector and the pusher. RATE posts
 per second (open loop, one customer who is in every room) go round-robin to ROOMS fresh rooms;
 CLIENTS STOMP connections, CLIENTS/ROOMS per room, spread over the two uvicorn processes,
 subscribe to their room's message topic and reconnect with `since-message-id` if a connection

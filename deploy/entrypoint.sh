@@ -28,11 +28,11 @@ case "${1:-web}" in
             --no-access-log chatproject.wsgi:application
         ;;
     web)
-        # websockets-sansio applies back-pressure to send (it waits while the socket's buffer is
-        # full), which the slow-consumer cut-off relies on.
+        # uvicorn's websockets-sansio with a direct send: STOMP sessions write their frames to the
+        # socket at once and watch what its buffer holds (the slow-consumer cut-off); decision 0011.
         exec uvicorn chatproject.asgi:application --host "${CHAT_BIND:-0.0.0.0}" --port "${CHAT_WEB_PORT:-8000}" \
-            --ws websockets-sansio --ws-per-message-deflate false --no-proxy-headers --no-access-log \
-            --timeout-graceful-shutdown 10
+            --ws infrastructure.http.websocket:DirectSendProtocol --ws-per-message-deflate false \
+            --no-proxy-headers --no-access-log --timeout-graceful-shutdown 10
         ;;
     relay)
         exec python manage.py relay_outbox

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from infrastructure.http.websocket import DIRECT_SEND
 from realtime import broadcast, sockjs
 from realtime.session import StompSession
 
@@ -80,6 +82,15 @@ class StompConsumer(AsyncWebsocketConsumer):
     async def send_frames(self, frames: list[str]) -> None:
         await self.send(text_data="".join(frames))
 
+    def direct_send(self) -> Callable[[list[bytes]], int | None] | None:
+        """The server's direct send, when the web role's protocol offers it: frames written
+        together go in one WebSocket message, as send_frames sends them."""
+        extension = self.scope.get("extensions", {}).get(DIRECT_SEND)
+        if not extension:
+            return None
+        send = extension["send"]
+        return lambda frames: send(frames[0] if len(frames) == 1 else b"".join(frames))
+
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         await super().close(code=code if isinstance(code, int) else 1000)
 
@@ -114,6 +125,14 @@ class SockJsStompConsumer(StompConsumer):
 
     async def send_frames(self, frames: list[str]) -> None:
         await self.send(text_data=sockjs.messages_frame(frames))
+
+    def direct_send(self) -> Callable[[list[bytes]], int | None] | None:
+        """The server's direct send, the frames in one SockJS message frame, as send_frames sends them."""
+        extension = self.scope.get("extensions", {}).get(DIRECT_SEND)
+        if not extension:
+            return None
+        send = extension["send"]
+        return lambda frames: send(sockjs.messages_frame([frame.decode() for frame in frames]).encode())
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         await self.send(text_data=sockjs.close_frame(code if isinstance(code, int) else 3000, reason))

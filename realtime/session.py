@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -73,6 +74,11 @@ class Transport(Protocol):
 
     async def close(self, code: int, reason: str) -> None: ...
 
+    def direct_send(self) -> Callable[[list[bytes]], int | None] | None:
+        """A callable that writes whole frames to the socket at once, if the server offers one
+        (infrastructure.http.websocket), returning the bytes the socket still holds, or None once
+        it is closing. Without it (None) frames go through send_frames, from a writer task."""
+
 
 @dataclass
 class Subscription:
@@ -92,6 +98,38 @@ class Subscription:
 class Limits:
     typing_window: float = 0.0
     typing_count: int = 0
+
+
+class _Writes:
+    """The sessions that gathered frames for the direct send in this turn of the event loop: one
+    callback at its end writes them all (one per session would cost each delivery a handle)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.sessions: list[StompSession] = []
+
+    def add(self, session: StompSession) -> None:
+        if not self.sessions:
+            self.loop.call_soon(self._write)
+        self.sessions.append(session)
+
+    def _write(self) -> None:
+        sessions, self.sessions = self.sessions, []
+        for session in sessions:
+            try:
+                session._uncork()
+            except Exception:
+                logger.exception("writing to a STOMP client failed")
+
+
+_loop_writes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writes] = weakref.WeakKeyDictionary()
+
+
+def _writes_of(loop: asyncio.AbstractEventLoop) -> _Writes:
+    writes = _loop_writes.get(loop)
+    if writes is None:
+        writes = _loop_writes[loop] = _Writes(loop)
+    return writes
 
 
 class StompSession:
@@ -118,12 +156,16 @@ class StompSession:
         self.watches: list[tuple[str, Callable[[Push], None]]] = []  # hub groups besides subscriptions
         self.background: set[asyncio.Future[None]] = set()
         self.gone = False  # closed() ran: the transport is gone
+        self.direct = transport.direct_send()
+        self.corked: list[bytes] = []  # frames for the direct send, written together (see enqueue)
+        self.writes = _writes_of(asyncio.get_running_loop()) if self.direct is not None else None
 
     # --- Transport events -------------------------------------------------------------
 
     async def opened(self) -> None:
         metrics.WS_CONNECTIONS.inc()
-        self.tasks.append(asyncio.create_task(self._write()))
+        if self.direct is None:
+            self.tasks.append(asyncio.create_task(self._write()))
 
     async def received(self, data: str | bytes) -> None:
         self.last_received = time.monotonic()
@@ -477,18 +519,40 @@ class StompSession:
         """Queue a frame for the writer; `sent` counts it (by command) once it is queued."""
         if self.closing:
             return
+        if self.writes is not None:  # the direct send
+            # Written without a task, once this turn of the event loop is over: the frames a
+            # burst brings in one turn go out in one write. The socket's buffer is the queue.
+            if not self.corked:
+                self.writes.add(self)
+            self.corked.append(frame if isinstance(frame, bytes) else frame.encode())
+            if sent is not None:
+                sent.inc()
+            return
         size = len(frame) if isinstance(frame, bytes) else len(frame.encode())
         if self.queued_bytes + size > MAX_QUEUED_BYTES:
-            logger.warning("closing a slow consumer (customer %s)", self.principal and self.principal.customer_id)
-            self.closing = True
-            self.outgoing.clear()
-            self._spawn(self.transport.close(CLOSE_TOO_SLOW, "Too slow: frames were not being read"))
+            self._too_slow()
             return
         self.outgoing.append((frame.decode() if isinstance(frame, bytes) else frame, size))
         self.queued_bytes += size
         if sent is not None:
             sent.inc()
         self.wakeup.set()
+
+    def _uncork(self) -> None:
+        """Write what enqueue gathered; what the socket then holds counts against the same limit."""
+        frames, self.corked = self.corked, []
+        if not frames or self.closing:
+            return
+        assert self.direct is not None
+        held = self.direct(frames)
+        if held is not None and held > MAX_QUEUED_BYTES:
+            self._too_slow()
+
+    def _too_slow(self) -> None:
+        logger.warning("closing a slow consumer (customer %s)", self.principal and self.principal.customer_id)
+        self.closing = True
+        self.outgoing.clear()
+        self._spawn(self.transport.close(CLOSE_TOO_SLOW, "Too slow: frames were not being read"))
 
     async def _write(self) -> None:
         while True:
@@ -527,6 +591,7 @@ class StompSession:
     async def _shutdown(self, code: int, reason: str) -> None:
         if self.closing:
             return
+        self._uncork()
         while self.outgoing:
             batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), 64))]
             await self.transport.send_frames([text for text, _ in batch])

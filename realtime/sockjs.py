@@ -112,6 +112,10 @@ class HttpSession:
         self._pending_bytes += sum(len(frame) for frame in frames)
         self._changed.set()
 
+    def direct_send(self) -> None:
+        """None: frames wait here for the next receiving request."""
+        return None
+
     async def close(self, code: int, reason: str) -> None:
         if self.closed:
             return

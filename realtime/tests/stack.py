@@ -68,10 +68,11 @@ class Stack:
         return port
 
     def start(
-        self, ports: tuple[int, ...] = (), server: str = "daphne", roles: tuple[str, ...] = ("projector", "pusher")
+        self, ports: tuple[int, ...] = (), server: str = "both", roles: tuple[str, ...] = ("projector", "pusher")
     ) -> Stack:
-        """Web processes (two, or one per given port) on `server` (daphne, or uvicorn as production
-        runs it), the relay and the consumer `roles`; returns once they serve."""
+        """Web processes (two, or one per given port) on `server`: daphne (as `make run` serves),
+        uvicorn (as production runs it, with the direct send), or both, taking turns from daphne
+        on the first port; the relay and the consumer `roles`. Returns once they serve."""
         try:
             self._start(ports, server, roles)
         except BaseException:
@@ -80,8 +81,8 @@ class Stack:
         return self
 
     def _start(self, ports: tuple[int, ...], server: str, roles: tuple[str, ...]) -> None:
-        for port in ports or (free_port(), free_port()):
-            if server == "uvicorn":
+        for n, port in enumerate(ports or (free_port(), free_port())):
+            if server == "uvicorn" or (server == "both" and n % 2):
                 self._spawn(*uvicorn_command(port))
             else:
                 self._spawn(str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), ASGI)
