@@ -32,8 +32,11 @@ def require_services() -> dict[str, str]:
     return dict(os.environ)
 
 
-def bench_environment(name: str, services: dict[str, str] | None = None, namespace: str = "bench") -> dict[str, str]:
-    """Environment for the project's processes: a database of the benchmark's own, a new namespace.
+def bench_environment(
+    name: str, services: dict[str, str] | None = None, namespace: str = "bench", database: str | None = None
+) -> dict[str, str]:
+    """Environment for the project's processes: a database of the benchmark's own (`database`, by
+    default `name`; created if missing), a new namespace.
 
     `services` are the variables of `scripts/services env` (default: this process's environment).
     The namespace, `<namespace>-<8 hex>`, heads the run's Kafka topics and consumer groups and its
@@ -41,7 +44,8 @@ def bench_environment(name: str, services: dict[str, str] | None = None, namespa
     """
     env = {**os.environ, **services} if services is not None else require_services()
     parts = urlsplit(env["DATABASE_URL"])
-    env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
+    database = database or name
+    env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{database}"))
     env["MONGO_DB_NAME"] = name
     env["CHAT_STATE_DIR"] = str(OUT_DIR / name)
     env["LOG_LEVEL"] = "WARNING"
@@ -49,8 +53,17 @@ def bench_environment(name: str, services: dict[str, str] | None = None, namespa
     # The settings' default when a namespace is set; spelled out for the benchmarks that wait for
     # their groups by name. Groups of their own go under the same prefix: `drop_namespace` ends them.
     env["KAFKA_GROUP_PREFIX"] = f"{env['CHAT_NAMESPACE']}.chat"
-    _create_database(parts, name)
+    _create_database(parts, database)
     return env
+
+
+def drop_database(env: dict[str, str]) -> None:
+    """Drop the run's PostgreSQL database; whoever is still connected to it is disconnected."""
+    import psycopg
+
+    parts = urlsplit(env["DATABASE_URL"])
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
 
 
 def drop_namespace(env: dict[str, str]) -> None:

@@ -58,7 +58,6 @@ from benchmarks.common import (
     OUT_DIR,
     Figure,
     Processes,
-    drop_namespace,
     percentile,
     report,
     setup_django,
@@ -70,7 +69,7 @@ from benchmarks.instance import pid_in, server_ports, service_pid_file
 from benchmarks.load import process_tree
 from benchmarks.pipeline import APART, consumers_idle, meter_of, services_home
 from benchmarks.realtime import raise_file_limit, rss_kb, token_for, wait_for_groups
-from benchmarks.sustained import create_rooms, system_environment, the_system
+from benchmarks.sustained import create_rooms, drop_system, system_environment, the_system
 
 DB_NAME = "chat_bench_peer"
 CENTRIFUGO_MODULE = "github.com/centrifugal/centrifugo/v6"
@@ -314,10 +313,7 @@ def measure_ours(args: argparse.Namespace) -> dict[str, float]:
             tap.stop()
     finally:
         system.stop_all()
-        from infrastructure import backends
-
-        backends.mongo_db().client.drop_database(env["MONGO_DB_NAME"])
-        drop_namespace(env)
+        drop_system(env)
 
 
 # --- Centrifugo ---------------------------------------------------------------------------------

@@ -42,7 +42,6 @@ from benchmarks.common import (
     OUT_DIR,
     ROOT,
     Figure,
-    drop_namespace,
     percentile,
     report,
     setup_django,
@@ -51,7 +50,7 @@ from benchmarks.common import (
 from benchmarks.cpu import Meter, spent, tree_seconds
 from benchmarks.instance import pid_in, server_ports, service_pid_file
 from benchmarks.realtime import raise_file_limit, token_for, wait_for_groups
-from benchmarks.sustained import create_rooms, system_environment, the_system
+from benchmarks.sustained import create_rooms, drop_system, system_environment, the_system
 
 DB_NAME = "chat_bench_pipeline"
 CPU_TARGET_MS = 3.0  # summed over the system's processes, per accepted message
@@ -281,10 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         lag.halt.set()
         system.stop_all()
-        from infrastructure import backends
-
-        backends.mongo_db().client.drop_database(env["MONGO_DB_NAME"])
-        drop_namespace(env)
+        drop_system(env)
     print_cpu_table(table)
     report("pipeline", figures)
 

@@ -38,6 +38,7 @@ from benchmarks.common import (
     Figure,
     api_command,
     bench_environment,
+    drop_database,
     drop_namespace,
     ensure_customers,
     free_port,
@@ -84,13 +85,18 @@ def create_rooms(rooms: int, per_room: int) -> dict[int, list[int]]:
 
 
 def system_environment(db_name: str, **settings: str) -> dict[str, str]:
-    """For `the_system`: the bench database and a namespace, a read store of the run's own, the
-    roles in processes of their own, consumer groups that start at the topics' ends; `settings`
-    on top."""
-    env = bench_environment(db_name)
+    """For `the_system`: a database, a read store and a namespace of the run's own (`drop_system`
+    drops them), the roles in processes of their own, consumer groups that start at the topics'
+    ends; `settings` on top.
+
+    A database kept from run to run would make every run slower than the last: the same bench
+    customers, in the rooms of every earlier run, announce their presence to all of them.
+    """
+    run = f"{db_name}_{uuid.uuid4().hex[:8]}"
+    env = bench_environment(db_name, database=run)
     keys = Path(env["CHAT_STATE_DIR"]) / "keys"
     env.update(
-        MONGO_DB_NAME=f"{db_name}_{uuid.uuid4().hex[:8]}",
+        MONGO_DB_NAME=run,
         CHAT_EMBEDDED_WORKERS="false",
         KAFKA_AUTO_OFFSET_RESET="latest",
         JWT_PRIVATE_KEY_PATH=str(keys / "private_key.pem"),
@@ -98,6 +104,18 @@ def system_environment(db_name: str, **settings: str) -> dict[str, str]:
         **settings,
     )
     return env
+
+
+def drop_system(env: dict[str, str]) -> None:
+    """Drop what `system_environment` made for a run whose processes have stopped."""
+    from django.db import connections
+
+    from infrastructure import backends
+
+    backends.mongo_db().client.drop_database(env["MONGO_DB_NAME"])
+    connections.close_all()
+    drop_database(env)
+    drop_namespace(env)
 
 
 def the_system(env: dict[str, str], http_port: int, ws_ports: list[int]) -> System:
@@ -198,10 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         figures = measure(args, system, rooms, http_port)
     finally:
         system.stop_all()
-        from infrastructure import backends
-
-        backends.mongo_db().client.drop_database(env["MONGO_DB_NAME"])
-        drop_namespace(env)
+        drop_system(env)
     report("sustained", figures)
     print(
         f"(took {time.monotonic() - started:.0f} s: {args.duration:g} s at {args.rate:g}/s, "
