@@ -86,9 +86,17 @@ def counted_command(command: str) -> Callable[[View], View]:
     return decorate
 
 
+# FRAMES_IN's child per command, looked up once: labels() takes a lock and builds a key each call.
+_frames_in: dict[str, Counter] = {}
+
+
 def frame_received(command: str) -> None:
     """Count a received frame; commands outside STOMP's own count as OTHER (bounded labels)."""
-    FRAMES_IN.labels(command if command in STOMP_COMMANDS else "OTHER").inc()
+    label = command if command in STOMP_COMMANDS else "OTHER"
+    child = _frames_in.get(label)
+    if child is None:
+        child = _frames_in[label] = FRAMES_IN.labels(label)
+    child.inc()
 
 
 def count_by_type(counter: Counter, types: Iterable[str], *labels: str) -> None:
