@@ -64,6 +64,8 @@ CLOSE_TOO_SLOW = 4008
 CLOSE_FEED_LOST = 4012  # the server's message feed had a gap: reconnect and recover
 # Bytes queued for a client that does not read; past this it is disconnected, not buffered.
 MAX_QUEUED_BYTES = 1 << 20
+# Frames waiting for a socket leave together, this many at most in one WebSocket message.
+FRAMES_PER_MESSAGE = 64
 MAX_SUBSCRIPTIONS = 200
 TYPING_PER_SECOND = 10
 
@@ -102,33 +104,31 @@ class Limits:
 
 class _Writes:
     """The sessions that gathered frames for the direct send in this turn of the event loop: one
-    callback at its end writes them all (one per session would cost each delivery a handle)."""
+    callback, run next by the loop, writes them all (one per session would cost each delivery a
+    handle). Each session handles its own failures (see StompSession._uncork)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
         self.sessions: list[StompSession] = []
 
     def add(self, session: StompSession) -> None:
         if not self.sessions:
-            self.loop.call_soon(self._write)
+            asyncio.get_running_loop().call_soon(self._write)
         self.sessions.append(session)
 
     def _write(self) -> None:
         sessions, self.sessions = self.sessions, []
         for session in sessions:
-            try:
-                session._uncork()
-            except Exception:
-                logger.exception("writing to a STOMP client failed")
+            session._uncork()
 
 
+# One per event loop, forgotten with it.
 _loop_writes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writes] = weakref.WeakKeyDictionary()
 
 
 def _writes_of(loop: asyncio.AbstractEventLoop) -> _Writes:
     writes = _loop_writes.get(loop)
     if writes is None:
-        writes = _loop_writes[loop] = _Writes(loop)
+        writes = _loop_writes[loop] = _Writes()
     return writes
 
 
@@ -539,12 +539,21 @@ class StompSession:
         self.wakeup.set()
 
     def _uncork(self) -> None:
-        """Write what enqueue gathered; what the socket then holds counts against the same limit."""
+        """Write what enqueue gathered, up to FRAMES_PER_MESSAGE frames in a WebSocket message;
+        what the socket then holds counts against the same limit as the writer task's queue."""
         frames, self.corked = self.corked, []
         if not frames or self.closing:
             return
         assert self.direct is not None
-        held = self.direct(frames)
+        held: int | None = 0
+        try:
+            for start in range(0, len(frames), FRAMES_PER_MESSAGE):
+                held = self.direct(frames[start : start + FRAMES_PER_MESSAGE])
+        except Exception:
+            # Frames may be lost: the client must learn it, reconnect and recover them.
+            logger.exception("writing to a STOMP client failed")
+            self._feed_lost()
+            return
         if held is not None and held > MAX_QUEUED_BYTES:
             self._too_slow()
 
@@ -559,7 +568,7 @@ class StompSession:
             await self.wakeup.wait()
             self.wakeup.clear()
             while self.outgoing:
-                batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), 64))]
+                batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), FRAMES_PER_MESSAGE))]
                 await self.transport.send_frames([text for text, _ in batch])
                 self.queued_bytes -= sum(size for _, size in batch)
 
@@ -592,8 +601,10 @@ class StompSession:
         if self.closing:
             return
         self._uncork()
+        if self.closing:
+            return  # writing what was gathered closed it (too slow, or the write failed)
         while self.outgoing:
-            batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), 64))]
+            batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), FRAMES_PER_MESSAGE))]
             await self.transport.send_frames([text for text, _ in batch])
         self.closing = True
         await self.transport.close(code, reason)

@@ -47,25 +47,40 @@ class DirectSend:
     __slots__ = ("_protocol",)
 
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
-        self._protocol = protocol
+        self._protocol: WebSocketsSansIOProtocol | None = protocol
 
     def __call__(self, payload: bytes) -> int | None:
         """Write one text message now; returns the bytes the socket's buffer holds after it, or
         None, writing nothing, when the connection is closing or gone."""
         protocol = self._protocol
+        if protocol is None:
+            return None
         transport = protocol.transport
         if not protocol.handshake_complete or protocol.close_sent or protocol.disconnected or transport.is_closing():
             return None
         transport.write(text_frame(payload))
         return transport.get_write_buffer_size()
 
+    def forget(self) -> None:
+        """The connection is gone: write nothing more, and hold the protocol no longer (it holds
+        the scope, which holds this)."""
+        self._protocol = None
+
 
 class DirectSendProtocol(WebSocketsSansIOProtocol):
+    direct: DirectSend | None = None
+
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         # uvicorn built the scope and created the application's task, which has not run yet:
         # the extension is in the scope before the application reads it. A refused handshake
         # has no scope and no application. (An extension's value is a dict, as ASGI asks.)
         if self.response.status_code == 101:
+            self.direct = DirectSend(self)
             extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
-            extensions[DIRECT_SEND] = {"send": DirectSend(self)}
+            extensions[DIRECT_SEND] = {"send": self.direct}
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.direct is not None:
+            self.direct.forget()

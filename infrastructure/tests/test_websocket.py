@@ -21,8 +21,9 @@ def test_a_text_frame_is_the_one_websockets_writes_for_a_server(size):
     assert text_frame(payload) == expected
 
 
-# What the application saw, for the test to check after the connection ended.
+# What the application saw, for the test to check once `done` is set.
 seen: dict[str, object] = {}
+done = threading.Event()
 
 
 async def direct_app(scope, receive, send):
@@ -37,6 +38,7 @@ async def direct_app(scope, receive, send):
     write("three \N{SNOWMAN}".encode())
     await send({"type": "websocket.close", "code": 4321})
     seen["after close"] = write(b"too late")
+    done.set()
 
 
 @pytest.fixture
@@ -56,12 +58,19 @@ def server():
 
 def test_the_direct_send_writes_whole_messages_in_order_with_the_asgi_sends_and_nothing_out_of_turn(server):
     seen.clear()
+    done.clear()
     client = websocket.create_connection(f"ws://127.0.0.1:{server}/", timeout=10)
     received = [client.recv() for _ in range(3)]
-    opcode, frame = client.recv_data_frame(control_frame=True)
+    opcode, frame = client.recv_data_frame(control_frame=True)  # and answers the close
     assert received == ["one", "two", "three \N{SNOWMAN}"]
     assert opcode == websocket.ABNF.OPCODE_CLOSE
     assert struct.unpack("!H", frame.data[:2])[0] == 4321
+    assert done.wait(10)
+    # The server ends the connection once the close is answered: nothing came after its close frame.
+    rest = b""
+    while chunk := client.sock.recv(4096):
+        rest += chunk
+    assert rest == b"", "nothing reaches the wire after the close frame"
     assert seen["before accept"] is None, "nothing is written before the handshake's answer"
     assert seen["after close"] is None, "nor after the close frame"
     assert isinstance(seen["held"], int), "it says what the socket's buffer holds"

@@ -71,7 +71,7 @@ class Stack:
         self, ports: tuple[int, ...] = (), server: str = "both", roles: tuple[str, ...] = ("projector", "pusher")
     ) -> Stack:
         """Web processes (two, or one per given port) on `server`: daphne (as `make run` serves),
-        uvicorn (as production runs it, with the direct send), or both, taking turns from daphne
+        uvicorn (as production runs it, with the direct send), or both, taking turns from uvicorn
         on the first port; the relay and the consumer `roles`. Returns once they serve."""
         try:
             self._start(ports, server, roles)
@@ -82,7 +82,7 @@ class Stack:
 
     def _start(self, ports: tuple[int, ...], server: str, roles: tuple[str, ...]) -> None:
         for n, port in enumerate(ports or (free_port(), free_port())):
-            if server == "uvicorn" or (server == "both" and n % 2):
+            if server == "uvicorn" or (server == "both" and n % 2 == 0):
                 self._spawn(*uvicorn_command(port))
             else:
                 self._spawn(str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), ASGI)

@@ -5,7 +5,14 @@ that the slow-consumer limit watches."""
 import asyncio
 from typing import Any
 
-from realtime.session import CLOSE_ERROR, CLOSE_TOO_SLOW, MAX_QUEUED_BYTES, StompSession
+from realtime.session import (
+    CLOSE_ERROR,
+    CLOSE_FEED_LOST,
+    CLOSE_TOO_SLOW,
+    FRAMES_PER_MESSAGE,
+    MAX_QUEUED_BYTES,
+    StompSession,
+)
 
 
 class Socket:
@@ -14,20 +21,24 @@ class Socket:
     def __init__(self, holds: int = 0) -> None:
         self.events: list[Any] = []
         self.holds = holds  # what the socket says its buffer holds after each write
-        self.open = True
+        self.open = True  # False: the peer has gone and the direct send refuses (returns None)
+        self.fails = False  # the write raises
 
     async def send_frames(self, frames: list[str]) -> None:
         raise AssertionError("a session with the direct send writes no other way")
 
     async def close(self, code: int, reason: str) -> None:
+        # The socket stays writable: only the session itself may keep later frames off it.
         self.events.append(("close", code))
-        self.open = False
 
     def direct_send(self):
         return self.write
 
     def write(self, frames: list[bytes]) -> int | None:
+        if self.fails:
+            raise OSError("the write failed")
         if not self.open:
+            self.events.append(("refused", list(frames)))
             return None
         self.events.append(list(frames))
         return self.holds
@@ -102,14 +113,61 @@ def test_a_failing_session_writes_its_error_before_the_close():
     asyncio.run(scenario())
 
 
-def test_frames_for_a_socket_already_closing_are_dropped_quietly():
+def test_frames_for_a_socket_already_closing_are_dropped_quietly(caplog):
     async def scenario() -> None:
         socket = Socket()
         session = await opened(socket)
         socket.open = False  # the peer closed; the disconnect has not reached the session yet
         session.enqueue(b"MESSAGE\n\nlost\0")
         await asyncio.sleep(0)
-        assert socket.events == []
+        session.enqueue(b"MESSAGE\n\nlost too\0")
+        await asyncio.sleep(0)
+        assert socket.events == [("refused", [b"MESSAGE\n\nlost\0"]), ("refused", [b"MESSAGE\n\nlost too\0"])]
+        assert not session.closing, "the disconnect ends the session, not a refused write"
+        await session.closed()
+
+    asyncio.run(scenario())
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+
+
+def test_a_write_that_fails_closes_the_session_so_its_client_recovers():
+    async def scenario() -> None:
+        socket = Socket()
+        session = await opened(socket)
+        socket.fails = True
+        session.enqueue(b"MESSAGE\n\nlost\0")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the close runs in a task of its own
+        assert socket.events == [("close", CLOSE_FEED_LOST)], "closed with 4012: reconnect and recover"
+        await session.closed()
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_session_whose_socket_is_full_is_closed_once():
+    async def scenario() -> None:
+        socket = Socket(holds=MAX_QUEUED_BYTES + 1)
+        session = await opened(socket)
+        session.enqueue(b"MESSAGE\n\nunread\0")
+        await session.fail("Broken")
+        await asyncio.sleep(0)
+        closes = [event for event in socket.events if event[0] == "close"]
+        assert closes == [("close", CLOSE_TOO_SLOW)], "one close: ASGI refuses a second"
+        await session.closed()
+
+    asyncio.run(scenario())
+
+
+def test_many_frames_of_one_turn_go_out_in_messages_of_at_most_64_frames():
+    async def scenario() -> None:
+        socket = Socket()
+        session = await opened(socket)
+        frames = [f"MESSAGE\n\n{n}\0".encode() for n in range(150)]
+        for frame in frames:
+            session.enqueue(frame)
+        await asyncio.sleep(0)
+        assert [len(message) for message in socket.events] == [FRAMES_PER_MESSAGE, FRAMES_PER_MESSAGE, 22]
+        assert [frame for message in socket.events for frame in message] == frames
         await session.closed()
 
     asyncio.run(scenario())
