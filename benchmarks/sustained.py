@@ -12,7 +12,8 @@ Reported: accepted posts/s; end-to-end latency (just before the POST -> MESSAGE 
 subscriber) p50/p99/p99.9 over every delivery; errors (posts without a 200, broken
 subscriptions); lost messages, which must be 0: a message accepted with a 200 counts as lost
 unless it is in MongoDB and every subscriber of its room received it; the peak resident
-memory of each role (the process and its children, sampled every second) and of this client.
+memory of each role (the process and its children, sampled every second) and of this client,
+and this client's CPU while it posts (it shares the machine's cores with the system).
 
     eval "$(scripts/services env)"
     .venv/bin/python benchmarks/sustained.py                      # 10 min, 500/s, 1,000 rooms, 2,000 clients
@@ -158,11 +159,14 @@ def measure(args: argparse.Namespace, system: System, rooms: dict[int, list[int]
     print(f"opening {len(subscribers.all)} STOMP subscribers", flush=True)
     subscribers.start(timeout=600)
     checks = Checks(list(rooms), subscribers)
+    # This client shares the machine: its CPU while posting is reported, as a share of a core.
+    cpu_before, load_started = own_cpu_seconds(), time.monotonic()
     poster = Poster([http_port], token_for(1), list(rooms), args.rate, threads=32).start()
     try:
         load(args, poster, subscribers)
     finally:
         posts = poster.stop()
+    client_percent = 100 * (own_cpu_seconds() - cpu_before) / (time.monotonic() - load_started)
     accepted = by_room(posts)
     print("waiting for the last messages to be projected and delivered", flush=True)
     wait_until(lambda: checks.caught_up(accepted), timeout=300, interval=1.0)
@@ -197,7 +201,13 @@ def measure(args: argparse.Namespace, system: System, rooms: dict[int, list[int]
         figures.append(Figure(f"  peak memory, {role.name}", role.peak_rss_kb / 1024, "MiB"))
     client_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures.append(Figure("  peak memory, load client (this process)", client_mib, "MiB"))
+    figures.append(Figure("  CPU of the load client (this process) while posting", client_percent, "% of a core"))
     return figures
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> None:
