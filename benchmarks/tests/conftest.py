@@ -2,12 +2,10 @@
 
 import asyncio
 import json
-import threading
 
 import pytest
-import uvicorn
 
-from benchmarks.common import free_port, wait_until
+from infrastructure.testing.threaded_server import serving
 
 # uvicorn closes a keep-alive connection idle this long (5 s by default, as the drills run it).
 KEEP_ALIVE_S = 0.1
@@ -45,19 +43,5 @@ def slow_server():
 
 
 def serve(app):
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        timeout_keep_alive=KEEP_ALIVE_S,
-        lifespan="off",
-        log_level="error",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    assert wait_until(lambda: server.started, timeout=10)
-    yield port
-    server.should_exit = True
-    thread.join(10)
+    with serving(app, timeout_keep_alive=KEEP_ALIVE_S) as port:
+        yield port

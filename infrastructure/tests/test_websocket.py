@@ -1,17 +1,15 @@
 """The web role's WebSocket protocol: its direct send, against websockets' framing and on a real
 uvicorn server."""
 
-import asyncio
 import struct
 import threading
 
 import pytest
-import uvicorn
 import websocket
 from websockets.frames import Frame, Opcode
 
-from benchmarks.common import free_port, wait_until
 from infrastructure.http.websocket import DIRECT_SEND, DirectSendProtocol, text_frame
+from infrastructure.testing.threaded_server import serving
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
@@ -43,17 +41,8 @@ async def direct_app(scope, receive, send):
 
 @pytest.fixture
 def server():
-    port = free_port()
-    config = uvicorn.Config(
-        direct_app, host="127.0.0.1", port=port, ws=DirectSendProtocol, lifespan="off", log_level="error"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(running.serve()), daemon=True)
-    thread.start()
-    assert wait_until(lambda: running.started, timeout=10)
-    yield port
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(direct_app, ws=DirectSendProtocol) as port:
+        yield port
 
 
 def test_the_direct_send_writes_whole_messages_in_order_with_the_asgi_sends_and_nothing_out_of_turn(server):
