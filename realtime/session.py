@@ -41,8 +41,9 @@ from realtime.stomp import (
     FrameParser,
     StompProtocolError,
     encode,
-    encode_message,
     error_frame,
+    message_head,
+    message_tail,
     negotiate_heartbeat,
     negotiate_version,
 )
@@ -88,6 +89,7 @@ class Subscription:
     destination: str
     group: str
     deliver: Callable[[Push], None]
+    head: bytes  # its MESSAGE frames up to the message-id (stomp.message_head)
     room_id: int | None = None
     # While missed messages are replayed, live ones wait here (recovery after a reconnect).
     held: list[Push] | None = None
@@ -324,7 +326,8 @@ class StompSession:
             return False
         # From here to the join there is no await: a revocation dispatched after the membership
         # check (which would have said no) finds the subscription and ends it.
-        subscription = Subscription(sub_id, destination, group, deliver=lambda push: None, room_id=room_id)
+        head = message_head(destination, sub_id, self.version)
+        subscription = Subscription(sub_id, destination, group, lambda push: None, head, room_id=room_id)
         subscription.deliver = lambda push: self._deliver(subscription, push)
         self.subscriptions[sub_id] = subscription
         self.ended_ids.discard(sub_id)
@@ -363,7 +366,8 @@ class StompSession:
             return False
         subscription.last_message_id = since
         for body in missed:
-            self._send_message(subscription, json.dumps(body, ensure_ascii=False).encode(), body["messageId"])
+            tail = message_tail(json.dumps(body, ensure_ascii=False).encode())
+            self._send_message(subscription, tail, body["messageId"])
         held, subscription.held = subscription.held or [], None
         for push in held:
             self._deliver(subscription, push)
@@ -490,9 +494,9 @@ class StompSession:
             if message_id <= subscription.last_message_id:
                 return  # already replayed during recovery
             subscription.last_message_id = message_id
-        # Every local subscriber gets the same push: encode its body once.
-        body = push.get("encoded") or push.setdefault("encoded", push["body"].encode())
-        self._send_message(subscription, body, message_id)
+        # Every local subscriber gets the same push: its frames' common tail is encoded once.
+        tail = push.get("tail") or push.setdefault("tail", message_tail(push["body"].encode()))
+        self._send_message(subscription, tail, message_id)
 
     def _feed_lost(self) -> None:
         """Close so the client reconnects and recovers what the gap in the feed may have cost."""
@@ -502,17 +506,14 @@ class StompSession:
         self.outgoing.clear()  # the client recovers these too, from its last messageId
         self._spawn(self.transport.close(CLOSE_FEED_LOST, "Message feed interrupted: reconnect and recover"))
 
-    def _send_message(self, subscription: Subscription, body: bytes, message_id: int | None) -> None:
+    def _send_message(self, subscription: Subscription, tail: bytes, message_id: int | None) -> None:
+        """A MESSAGE frame, as stomp.encode_message makes it: the subscription's head, a
+        message-id unique in this session (hex digits, "-" and digits: nothing to escape) and
+        the message's tail."""
         if message_id is not None:
             subscription.last_message_id = max(subscription.last_message_id, message_id)
         self.counter += 1
-        frame = encode_message(
-            subscription.destination,
-            subscription.id,
-            f"{self.connection_id}-{self.counter}",
-            body,
-            self.version,
-        )
+        frame = b"".join((subscription.head, f"{self.connection_id}-{self.counter}".encode(), tail))
         self.enqueue(frame, metrics.SENT_MESSAGE)
 
     def enqueue(self, frame: bytes | str, sent: Counter | None = None) -> None:

@@ -130,17 +130,27 @@ def encode_message(
     version: str,
     content_type: str = "application/json",
 ) -> bytes:
-    """Serialise a MESSAGE frame directly, byte-identical to encode() of the same headers."""
+    """Serialise a MESSAGE frame directly, byte-identical to encode() of the same headers: its
+    head, its message-id and its tail (see message_head and message_tail)."""
+    head = message_head(destination, subscription, version, content_type)
+    return b"".join((head, _ESCAPERS[version](message_id).encode(errors="replace"), message_tail(body)))
+
+
+def message_head(destination: str, subscription: str, version: str, content_type: str = "application/json") -> bytes:
+    """A MESSAGE frame up to its message-id's value: the same for every frame of a subscription."""
     escape = _ESCAPERS.get(version)
     if escape is None:
         raise ValueError(f"unsupported STOMP version {version!r}")
-    head = (
+    return (
         f"MESSAGE\ndestination:{escape(destination)}\ncontent-type:{escape(content_type)}"
-        f"\nsubscription:{escape(subscription)}\nmessage-id:{escape(message_id)}\n"
-    )
-    if body:
-        head = f"{head}content-length:{len(body)}\n"
-    return b"".join(((head + "\n").encode(errors="replace"), body, b"\0"))
+        f"\nsubscription:{escape(subscription)}\nmessage-id:"
+    ).encode(errors="replace")
+
+
+def message_tail(body: bytes) -> bytes:
+    """A MESSAGE frame from the end of its message-id: the same for every frame of one body."""
+    length = b"\ncontent-length:%d" % len(body) if body else b""
+    return b"".join((length, b"\n\n", body, b"\0"))
 
 
 def _unescape(text: str, table: dict[str, str]) -> str:

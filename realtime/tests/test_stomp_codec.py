@@ -17,6 +17,8 @@ from realtime.stomp import (
     encode,
     encode_message,
     error_frame,
+    message_head,
+    message_tail,
     negotiate_heartbeat,
     negotiate_version,
 )
@@ -102,6 +104,16 @@ def test_encode_message_matches_encode_byte_for_byte(version, body, value):
     )
     expected = encode(Frame("MESSAGE", headers, body), version)
     assert encode_message(value, value, value, body, version) == expected
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("body", [b"", b'{"text":"hi"}', b"a\0b"])
+@pytest.mark.parametrize("value", ["plain", "a:b\\c\nd\re", "/a\ud800"])
+def test_a_frame_put_together_from_its_head_and_tail_is_the_encoded_one(version, body, value):
+    # As a session builds its MESSAGE frames: a message-id of hex digits, "-" and digits.
+    message_id = "0123456789abcdef0123456789abcdef-17"
+    built = message_head(value, value, version) + message_id.encode() + message_tail(body)
+    assert built == encode_message(value, value, message_id, body, version)
 
 
 def test_error_frame_carries_message_content_type_receipt_and_details():
