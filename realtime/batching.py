@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -22,7 +23,10 @@ class Batched(Generic[Item, Result]):
 
     def __init__(self, work: Callable[[list[Item]], Sequence[Result | Exception]], hop: Hop, limit: int) -> None:
         self.work, self.hop, self.limit = work, hop, limit
-        self._loops: dict[asyncio.AbstractEventLoop, _Queue[Item, Result]] = {}
+        # One queue per event loop, forgotten with it.
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue[Item, Result]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, item: Item) -> Result:
         loop = asyncio.get_running_loop()

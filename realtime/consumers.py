@@ -84,12 +84,16 @@ class StompConsumer(AsyncWebsocketConsumer):
 
     def direct_send(self) -> Callable[[list[bytes]], int | None] | None:
         """The server's direct send, when the web role's protocol offers it: frames written
-        together go in one WebSocket message, as send_frames sends them."""
+        together go in one WebSocket message (direct_message), as send_frames sends them."""
         extension = self.scope.get("extensions", {}).get(DIRECT_SEND)
         if not extension:
             return None
-        send = extension["send"]
-        return lambda frames: send(frames[0] if len(frames) == 1 else b"".join(frames))
+        send, message = extension["send"], self.direct_message
+        return lambda frames: send(message(frames))
+
+    @staticmethod
+    def direct_message(frames: list[bytes]) -> bytes:
+        return frames[0] if len(frames) == 1 else b"".join(frames)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         await super().close(code=code if isinstance(code, int) else 1000)
@@ -126,13 +130,10 @@ class SockJsStompConsumer(StompConsumer):
     async def send_frames(self, frames: list[str]) -> None:
         await self.send(text_data=sockjs.messages_frame(frames))
 
-    def direct_send(self) -> Callable[[list[bytes]], int | None] | None:
-        """The server's direct send, the frames in one SockJS message frame, as send_frames sends them."""
-        extension = self.scope.get("extensions", {}).get(DIRECT_SEND)
-        if not extension:
-            return None
-        send = extension["send"]
-        return lambda frames: send(sockjs.messages_frame([frame.decode() for frame in frames]).encode())
+    @staticmethod
+    def direct_message(frames: list[bytes]) -> bytes:
+        """The frames in one SockJS message frame, as send_frames sends them."""
+        return sockjs.messages_frame([frame.decode() for frame in frames]).encode()
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         await self.send(text_data=sockjs.close_frame(code if isinstance(code, int) else 3000, reason))

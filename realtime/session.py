@@ -569,9 +569,13 @@ class StompSession:
             await self.wakeup.wait()
             self.wakeup.clear()
             while self.outgoing:
-                batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), FRAMES_PER_MESSAGE))]
+                batch = self._next_batch()
                 await self.transport.send_frames([text for text, _ in batch])
                 self.queued_bytes -= sum(size for _, size in batch)
+
+    def _next_batch(self) -> list[tuple[str, int]]:
+        """The next frames to leave together (at most FRAMES_PER_MESSAGE), with their sizes."""
+        return [self.outgoing.popleft() for _ in range(min(len(self.outgoing), FRAMES_PER_MESSAGE))]
 
     async def _heartbeats(self) -> None:
         interval = min(i for i in (self.send_every, self.expect_every) if i > 0)
@@ -605,8 +609,7 @@ class StompSession:
         if self.closing:
             return  # writing what was gathered closed it (too slow, or the write failed)
         while self.outgoing:
-            batch = [self.outgoing.popleft() for _ in range(min(len(self.outgoing), FRAMES_PER_MESSAGE))]
-            await self.transport.send_frames([text for text, _ in batch])
+            await self.transport.send_frames([text for text, _ in self._next_batch()])
         self.closing = True
         await self.transport.close(code, reason)
 

@@ -53,10 +53,10 @@ class DirectSend:
         """Write one text message now; returns the bytes the socket's buffer holds after it, or
         None, writing nothing, when the connection is closing or gone."""
         protocol = self._protocol
-        if protocol is None:
+        if protocol is None:  # the connection was lost (forget)
             return None
         transport = protocol.transport
-        if not protocol.handshake_complete or protocol.close_sent or protocol.disconnected or transport.is_closing():
+        if not protocol.handshake_complete or protocol.close_sent or transport.is_closing():
             return None
         transport.write(text_frame(payload))
         return transport.get_write_buffer_size()
