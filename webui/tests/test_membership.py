@@ -372,3 +372,26 @@ def test_opening_a_room_leaves_the_focus_where_the_person_moved_it_while_the_his
     expect(ann.message("the history")).to_be_visible(timeout=WAIT_MS)
     expect(ann.page.locator("#composer")).to_be_visible()
     expect(ann.page.locator("#members-button")).to_be_focused()
+
+
+def test_leaving_says_so_when_the_push_that_ends_the_membership_comes_before_the_answer(people):
+    _, bob = people
+    room = do_create_room(1, NewRoom("Left first", [2]))
+    answers: list[tuple[Route, APIResponse]] = []
+
+    def done_now_answered_later(route: Route) -> None:
+        answers.append((route, route.fetch()))  # the server leaves the room now
+
+    bob.page.route(f"**/command/room/{room.room_id}/participants/me", done_now_answered_later)
+    bob.log_in("user2", "1234")
+    bob.open_room("Left first")
+    bob.page.locator("#members-button").click()
+    bob.page.get_by_role("button", name="Leave room").click()
+    bob.page.locator("#leave-dialog").get_by_role("button", name="Leave", exact=True).click()
+    expect(bob.room_button("Left first")).to_have_count(0, timeout=WAIT_MS)  # the push removed it
+    assert len(answers) == 1
+    route, answer = answers[0]
+    with bob.page.expect_response(f"**/command/room/{room.room_id}/participants/me"):
+        route.fulfill(response=answer)
+    expect(bob.page.locator("#room-placeholder")).to_have_text("You left “Left first”.")
+    assert bob.errors == []

@@ -5,7 +5,7 @@ import { api } from "./api.js";
 import { $, avatar, element, showStatus } from "./dom.js";
 import { nameOf } from "./people.js";
 import { PeopleSearch } from "./peoplesearch.js";
-import { renderRooms, roomRemoved } from "./rooms.js";
+import { leavingRoom, renderRooms, roomRemoved, stayingInRoom } from "./rooms.js";
 import { state } from "./state.js";
 
 let addSearch = null;
@@ -130,14 +130,15 @@ async function leaveClosed() {
     if (state.room) $("leave-button").focus();
     return;
   }
-  const view = state.rooms.get(roomId);
+  leavingRoom(roomId);
   try {
     await api("DELETE", "/command/room/" + roomId + "/participants/me");
   } catch (error) {
+    stayingInRoom(roomId);
     showStatus(error.message);
     return;
   }
-  roomRemoved({ roomId: roomId }, "You left “" + (view ? view.roomName : "Room " + roomId) + "”.");
+  roomRemoved({ roomId: roomId });
 }
 
 // --- Renaming -----------------------------------------------------------------------------

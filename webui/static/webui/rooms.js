@@ -74,14 +74,27 @@ export function roomUpdated(view) {
 
 // The room is no longer ours (removed, or left): it leaves the list, and closes if open, with
 // the notice given or one that says so.
-export function roomRemoved(event, notice) {
+// Rooms this page asked to leave. The answer to the request and the server's push that ends
+// the membership race each other; whichever comes first removes the room, and says so.
+const leaving = new Set();
+
+export function leavingRoom(roomId) {
+  leaving.add(roomId);
+}
+
+export function stayingInRoom(roomId) {
+  leaving.delete(roomId);
+}
+
+export function roomRemoved(event) {
   const view = state.rooms.get(event.roomId);
+  const left = leaving.delete(event.roomId);
   state.rooms.delete(event.roomId);
   changed(event.roomId, "removed");
   renderRooms();
   if (state.room && state.room.id === event.roomId) {
     const name = view ? view.roomName : "Room " + event.roomId;
-    openRoomLost(event.roomId, notice || "You are no longer in “" + name + "”.");
+    openRoomLost(event.roomId, (left ? "You left “" : "You are no longer in “") + name + "”.");
   }
 }
 
