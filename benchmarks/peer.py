@@ -67,9 +67,17 @@ from benchmarks.common import (
 from benchmarks.cpu import Meter, spent
 from benchmarks.instance import pid_in, server_ports, service_pid_file
 from benchmarks.load import process_tree
-from benchmarks.pipeline import APART, consumers_idle, meter_of, services_home
 from benchmarks.realtime import raise_file_limit, rss_kb, token_for, wait_for_groups
-from benchmarks.sustained import create_rooms, drop_system, system_environment, the_system
+from benchmarks.system import (
+    APART,
+    consumers_idle,
+    create_rooms,
+    drop_system,
+    meter_of,
+    services_home,
+    system_environment,
+    the_system,
+)
 
 DB_NAME = "chat_bench_peer"
 CENTRIFUGO_MODULE = "github.com/centrifugal/centrifugo/v6"

@@ -24,43 +24,43 @@ system's total.
 from __future__ import annotations
 
 import argparse
-import functools
-import json
-import resource
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import loadgen
 from benchmarks.common import (
     OUT_DIR,
-    ROOT,
     Figure,
     percentile,
     report,
     setup_django,
     wait_until,
 )
-from benchmarks.cpu import Meter, spent, tree_seconds
-from benchmarks.instance import pid_in, server_ports, service_pid_file
+from benchmarks.cpu import Meter, spent
+from benchmarks.instance import server_ports
 from benchmarks.realtime import raise_file_limit, token_for, wait_for_groups
-from benchmarks.sustained import create_rooms, drop_system, system_environment, the_system
+from benchmarks.system import (
+    APART,
+    LOAD_CLIENT,
+    consumers_idle,
+    create_rooms,
+    drop_system,
+    load_client_seconds,
+    meter_of,
+    print_cpu_table,
+    system_environment,
+    the_system,
+)
 
 DB_NAME = "chat_bench_pipeline"
 CPU_TARGET_MS = 3.0  # summed over the system's processes, per accepted message
 P99_TARGET_MS = 100.0
 KEEP_UP = 0.99
 DRAIN_TIMEOUT_S = 120.0
-LOAD_CLIENT = "load client (apart)"
-# Backends of other databases on the same server: not this system's, left out of its total.
-OTHER_DATABASES = "postgresql: other databases (apart)"
-APART = (LOAD_CLIENT, OTHER_DATABASES)
 LATE_MS = 10.0  # a post that went out this much after its time on the schedule counts as late
 
 
@@ -109,50 +109,6 @@ class Lag(threading.Thread):
     def largest(self, role: str) -> int:
         with self._lock:
             return self._largest.get(role, 0)
-
-
-def consumers_idle() -> bool:
-    """Whether every consumer role has committed everything on its topics, asked now."""
-    from infrastructure.messaging import consumers
-
-    try:
-        return all(lag == 0 for lag in consumers.lag_by_role().values())
-    except Exception:  # noqa: BLE001 - not known to be idle
-        return False
-
-
-def services_home(env: dict[str, str]) -> Path:
-    """Where the run's services keep their pid files (scripts/services' home)."""
-    return Path(env.get("CHAT_SERVICES_HOME") or ROOT / ".local")
-
-
-def meter_of(env: dict[str, str], system: Any) -> Meter:
-    """Every process of the system: the roles, and the services of the run's home."""
-    home = services_home(env)
-    commands_db = urlsplit(env["DATABASE_URL"]).path.lstrip("/")
-    read_store_db = urlsplit(env.get("FERRETDB_POSTGRES_URL", "")).path.lstrip("/")
-
-    def postgres_group(database: str | None) -> str:
-        if database is None:
-            return "postgresql: server"  # its own processes, and backends that ended meanwhile
-        if database == commands_db:
-            return "postgresql: commands"
-        if database == read_store_db:
-            return "postgresql: read store (FerretDB's)"
-        return OTHER_DATABASES
-
-    trees: dict[str, Callable[[], int | None]] = {name: functools.partial(system.pid, name) for name in system.roles}
-    for service, label in (("mongo", "ferretdb"), ("kafka", "kafka"), ("redis", "redis")):
-        trees[label] = functools.partial(pid_in, service_pid_file(home, service))
-    postmaster = pid_in(service_pid_file(home, "postgres"))
-    return Meter(trees, (postmaster, postgres_group) if postmaster else None)
-
-
-def load_client_seconds(subscribers: loadgen.Subscribers) -> float:
-    """CPU of the load client so far: the subscribe process, the finished post processes, this one."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    return tree_seconds(subscribers.pid) + children.ru_utime + children.ru_stime + me.ru_utime + me.ru_stime
 
 
 def step(
@@ -217,24 +173,6 @@ def step(
         Figure(f"  {label}: CPU per message, the load client", per_message[LOAD_CLIENT], "ms"),
     ]
     return figures, per_message
-
-
-def print_cpu_table(table: dict[float, dict[str, float]]) -> None:
-    """Processes down, rates across: CPU milliseconds per accepted message."""
-    rates = list(table)
-    names = sorted({n for column in table.values() for n in column if n not in APART})
-    names.sort(key=lambda n: -table[rates[-1]].get(n, 0.0))
-    print("\nCPU ms per accepted message, by process")
-    print(f"{'process':<40}" + "".join(f"{f'{r:g}/s':>10}" for r in rates))
-    for name in [*names, "= the system", *APART]:
-        if name == "= the system":
-            values = [sum(v for n, v in table[r].items() if n not in APART) for r in rates]
-        else:
-            values = [table[r].get(name, 0.0) for r in rates]
-        print(f"{name:<40}" + "".join(f"{v:>10.2f}" for v in values))
-    path = OUT_DIR / "pipeline_cpu.json"
-    path.write_text(json.dumps({f"{r:g}": column for r, column in table.items()}, indent=2))
-    print(f"(written to {path.relative_to(ROOT)})")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,6 @@ import argparse
 import resource
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from tqdm import tqdm
@@ -35,25 +34,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
     OUT_DIR,
-    PYTHON,
     Figure,
-    api_command,
-    bench_environment,
-    drop_database,
-    drop_namespace,
-    ensure_customers,
     free_port,
     percentile,
     report,
     setup_django,
-    uvicorn_command,
     wait_until,
 )
-from benchmarks.load import Checks, Poster, Role, Subscriber, Subscribers, System, by_room
+from benchmarks.load import Checks, Poster, Subscriber, Subscribers, System, by_room
 from benchmarks.realtime import raise_file_limit, token_for, wait_for_groups
+from benchmarks.system import create_rooms, drop_system, system_environment, the_system
 
 DB_NAME = "chat_bench_sustained"
-POOL = 200  # bench customers; each room takes CLIENTS/ROOMS of them besides its creator
 KEEP_UP = 0.99  # share of the asked rate that must be accepted (posts in flight at the end are cut)
 
 
@@ -68,68 +60,6 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     if args.clients % args.rooms or not 1 <= per_room <= 99:
         parser.error("--clients must be 1 to 99 times --rooms (a room holds at most 100 people)")
     return args
-
-
-def create_rooms(rooms: int, per_room: int) -> dict[int, list[int]]:
-    """Fresh rooms of customer 1 and `per_room` bench customers: room id -> its listeners."""
-    from accounts.models import Customer
-    from chat_command.services import NewRoom, do_create_room
-
-    usernames = [f"sustained_{n}" for n in range(POOL)]
-    ensure_customers(usernames, lambda u: f"Sustained {u[10:]}")
-    pool = sorted(Customer.objects.filter(username__in=usernames).values_list("customer_id", flat=True))
-    created = {}
-    for n in tqdm(range(rooms), desc="creating rooms", unit="room"):
-        listeners = [pool[(n * per_room + k) % POOL] for k in range(per_room)]
-        created[do_create_room(1, NewRoom(f"sustained {n}", listeners)).room_id] = listeners
-    return created
-
-
-def system_environment(db_name: str, **settings: str) -> dict[str, str]:
-    """For `the_system`: a database, a read store and a namespace of the run's own (`drop_system`
-    drops them), the roles in processes of their own, consumer groups that start at the topics'
-    ends; `settings` on top.
-
-    A database kept from run to run would make every run slower than the last: the same bench
-    customers, in the rooms of every earlier run, announce their presence to all of them.
-    """
-    run = f"{db_name}_{uuid.uuid4().hex[:8]}"
-    env = bench_environment(db_name, database=run)
-    keys = Path(env["CHAT_STATE_DIR"]) / "keys"
-    env.update(
-        MONGO_DB_NAME=run,
-        CHAT_EMBEDDED_WORKERS="false",
-        KAFKA_AUTO_OFFSET_RESET="latest",
-        JWT_PRIVATE_KEY_PATH=str(keys / "private_key.pem"),
-        JWT_PUBLIC_KEY_PATH=str(keys / "public_key.pem"),
-        **settings,
-    )
-    return env
-
-
-def drop_system(env: dict[str, str]) -> None:
-    """Drop what `system_environment` made for a run whose processes have stopped."""
-    from django.db import connections
-
-    from infrastructure import backends
-
-    backends.mongo_db().client.drop_database(env["MONGO_DB_NAME"])
-    connections.close_all()
-    drop_database(env)
-    drop_namespace(env)
-
-
-def the_system(env: dict[str, str], http_port: int, ws_ports: list[int]) -> System:
-    return System(
-        env,
-        [
-            Role("web-http", api_command(http_port), http_port),
-            *(Role(f"web-ws-{'ab'[n]}", uvicorn_command(port), port) for n, port in enumerate(ws_ports)),
-            Role("relay", [PYTHON, "manage.py", "relay_outbox"]),
-            Role("projector", [PYTHON, "manage.py", "consume_events", "projector"]),
-            Role("pusher", [PYTHON, "manage.py", "consume_events", "pusher"]),
-        ],
-    )
 
 
 def load(args: argparse.Namespace, poster: Poster, subscribers: Subscribers) -> None:
