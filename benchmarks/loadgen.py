@@ -149,10 +149,12 @@ class Posts:
         *,
         centrifugo_api_key: str = "",
         first_id: int = 1,
+        cut: bool = False,
     ) -> None:
         """Posts to `POST /command/message` at `port` as the customer of `token`; with
         `centrifugo_api_key`, publications to Centrifugo's `POST /api/publish` at `port`
-        instead, numbered from `first_id`."""
+        instead, numbered from `first_id`. With `cut`, nothing is sent once `seconds` are over:
+        the posts a slow server kept waiting for a connection until then are not made."""
         self.seconds = seconds
         if centrifugo_api_key:
             target = [f"-url=http://127.0.0.1:{port}/api/publish", f"-centrifugo-api-key={centrifugo_api_key}"]
@@ -169,6 +171,7 @@ class Posts:
                 f"-duration={seconds}",
                 f"-label={label}",
                 f"-connections={connections}",
+                *(["-cut"] if cut else []),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

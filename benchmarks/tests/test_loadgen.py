@@ -36,6 +36,15 @@ def test_a_post_that_waited_for_a_busy_connection_is_reported_late(slow_server):
     assert late[-1] >= 9 * (SLOW_ANSWER_S * 1000 - 50) * 0.9  # the tenth, about 9 x 50 ms behind
 
 
+def test_with_cut_nothing_is_sent_after_the_duration(slow_server):
+    # As above, but the posts still waiting for the one connection at the end are not made.
+    posts = loadgen.Posts(slow_server, "t", [1], rate=20, seconds=0.5, label="test", connections=1, cut=True).wait()
+    assert 3 <= len(posts) <= 0.5 / SLOW_ANSWER_S + 1  # about one per answer, not the 10 scheduled
+    start = min(p.due_ns for p in posts)
+    assert all(p.sent_ns <= start + 0.5e9 for p in posts)
+    assert [(p.status, p.message_id) for p in posts] == [(200, 1)] * len(posts)
+
+
 def test_a_post_nobody_answered_has_status_0_and_no_message():
     posts = loadgen.Posts(free_port(), "t", [1], rate=10, seconds=0.3, label="test").wait()
     assert len(posts) == 3
