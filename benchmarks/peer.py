@@ -69,13 +69,13 @@ from benchmarks.instance import pid_in, server_ports, service_pid_file
 from benchmarks.load import process_tree
 from benchmarks.realtime import raise_file_limit, rss_kb, token_for, wait_for_groups
 from benchmarks.system import (
-    APART,
     consumers_idle,
     create_rooms,
     drop_system,
     meter_of,
     services_home,
     system_environment,
+    system_total,
     the_system,
 )
 
@@ -144,7 +144,7 @@ class Server:
         meter = next(iter(self.meters.values()))
 
         def total() -> float:
-            return sum(v for k, v in meter.read().items() if k not in APART)
+            return system_total(meter.read())
 
         deadline, last = time.monotonic() + QUIET_TIMEOUT_S, total()
         while time.monotonic() < deadline:
@@ -158,7 +158,7 @@ class Server:
     def cpu_since(self, before: dict[str, dict[str, float]]) -> dict[str, float]:
         """CPU seconds of each account since `before`; what is kept apart (the load client) left out."""
         used = {name: spent(before[name], meter.read()) for name, meter in self.meters.items()}
-        return {name: sum(v for k, v in by_process.items() if k not in APART) for name, by_process in used.items()}
+        return {name: system_total(by_process) for name, by_process in used.items()}
 
 
 def last_arrivals(server: Server, subscribers: loadgen.Subscribers, posts: list[loadgen.Post]) -> list[list[float]]:

@@ -40,25 +40,25 @@ from benchmarks.common import (
     setup_django,
     wait_until,
 )
-from benchmarks.cpu import Meter, spent
+from benchmarks.cpu import Meter
 from benchmarks.instance import server_ports
 from benchmarks.realtime import raise_file_limit, token_for, wait_for_groups
 from benchmarks.system import (
-    APART,
+    CPU_TARGET_MS,
     LOAD_CLIENT,
+    P99_TARGET_MS,
+    CpuAccount,
     consumers_idle,
     create_rooms,
     drop_system,
-    load_client_seconds,
     meter_of,
     print_cpu_table,
     system_environment,
+    system_total,
     the_system,
 )
 
 DB_NAME = "chat_bench_pipeline"
-CPU_TARGET_MS = 3.0  # summed over the system's processes, per accepted message
-P99_TARGET_MS = 100.0
 KEEP_UP = 0.99
 DRAIN_TIMEOUT_S = 120.0
 LATE_MS = 10.0  # a post that went out this much after its time on the schedule counts as late
@@ -121,7 +121,7 @@ def step(
     lag: Lag,
 ) -> tuple[list[Figure], dict[str, float]]:
     """One rate: its figures, and each process's CPU ms per accepted message."""
-    before, client_before = meter.read(), load_client_seconds(subscribers)
+    account = CpuAccount(meter, subscribers)
     lag.reset()
     posts = loadgen.Posts(http_port, token_for(1), rooms, rate, args.seconds, f"rate {rate:g}").wait()
     accepted: dict[int, set[int]] = {}
@@ -137,10 +137,8 @@ def step(
     if not wait_until(drained, DRAIN_TIMEOUT_S, interval=0.5):
         print(f"not drained {DRAIN_TIMEOUT_S:.0f} s after the last post of {rate:g}/s", file=sys.stderr)
     drain_s = time.monotonic() - posted
-    cpu = spent(before, meter.read())
     count = sum(len(ids) for ids in accepted.values())
-    per_message = {name: seconds * 1000 / max(count, 1) for name, seconds in cpu.items()}
-    per_message[LOAD_CLIENT] = (load_client_seconds(subscribers) - client_before) * 1000 / max(count, 1)
+    per_message = account.per_message(count)
 
     listeners: dict[int, list[int]] = {}
     for n, (_, room) in enumerate(subscribers.subscriptions):
@@ -154,7 +152,7 @@ def step(
         if post.message_id in subscribers.arrivals[n]
     ]
     label = f"{rate:g}/s"
-    system_ms = sum(v for name, v in per_message.items() if name not in APART)
+    system_ms = system_total(per_message)
     # Over the schedule, or longer if the answers came later: a server that cannot keep up
     # stretches the span, however many posts it accepted in the end.
     span_s = max(args.seconds, (max(p.done_ns for p in posts) - min(p.due_ns for p in posts)) / 1e9)
@@ -219,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         lag.halt.set()
         system.stop_all()
         drop_system(env)
-    print_cpu_table(table)
+    print_cpu_table(table, "pipeline")
     report("pipeline", figures)
 
 
