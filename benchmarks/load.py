@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
@@ -409,10 +409,19 @@ def by_room(posts: list[Post]) -> dict[int, set[int]]:
 # --- Checks ----------------------------------------------------------------------------
 
 
-class Checks:
+class Deliveries(Protocol):
+    """Subscribers as the checks see them: Python clients (`Subscribers`) or the compiled ones."""
+
+    def missing(self, accepted: dict[int, set[int]]) -> int: ...
+
+
+D = TypeVar("D", bound=Deliveries)
+
+
+class Checks(Generic[D]):
     """What PostgreSQL, MongoDB and the subscribers hold, for the rooms of the drills."""
 
-    def __init__(self, rooms: list[int], subscribers: Subscribers) -> None:
+    def __init__(self, rooms: list[int], subscribers: D) -> None:
         self.rooms = rooms
         self.subscribers = subscribers
         self.in_mongo: set[int] = set()
