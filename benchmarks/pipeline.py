@@ -45,6 +45,7 @@ from benchmarks.instance import server_ports
 from benchmarks.realtime import raise_file_limit, token_for, wait_for_groups
 from benchmarks.system import (
     CPU_TARGET_MS,
+    LATE_MS,
     LOAD_CLIENT,
     P99_TARGET_MS,
     CpuAccount,
@@ -61,7 +62,6 @@ from benchmarks.system import (
 DB_NAME = "chat_bench_pipeline"
 KEEP_UP = 0.99
 DRAIN_TIMEOUT_S = 120.0
-LATE_MS = 10.0  # a post that went out this much after its time on the schedule counts as late
 
 
 def options(argv: list[str] | None) -> argparse.Namespace:
