@@ -127,6 +127,10 @@ KAFKA_AUTO_OFFSET_RESET = env.text("KAFKA_AUTO_OFFSET_RESET", "earliest")
 # How long the projector gathers events after the first of a batch: at live rates a batch of
 # several events shares its read-store commands (benchmarks/pipeline.py measures what it saves).
 PROJECTOR_LINGER_MS = env.number("PROJECTOR_LINGER_MS", 10, minimum=0)
+# How often a consumer role commits its offsets while records keep coming (at once when it goes
+# idle, loses partitions or stops). Each commit is a write the broker makes; a role that crashes
+# takes up to this much again, which its handlers are made for (at-least-once).
+KAFKA_COMMIT_INTERVAL_MS = env.number("KAFKA_COMMIT_INTERVAL_MS", 500, minimum=0)
 # Background roles (relay, projector, pusher) run inside the web process when the event
 # bus is embedded; with Kafka they are separate `manage.py` commands.
 RUN_EMBEDDED_WORKERS = env.flag("CHAT_EMBEDDED_WORKERS", KAFKA_BOOTSTRAP_SERVERS is None)

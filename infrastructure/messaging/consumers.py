@@ -243,6 +243,8 @@ class KafkaRunner:
         from confluent_kafka import Consumer, Producer
 
         self.role, self.stop = role, stop
+        # When the records handled so far must be committed by; None: all are.
+        self.commit_due: float | None = None
         self.group = f"{settings.KAFKA_GROUP_PREFIX}-{role.name}"
         self.status = Status(self.group)
         self.consumer = Consumer(
@@ -271,7 +273,7 @@ class KafkaRunner:
 
         ensure_topics()
         topics = [namespace.topic(t) for t in self.role.topics]
-        self.consumer.subscribe(topics, on_assign=self._assigned)
+        self.consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked)
         logger.info("%s consuming %s", self.role.name, ", ".join(topics))
         next_status = time.monotonic() + STATUS_EVERY_S
         try:
@@ -279,6 +281,7 @@ class KafkaRunner:
                 records = self._next_batch()
                 if records:
                     self._process(records)
+                self._commit(now=not records)
                 if time.monotonic() >= next_status:
                     self._report()
                     next_status = time.monotonic() + STATUS_EVERY_S
@@ -345,8 +348,26 @@ class KafkaRunner:
             self.status.processed += len(envelopes)
             self.status.last_event_id = envelopes[-1].event_id
             self.status.last_event_at = envelopes[-1].occurred_at
-        # After the batch is handled: a commit that fails only means those events come again.
+        if self.commit_due is None:
+            self.commit_due = time.monotonic() + settings.KAFKA_COMMIT_INTERVAL_MS / 1000
+
+    def _commit(self, *, now: bool) -> None:
+        """Commit the records handled so far, `now` or once the interval since the first of them
+        has passed. A commit that fails only means those events come again."""
+        if self.commit_due is None or (not now and time.monotonic() < self.commit_due):
+            return
+        self.commit_due = None
         self.consumer.commit(asynchronous=True)
+
+    def _revoked(self, consumer: Any, partitions: list[Any]) -> None:
+        """Partitions about to go to another member: what was handled of them is committed first,
+        so the member taking them over does not handle it again."""
+        from confluent_kafka import KafkaException
+
+        if self.commit_due is not None:
+            self.commit_due = None
+            with contextlib.suppress(KafkaException):  # nothing new to commit
+                consumer.commit(asynchronous=False)
 
     def _flush(self) -> None:
         while self.producer.flush(5) > 0:
