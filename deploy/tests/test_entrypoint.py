@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import pymongo
 import pytest
 
 from benchmarks.common import free_port, wait_for_port
@@ -41,6 +42,8 @@ def fresh_install(tmp_path, kafka_bootstrap, mongo_url):
     yield env
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pymongo.MongoClient(mongo_url) as mongo:
+        mongo.drop_database(name)  # the read store `init` made
 
 
 def entrypoint(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
