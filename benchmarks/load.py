@@ -22,6 +22,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -398,7 +399,18 @@ class Subscribers:
         return sum(len(s.received) - len(set(s.received)) for s in self.all)
 
 
-def by_room(posts: list[Post]) -> dict[int, set[int]]:
+class Answered(Protocol):
+    """A post as both load clients record it (`Post` here, `loadgen.Post`)."""
+
+    @property
+    def room_id(self) -> int: ...
+
+    @property
+    def message_id(self) -> int | None: ...
+
+
+def by_room(posts: Sequence[Answered]) -> dict[int, set[int]]:
+    """The accepted posts' message ids, by room."""
     rooms: dict[int, set[int]] = {}
     for post in posts:
         if post.message_id is not None:

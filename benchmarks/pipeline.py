@@ -42,6 +42,7 @@ from benchmarks.common import (
 )
 from benchmarks.cpu import Meter
 from benchmarks.instance import server_ports
+from benchmarks.load import by_room
 from benchmarks.realtime import raise_file_limit, token_for, wait_for_groups
 from benchmarks.system import (
     CPU_TARGET_MS,
@@ -124,10 +125,7 @@ def step(
     account = CpuAccount(meter, subscribers)
     lag.reset()
     posts = loadgen.Posts(http_port, token_for(1), rooms, rate, args.seconds, f"rate {rate:g}").wait()
-    accepted: dict[int, set[int]] = {}
-    for post in posts:
-        if post.message_id is not None:
-            accepted.setdefault(post.room_id, set()).add(post.message_id)
+    accepted = by_room(posts)
     posted = time.monotonic()
 
     def drained() -> bool:
