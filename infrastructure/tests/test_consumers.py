@@ -88,8 +88,8 @@ def test_offsets_are_committed_once_an_interval_while_records_keep_coming_and_at
     ].result(timeout=30)
     producer = Producer(backends.kafka_config())
     for n in range(20):
-        event = MessageSent(roomId=1, messageId=n + 1, senderId=1, senderFullName="A", content="x", sentAt=iso(now_ms()))
-        producer.produce(namespace.topic(topic), value=Envelope.wrap(event).to_bytes())
+        sent = MessageSent(roomId=1, messageId=n + 1, senderId=1, senderFullName="A", content="x", sentAt=iso(now_ms()))
+        producer.produce(namespace.topic(topic), value=Envelope.wrap(sent).to_bytes())
     assert producer.flush(10) == 0
     group = f"{settings.KAFKA_GROUP_PREFIX}-{CommitWatcher.name}"
     role, stop = CommitWatcher(topic, group, look_at=12, patience=1.5), threading.Event()
