@@ -1,8 +1,12 @@
 """The outbox relay: publishes pending outbox rows in log order and marks them published.
 
-One relay is active per database (a PostgreSQL advisory lock; others wait as standbys). It
-wakes on LISTEN/NOTIFY (or an in-process event) when a transaction commits, so it adds
-milliseconds, not a polling interval. Rows are marked published only after the bus confirmed
+One relay is active per database (a PostgreSQL advisory lock; others wait as standbys). Idle,
+it sleeps until a commit notifies it (LISTEN/NOTIFY, or an in-process event), so it adds
+milliseconds, not a polling interval. Busy, it is not notified: PostgreSQL commits notifying
+transactions one at a time, through their WAL flush, so notifications made every send wait for
+the one before. With rows in flight it looks at the outbox again once they are confirmed, and
+falls asleep (commits notify again) once a look finds nothing; a commit that saw it busy ends
+before it can fall asleep, and its look after that sees the rows (migration 0010). Rows are marked published only after the bus confirmed
 them; a relay killed in between publishes those rows again on restart (same eventId, so
 consumers drop the duplicates). While Kafka is down, rows stay pending and the producer keeps
 retrying in order; the commands that wrote them have already succeeded. While PostgreSQL is
@@ -40,6 +44,8 @@ CONFIRM_WAIT_S = 0.002
 MARK_BATCH = 500
 MARK_EVERY_S = 0.05
 ADVISORY_LOCK_KEY = 0x0C4A7_0B0C  # "chat outbox"
+# Held by the active relay while it sleeps: commits notify it only then (migration 0010).
+SLEEP_LOCK_KEY = 0x0C4A7_05EE
 # What the relay's two connections raise while PostgreSQL is away (Django's, and the coordinator's own).
 DATABASE_AWAY = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 RECONNECT_MAX_WAIT_S = 5.0
@@ -129,7 +135,17 @@ class InProcessPublisher:
 
 
 class Coordinator(Protocol):
+    # Whether commits announce their rows now; while the relay is awake they leave it to look.
+    asleep: bool
+
     def acquire(self, stop: threading.Event) -> bool: ...
+
+    def wake(self) -> None:
+        """Commits stop announcing their rows: the relay has rows in flight and looks again after."""
+
+    def fall_asleep(self) -> None:
+        """Commits announce their rows from now on, unless a transaction that saw the relay awake
+        has not ended yet (it stays awake, and tries again after its next look)."""
 
     def wait(self, timeout: float) -> None:
         """Block until a commit wrote outbox rows, or `timeout` passed."""
@@ -149,6 +165,7 @@ class PostgresCoordinator:
     def __init__(self, database: dict[str, Any] | None = None) -> None:
         self._database = database or settings.DATABASES["default"]
         self._conn = self._connect()
+        self.asleep = False
 
     def _connect(self) -> psycopg.Connection[Any]:
         db = self._database
@@ -178,6 +195,18 @@ class PostgresCoordinator:
             stop.wait(2.0)
         return False
 
+    def wake(self) -> None:
+        if self.asleep:
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", [SLEEP_LOCK_KEY])
+            self.asleep = False
+
+    def fall_asleep(self) -> None:
+        if not self.asleep:
+            # Not while a transaction that saw the relay awake holds it shared: waiting for one
+            # would hold up the relay for as long as that transaction lasts.
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", [SLEEP_LOCK_KEY]).fetchone()
+            self.asleep = bool(row and row[0])
+
     def wait(self, timeout: float) -> None:
         for _ in self._conn.notifies(timeout=timeout, stop_after=1):
             pass
@@ -186,7 +215,8 @@ class PostgresCoordinator:
         return bool(list(self._conn.notifies(timeout=0)))
 
     def reconnect(self, stop: threading.Event) -> None:
-        self._conn.close()  # a session's advisory lock ends with it
+        self._conn.close()  # a session's advisory locks end with it
+        self.asleep = False
         delay = 0.2
         while not stop.wait(delay):
             try:
@@ -201,9 +231,16 @@ class PostgresCoordinator:
 
 
 class LocalCoordinator:
-    """One process, one relay: wake-ups come from on-commit hooks in this process."""
+    """One process, one relay: wake-ups come from on-commit hooks in this process, on every commit."""
 
     _lock = threading.Lock()
+    asleep = True
+
+    def wake(self) -> None:
+        pass
+
+    def fall_asleep(self) -> None:
+        pass
 
     def acquire(self, stop: threading.Event) -> bool:
         while not stop.is_set():
@@ -267,14 +304,16 @@ def _relay_while_active(
     look = True  # whether new pending rows may exist: at start, after a wake-up, a full batch or a failure
     looked_at = 0.0
     while not stop.is_set():
-        # The outbox is read when a commit announced rows (or once a second, should a
-        # wake-up ever be missed), not while waiting for confirmations: reading it again and
-        # again cost PostgreSQL more than the commands did.
+        # The outbox is read when a commit announced rows, once the rows in flight are
+        # confirmed, or once a second should a wake-up ever be missed; not while waiting for
+        # confirmations: reading it again and again cost PostgreSQL more than the commands did.
         look = look or coordinator.woken() or time.monotonic() - looked_at >= IDLE_WAIT_S
         sent = 0
         if look:
             sent, look = _send_batch(publisher, in_flight)
             looked_at = time.monotonic()
+            if sent:
+                coordinator.wake()
         # Straight on while a full batch was sent; otherwise wait a little for confirmations
         # (with MAX_IN_FLIGHT rows out, say while Kafka is down, this keeps the loop from spinning).
         confirmed, failed = publisher.poll(0 if sent and look else CONFIRM_WAIT_S)
@@ -282,7 +321,11 @@ def _relay_while_active(
         if marks.due(unconfirmed=len(in_flight) - len(marks.ids)):
             marks.flush(in_flight)
         if not sent and not in_flight and not look:
-            coordinator.wait(IDLE_WAIT_S)
+            if coordinator.asleep:
+                coordinator.wait(IDLE_WAIT_S)
+            else:
+                # Commits made while rows were in flight did not announce theirs: one more look.
+                coordinator.fall_asleep()
             look = True
 
 

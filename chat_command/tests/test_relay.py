@@ -83,6 +83,89 @@ def test_the_relay_wakes_on_commit_instead_of_polling(committed_room, tail, monk
             assert tail.collect(in_room(committed_room), 1, timeout=15), "the commit woke the relay"
 
 
+def test_rows_committed_while_the_relay_is_busy_are_published_without_a_notification(committed_room, tail, monkeypatch):
+    # Busy, the relay is not notified; it looks again once its rows in flight are confirmed. Idle
+    # it would look only once a minute, so this fails if any row waited for that.
+    monkeypatch.setattr(relay, "IDLE_WAIT_S", 60.0)
+    with relay_in_a_thread(relay.KafkaPublisher(), relay.PostgresCoordinator()):
+        sent = [m for batch in at_once([lambda: send(committed_room, 20)] * 3) for m in batch]
+        received = tail.collect(in_room(committed_room), 60, timeout=15)
+    assert sorted(e.payload["messageId"] for e in received) == sorted(sent)
+
+
+def notified_within(coordinator, seconds: float) -> bool:
+    started = time.monotonic()
+    coordinator.wait(seconds)
+    return time.monotonic() - started < seconds * 0.9
+
+
+def test_commits_notify_the_relay_only_while_it_sleeps(committed_room):
+    coordinator = relay.PostgresCoordinator()
+    try:
+        assert coordinator.asleep is False
+        send(committed_room, 1)
+        assert not notified_within(coordinator, 0.5), "awake: the commit left the relay to look"
+        coordinator.fall_asleep()
+        assert coordinator.asleep
+        send(committed_room, 1)
+        assert notified_within(coordinator, 5), "asleep: the commit notified"
+        coordinator.wake()
+        assert coordinator.asleep is False
+        send(committed_room, 1)
+        assert not notified_within(coordinator, 0.5)
+    finally:
+        coordinator.release()
+
+
+def test_the_relay_falls_asleep_only_once_the_commits_that_saw_it_awake_have_ended(committed_room):
+    """A transaction that skipped the notification ends before the relay sleeps, so the relay's
+    look after falling asleep sees its rows."""
+    inserted, release = threading.Event(), threading.Event()
+
+    def open_transaction():
+        try:
+            with transaction.atomic():
+                outbox.record(
+                    MessageSent(
+                        roomId=committed_room.room_id,
+                        messageId=10**9,
+                        senderId=1,
+                        senderFullName="A",
+                        content="held",
+                        sentAt="2026-12-06T00:00:00.000Z",
+                    )
+                )
+                inserted.set()
+                assert release.wait(30)
+        finally:
+            connection.close()
+
+    coordinator = relay.PostgresCoordinator()
+    writer = threading.Thread(target=open_transaction)
+    writer.start()
+    try:
+        assert inserted.wait(30)
+        coordinator.fall_asleep()
+        assert coordinator.asleep is False, "not while a transaction that saw it awake is open"
+        release.set()
+        writer.join(30)
+        assert not notified_within(coordinator, 0.5), "it saw the relay awake: no notification"
+        coordinator.fall_asleep()
+        assert coordinator.asleep
+        assert any(row.type == "MessageSent" and b"held" in row.value for row in outbox.pending(500))
+    finally:
+        release.set()
+        writer.join(30)
+        coordinator.release()
+
+
+def test_the_notify_trigger_and_the_relay_use_one_sleep_lock():
+    import importlib
+
+    migration = importlib.import_module("chat_command.migrations.0010_outbox_notify_while_relay_sleeps")
+    assert migration.SLEEP_LOCK_KEY == relay.SLEEP_LOCK_KEY != relay.ADVISORY_LOCK_KEY
+
+
 def at_once(calls):
     """Run the calls on a thread each, released together; their results, or the first call's error."""
     barrier = threading.Barrier(len(calls), timeout=30)
