@@ -6,11 +6,13 @@ milliseconds, not a polling interval. Busy, it is not notified: PostgreSQL commi
 transactions one at a time, through their WAL flush, so notifications made every send wait for
 the one before. With rows in flight it looks at the outbox again once they are confirmed, and
 falls asleep (commits notify again) once a look finds nothing; a commit that saw it busy ends
-before it can fall asleep, and its look after that sees the rows (migration 0010). Rows are marked published only after the bus confirmed
-them; a relay killed in between publishes those rows again on restart (same eventId, so
-consumers drop the duplicates). While Kafka is down, rows stay pending and the producer keeps
-retrying in order; the commands that wrote them have already succeeded. While PostgreSQL is
-down (a restart), the relay waits for it, connects again and takes the lock again.
+before it can fall asleep, and its look after that sees the rows (migration 0010).
+
+Rows are marked published only after the bus confirmed them; a relay killed in between
+publishes those rows again on restart (same eventId, so consumers drop the duplicates). While
+Kafka is down, rows stay pending and the producer keeps retrying in order; the commands that
+wrote them have already succeeded. While PostgreSQL is down (a restart), the relay waits for
+it, connects again and takes the lock again.
 """
 
 from __future__ import annotations
