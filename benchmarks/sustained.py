@@ -55,7 +55,6 @@ from benchmarks.system import (
     consumers_idle,
     create_rooms,
     drop_system,
-    load_client_seconds,
     meter_of,
     print_cpu_table,
     system_environment,
@@ -116,7 +115,7 @@ def measure(
         posting = loadgen.Posts(http_port, token_for(1), list(rooms), args.rate, args.duration, "sustained", cut=True)
         posts = wait_for_posts(args, posting, subscribers)
         # This client shares the machine: its CPU while posting, as a share of a core.
-        client_percent = 100 * (load_client_seconds(subscribers) - account.client_before) / (time.monotonic() - started)
+        client_percent = 100 * account.client_seconds() / (time.monotonic() - started)
         accepted = by_room(posts)
         print("waiting for the last messages to be projected and delivered", flush=True)
         checks = Checks(list(rooms), subscribers)

@@ -159,10 +159,14 @@ class CpuAccount:
         self.meter, self.subscribers = meter, subscribers
         self.before, self.client_before = meter.read(), load_client_seconds(subscribers)
 
+    def client_seconds(self) -> float:
+        """The load client's CPU seconds since."""
+        return load_client_seconds(self.subscribers) - self.client_before
+
     def per_message(self, count: int) -> dict[str, float]:
         """CPU milliseconds per message of each process since, for `count` messages."""
         per_message = {name: s * 1000 / max(count, 1) for name, s in spent(self.before, self.meter.read()).items()}
-        per_message[LOAD_CLIENT] = (load_client_seconds(self.subscribers) - self.client_before) * 1000 / max(count, 1)
+        per_message[LOAD_CLIENT] = self.client_seconds() * 1000 / max(count, 1)
         return per_message
 
 

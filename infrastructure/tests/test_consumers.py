@@ -8,6 +8,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from chat_command.events import MessageSent
+from chat_command.tests.test_relay import wait_for
 from infrastructure import backends, namespace
 from infrastructure.messaging import consumers
 from infrastructure.messaging.events import Envelope
@@ -69,13 +70,6 @@ def committed(group: str, topic: str) -> int:
         reader.close()
 
 
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return condition()
-
-
 def test_offsets_are_committed_once_an_interval_while_records_keep_coming_and_at_once_when_idle(
     settings, kafka_bootstrap, unique
 ):
@@ -96,12 +90,12 @@ def test_offsets_are_committed_once_an_interval_while_records_keep_coming_and_at
     thread = threading.Thread(target=consumers.KafkaRunner(role, stop).run, daemon=True)
     thread.start()
     try:
-        assert wait_until(lambda: role.handled == 20, 60)
+        assert wait_for(lambda: role.handled == 20, 60)
         # Ten batches back to back: within the interval none of them was committed.
         assert role.committed_meanwhile is not None, "the watcher looked"
         assert role.committed_meanwhile < 0
         # Then nothing more came: all of it is committed without waiting for the interval.
-        assert wait_until(lambda: committed(group, topic) == 20, 5)
+        assert wait_for(lambda: committed(group, topic) == 20, 5)
     finally:
         stop.set()
         thread.join(30)

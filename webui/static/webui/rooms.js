@@ -72,8 +72,6 @@ export function roomUpdated(view) {
   if (room) openViewChanged(view);
 }
 
-// The room is no longer ours (removed, or left): it leaves the list, and closes if open, with
-// the notice given or one that says so.
 // Rooms this page asked to leave. The answer to the request and the server's push that ends
 // the membership race each other; whichever comes first removes the room, and says so.
 const leaving = new Set();
@@ -86,6 +84,8 @@ export function stayingInRoom(roomId) {
   leaving.delete(roomId);
 }
 
+// The room is no longer ours (removed, or left): it leaves the list, and closes if open with a
+// notice that says which.
 export function roomRemoved(event) {
   const view = state.rooms.get(event.roomId);
   const left = leaving.delete(event.roomId);
