@@ -1,5 +1,6 @@
-"""The comparison with Centrifugo, run small: every row measured on both servers, from the same client."""
+"""The comparison with Centrifugo: every row measured on both servers, run small; and when a server is done closing."""
 
+import ast
 import json
 import os
 import subprocess
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from benchmarks import peer
+from benchmarks.cpu import Meter
+
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / ".local" / "bench" / "peer.json"
 RESULTS = ROOT / ".local" / "bench" / "peer_results.json"
@@ -16,6 +19,7 @@ MEASURED = ("connect", "memory", "last arrival", "burst p50", "burst p99", "big 
 
 
 # Centrifugo is built from the Go module proxy on a machine's first run: minutes, once.
+@pytest.mark.integration
 @pytest.mark.timeout(1200)
 def test_a_small_run_measures_every_row_on_both_servers():
     REPORT.unlink(missing_ok=True)
@@ -45,3 +49,48 @@ def test_a_small_run_measures_every_row_on_both_servers():
     names = {f["name"].strip() for f in json.loads(REPORT.read_text())}
     assert "ours / Centrifugo: one message to 100 subscribers, last arrival (median of 3)" in names
     assert "ours: connect and subscribe 100 clients" in names
+
+
+BUSY = "while True: pass"
+IDLE = "import time; time.sleep(60)"
+
+
+@pytest.fixture
+def processes():
+    started: list[subprocess.Popen] = []
+
+    def start(code: str) -> int:
+        started.append(subprocess.Popen([sys.executable, "-c", code]))
+        return started[-1].pid
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def server_of(holder: int, other: int) -> peer.Server:
+    """A server whose connections `holder` held, and whose account also counts `other` (a shared service)."""
+    return peer.Server(
+        name="test",
+        protocol="stomp",
+        ws_ports=[],
+        room=1,
+        tokens=[],
+        publish=lambda count, rate: pytest.fail("nothing is sent"),
+        holders={"holder": lambda: holder},
+        meters={"tier": Meter({"holder": lambda: holder, "shared": lambda: other})},
+    )
+
+
+def test_quiet_once_the_processes_that_held_the_connections_are_while_a_shared_one_is_busy(processes):
+    server_of(processes(IDLE), processes(BUSY)).wait_until_quiet()
+
+
+def test_a_holder_that_stays_busy_is_named_with_what_it_spent(processes, monkeypatch):
+    monkeypatch.setattr(peer, "QUIET_TIMEOUT_S", 2.5)
+    with pytest.raises(RuntimeError, match=r"still busy 2.5 s after its clients left; CPU ms in the last 1 s:") as e:
+        server_of(processes(BUSY), processes(IDLE)).wait_until_quiet()
+    spent = ast.literal_eval(str(e.value).split(": ", 2)[2])
+    assert spent["holder"] >= 500, spent
+    assert spent["shared"] < 100, spent
