@@ -124,19 +124,25 @@ def has_ended(principal: Principal) -> bool:
     return bool(row and row[0])
 
 
+# One text for any number of principals, their fields as three arrays: the driver converts a
+# statement's text once and keeps it, and a text with a row of placeholders per principal was
+# converted again for every batch (6% of a web process's CPU while clients connected).
+_SESSIONS_ENDED_SQL = (
+    "SELECT checked.n FROM unnest(%s::text[], %s::bigint[], %s::bigint[])"
+    " WITH ORDINALITY AS checked (token_id, customer_id, issued_at, n)"
+    f" WHERE {ended_sql('checked.token_id', 'checked.customer_id', 'checked.issued_at')}"
+)
+
+
 def sessions_ended(principals: Sequence[Principal]) -> list[bool]:
     """has_ended of each principal, in order, in one statement."""
     if not principals:
         return []
-    rows = ", ".join(["(%s, %s, %s, %s)"] * len(principals))
-    sql = (
-        f"WITH checked (n, token_id, customer_id, issued_at) AS (VALUES {rows}) SELECT n FROM checked"
-        f" WHERE {ended_sql('checked.token_id', 'checked.customer_id', 'checked.issued_at')}"
-    )
+    columns = [list(column) for column in zip(*(ended_params(p) for p in principals), strict=True)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value for n, p in enumerate(principals) for value in (n, *ended_params(p))])
+        cursor.execute(_SESSIONS_ENDED_SQL, columns)
         ended = {row[0] for row in cursor.fetchall()}
-    return [n in ended for n in range(len(principals))]
+    return [n in ended for n in range(1, len(principals) + 1)]
 
 
 # Every request carries its token again; checking the signature and claims of the same
