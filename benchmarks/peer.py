@@ -1,6 +1,6 @@
-"""The realtime tier against a peer: this project and Centrifugo, one compiled client, one server at a time.
+"""The realtime tier against a peer: ours, uvicorn alone and Centrifugo; one client, one server at a time.
 
-Both servers get the same load from the same compiled client (benchmarks/loadgen), one after
+Each server gets the same load from the same compiled client (benchmarks/loadgen), one after
 the other on the same machine:
 
 - **ours**: every production role as in the pipeline benchmark (the api role, two uvicorn web
@@ -8,6 +8,9 @@ the other on the same machine:
   end). Subscribers are STOMP clients of one room's message topic, spread over the two web
   processes (SUBSCRIBERS connections of 50 participants); a message is `POST /command/message`,
   so its way runs through the outbox, Kafka, the pusher and Redis.
+- **uvicorn alone** (benchmarks/bare_stomp.py): the web role's uvicorn and protocol in one
+  process, with the least application that answers the same client (CONNECTED, RECEIPT, and a
+  POST that writes one MESSAGE frame to every socket): the floor under any cut in ours.
 - **Centrifugo** (CENTRIFUGO_VERSION, in-memory engine, built from the Go module proxy into
   `.local/cache/centrifugo/` on first use; skipped, and said so, when it cannot be built):
   subscribers are clients of its JSON protocol with connection JWTs, subscribed to the channel
@@ -33,6 +36,7 @@ Targets (issue 23): one message to 1,000 at most 40 ms end to end; burst p99 und
 1,000 connected and subscribed in under 1 s; and every row within 1.5x of Centrifugo's.
 
     eval "$(scripts/services env)"; .venv/bin/python benchmarks/peer.py
+    .venv/bin/python benchmarks/peer.py --servers ours,uvicorn   # without Centrifugo
     .venv/bin/python benchmarks/peer.py --servers ours --subscribers 100 --big 200   # a quick run
 """
 
@@ -57,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import loadgen
 from benchmarks.common import (
     OUT_DIR,
+    PYTHON,
     Figure,
     Processes,
     percentile,
@@ -94,6 +99,7 @@ MESSAGE_ID = re.compile(r'"messageId": ?(\d+)')  # the push's own, beside its bo
 BURST_P99_TARGET_MS = 150.0
 CONNECT_TARGET_MS = 1000.0
 PEER_RATIO = 1.5
+SERVERS = ("ours", "uvicorn", "centrifugo")
 # The server has finished with its closed connections once the processes that held them spend
 # under 2% of a core (a second's window: the kernel counts CPU in 10 ms ticks per process).
 QUIET_WINDOW_S, QUIET_CPU_S, QUIET_TIMEOUT_S = 1.0, 0.02, 30.0
@@ -101,7 +107,7 @@ QUIET_WINDOW_S, QUIET_CPU_S, QUIET_TIMEOUT_S = 1.0, 0.02, 30.0
 
 def options(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", default="ours,centrifugo", help="which servers to measure, in turn")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="which servers to measure, in turn")
     parser.add_argument("--subscribers", type=int, default=1000, help="subscribers of the room (1000)")
     parser.add_argument("--big", type=int, default=5000, help="subscribers of the room in the last part (5000)")
     parser.add_argument("--rounds", type=int, default=10, help="single messages to SUBSCRIBERS (10)")
@@ -109,7 +115,7 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=50, help="messages sent at once (50)")
     args = parser.parse_args(argv)
     args.servers = [s for s in args.servers.split(",") if s]
-    if unknown := set(args.servers) - {"ours", "centrifugo"}:
+    if unknown := set(args.servers) - set(SERVERS):
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
     for name in ("subscribers", "big"):
         if getattr(args, name) % PARTICIPANTS:
@@ -330,6 +336,30 @@ def measure_ours(args: argparse.Namespace) -> dict[str, float]:
         drop_system(env)
 
 
+# --- uvicorn alone -------------------------------------------------------------------------------
+
+
+def measure_uvicorn(args: argparse.Namespace) -> dict[str, float]:
+    port = server_ports(1)
+    command = [str(Path(PYTHON).parent / "uvicorn"), "benchmarks.bare_stomp:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--ws", "infrastructure.http.websocket:DirectSendProtocol", "--lifespan", "off"]
+    command += ["--ws-per-message-deflate", "false", "--no-proxy-headers", "--no-access-log", "--log-level", "warning"]
+    with Processes(dict(os.environ)) as processes:
+        process = processes.start(*command)
+        wait_for_port(port)
+        server = Server(
+            name="uvicorn",
+            protocol="stomp",
+            ws_ports=[port],
+            room=1,
+            tokens=["unchecked"],
+            publish=lambda count, rate: loadgen.Posts(port, "", [1], rate, count / rate, "peer", connections=count),
+            holders={"uvicorn": lambda: process.pid},
+            meters={"server": Meter({"uvicorn": lambda: process.pid})},
+        )
+        return measure(server, args)
+
+
 # --- Centrifugo ---------------------------------------------------------------------------------
 
 
@@ -454,14 +484,17 @@ def rows(args: argparse.Namespace) -> list[Row]:
 def figures_of(results: dict[str, dict[str, float]], args: argparse.Namespace) -> list[Figure]:
     ours, peer = results.get("ours"), results.get("centrifugo")
     figures = []
-    shown: set[str] = set()  # Centrifugo's figures, each once
+    shown: set[str] = set()  # the other servers' figures, each once
     for row in rows(args):
-        theirs = peer.get(row.peer_key or row.key) if peer else None
+        other = row.peer_key or row.key
         if ours is not None and row.key in ours:
             figures.append(Figure(f"ours: {row.label}", ours[row.key], row.unit, row.target, False))
-        if theirs is not None and (row.peer_key or row.key) not in shown:
-            shown.add(row.peer_key or row.key)
-            figures.append(Figure(f"Centrifugo: {row.label.split(' (ours')[0]}", theirs, row.unit))
+        if other not in shown:
+            shown.add(other)
+            for name, label in (("uvicorn", "uvicorn alone"), ("centrifugo", "Centrifugo")):
+                if (value := results.get(name, {}).get(other)) is not None:
+                    figures.append(Figure(f"{label}: {row.label.split(' (ours')[0]}", value, row.unit))
+        theirs = peer.get(other) if peer else None
         if ours is not None and row.key in ours and theirs:
             figures.append(
                 Figure(f"  ours / Centrifugo: {row.label.strip()}", ours[row.key] / theirs, "x", PEER_RATIO, False)
@@ -470,13 +503,13 @@ def figures_of(results: dict[str, dict[str, float]], args: argparse.Namespace) -
 
 
 def print_table(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
-    ours, peer = results.get("ours", {}), results.get("centrifugo", {})
-    print(f"\n{'figure':<66}{'ours':>10}{'Centrifugo':>12}{'ratio':>8}")
+    ours, bare, peer = (results.get(name, {}) for name in SERVERS)
+    print(f"\n{'figure':<66}{'ours':>10}{'uvicorn':>10}{'Centrifugo':>12}{'ratio':>8}")
     for row in rows(args):
-        mine, theirs = ours.get(row.key), peer.get(row.peer_key or row.key)
+        mine, floor, theirs = ours.get(row.key), bare.get(row.peer_key or row.key), peer.get(row.peer_key or row.key)
         ratio = f"{mine / theirs:.2f}" if mine is not None and theirs else ""
-        shown = [f"{v:,.1f}" if v is not None else "-" for v in (mine, theirs)]
-        print(f"{row.label + ' (' + row.unit + ')':<66}{shown[0]:>10}{shown[1]:>12}{ratio:>8}")
+        shown = [f"{v:,.1f}" if v is not None else "-" for v in (mine, floor, theirs)]
+        print(f"{row.label + ' (' + row.unit + ')':<66}{shown[0]:>10}{shown[1]:>10}{shown[2]:>12}{ratio:>8}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -490,6 +523,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"measuring {name}", flush=True)
         if name == "ours":
             results[name] = measure_ours(args)
+        elif name == "uvicorn":
+            results[name] = measure_uvicorn(args)
         elif centrifugo is not None:
             results[name] = measure_centrifugo(args, centrifugo)
     OUT_DIR.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import peer
+from benchmarks import bare_stomp, peer
 from benchmarks.cpu import Meter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def test_a_small_run_measures_every_row_on_both_servers():
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     results = json.loads(RESULTS.read_text())
-    assert set(results) == {"ours", "centrifugo"}, run.stderr[-2000:]
+    assert set(results) == {"ours", "uvicorn", "centrifugo"}, run.stderr[-2000:]
     for server, figures in results.items():
         for key in MEASURED:
             assert figures[key] > 0, (server, key)
@@ -41,6 +41,8 @@ def test_a_small_run_measures_every_row_on_both_servers():
         assert results["ours"][key] >= 0, key
     assert results["ours"]["connect cpu: realtime tier"] > 0
     assert results["ours"]["connect cpu: the system"] > 0
+    # uvicorn alone connects 100 clients in some 25 ms of CPU.
+    assert results["uvicorn"]["connect cpu: server"] > 0
     assert results["centrifugo"]["cpu: server"] >= 0
     assert results["centrifugo"]["connect cpu: server"] >= 0
     # Closing 100 of ours takes some 50 ms (a presence leave each); Centrifugo's may show none.
@@ -49,6 +51,7 @@ def test_a_small_run_measures_every_row_on_both_servers():
     names = {f["name"].strip() for f in json.loads(REPORT.read_text())}
     assert "ours / Centrifugo: one message to 100 subscribers, last arrival (median of 3)" in names
     assert "ours: connect and subscribe 100 clients" in names
+    assert "uvicorn alone: connect and subscribe 100 clients" in names
 
 
 BUSY = "while True: pass"
@@ -94,3 +97,20 @@ def test_a_holder_that_stays_busy_is_named_with_what_it_spent(processes, monkeyp
     spent = ast.literal_eval(str(e.value).split(": ", 2)[2])
     assert spent["holder"] >= 500, spent
     assert spent["shared"] < 100, spent
+
+
+def test_uvicorn_alone_answers_the_greeting_and_frames_a_message_as_the_client_reads_them():
+    greeting = (
+        "CONNECT\naccept-version:1.2\njwt_token:x\n\n\0"
+        "SUBSCRIBE\nid:sub-0\ndestination:/topic/message/roomId/7\nreceipt:subscribed\n\n\0"
+    )
+    assert bare_stomp.connected_answer(greeting) == (
+        "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0RECEIPT\nreceipt-id:subscribed\n\n\0"
+    )
+    assert bare_stomp.connected_answer("SEND\ndestination:/x\n\n\0") == ""
+    frame = bare_stomp.message_frame(42, {"roomId": 7, "content": "hi"})
+    head, _, rest = frame.partition(b"\n\n")
+    body = rest.removesuffix(b"\0")
+    assert head.startswith(b"MESSAGE\ndestination:/topic/message/roomId/7\n")
+    assert f"content-length:{len(body)}".encode() in head.split(b"\n")
+    assert json.loads(body)["messageId"] == 42
