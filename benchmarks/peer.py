@@ -155,6 +155,7 @@ class Server:
         if they never do, the error says what each process of each account spent in the last window."""
         holders, accounts = Meter(dict(self.holders)), list(self.meters.values())
         deadline, last = time.monotonic() + QUIET_TIMEOUT_S, [holders.read(), *(m.read() for m in accounts)]
+        busy: dict[str, int] = {}
         while time.monotonic() < deadline:
             time.sleep(QUIET_WINDOW_S)
             now = [holders.read(), *(m.read() for m in accounts)]
