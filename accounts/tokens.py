@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import jwt
 from django.conf import settings
@@ -124,9 +125,10 @@ def has_ended(principal: Principal) -> bool:
     return bool(row and row[0])
 
 
-# One text for any number of principals, their fields as three arrays: the driver converts a
-# statement's text once and keeps it, and a text with a row of placeholders per principal was
-# converted again for every batch (6% of a web process's CPU while clients connected).
+# On PostgreSQL one text for any number of principals, their fields as three arrays: the driver
+# converts a statement's text once and keeps it, and a text with a row of placeholders per
+# principal was converted again for every batch (6% of a web process's CPU while clients
+# connected). SQLite (the embedded default) has no arrays: a row of placeholders each there.
 _SESSIONS_ENDED_SQL = (
     "SELECT checked.n FROM unnest(%s::text[], %s::bigint[], %s::bigint[])"
     " WITH ORDINALITY AS checked (token_id, customer_id, issued_at, n)"
@@ -138,9 +140,18 @@ def sessions_ended(principals: Sequence[Principal]) -> list[bool]:
     """has_ended of each principal, in order, in one statement."""
     if not principals:
         return []
-    columns = [list(column) for column in zip(*(ended_params(p) for p in principals), strict=True)]
+    if connection.vendor == "postgresql":
+        sql = _SESSIONS_ENDED_SQL
+        params: list[Any] = [list(column) for column in zip(*(ended_params(p) for p in principals), strict=True)]
+    else:
+        rows = ", ".join(["(%s, %s, %s, %s)"] * len(principals))
+        sql = (
+            f"WITH checked (n, token_id, customer_id, issued_at) AS (VALUES {rows}) SELECT n FROM checked"
+            f" WHERE {ended_sql('checked.token_id', 'checked.customer_id', 'checked.issued_at')}"
+        )
+        params = [value for n, p in enumerate(principals, start=1) for value in (n, *ended_params(p))]
     with connection.cursor() as cursor:
-        cursor.execute(_SESSIONS_ENDED_SQL, columns)
+        cursor.execute(sql, params)
         ended = {row[0] for row in cursor.fetchall()}
     return [n in ended for n in range(1, len(principals) + 1)]
 
