@@ -129,10 +129,10 @@ def has_ended(principal: Principal) -> bool:
 # converts a statement's text once and keeps it, and a text with a row of placeholders per
 # principal was converted again for every batch (6% of a web process's CPU while clients
 # connected). SQLite (the embedded default) has no arrays: a row of placeholders each there.
+_CHECKED_ENDED = ended_sql("checked.token_id", "checked.customer_id", "checked.issued_at")
 _SESSIONS_ENDED_SQL = (
     "SELECT checked.n FROM unnest(%s::text[], %s::bigint[], %s::bigint[])"
-    " WITH ORDINALITY AS checked (token_id, customer_id, issued_at, n)"
-    f" WHERE {ended_sql('checked.token_id', 'checked.customer_id', 'checked.issued_at')}"
+    f" WITH ORDINALITY AS checked (token_id, customer_id, issued_at, n) WHERE {_CHECKED_ENDED}"
 )
 
 
@@ -145,10 +145,8 @@ def sessions_ended(principals: Sequence[Principal]) -> list[bool]:
         params: list[Any] = [list(column) for column in zip(*(ended_params(p) for p in principals), strict=True)]
     else:
         rows = ", ".join(["(%s, %s, %s, %s)"] * len(principals))
-        sql = (
-            f"WITH checked (n, token_id, customer_id, issued_at) AS (VALUES {rows}) SELECT n FROM checked"
-            f" WHERE {ended_sql('checked.token_id', 'checked.customer_id', 'checked.issued_at')}"
-        )
+        sql = f"WITH checked (n, token_id, customer_id, issued_at) AS (VALUES {rows}) SELECT n FROM checked"
+        sql += f" WHERE {_CHECKED_ENDED}"
         params = [value for n, p in enumerate(principals, start=1) for value in (n, *ended_params(p))]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -55,6 +55,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -340,11 +341,26 @@ def measure_ours(args: argparse.Namespace) -> dict[str, float]:
 # --- uvicorn alone -------------------------------------------------------------------------------
 
 
+# The web role's uvicorn options (deploy/entrypoint.sh; a test holds them to it).
+WEB_ROLE_OPTIONS = (
+    "--ws infrastructure.http.websocket:DirectSendProtocol",
+    "--ws-per-message-deflate false",
+    "--no-proxy-headers",
+    "--no-access-log",
+)
+
+
+def alone(name: str, process: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """A server that is one process: it holds the connections and is the whole CPU account."""
+    pid_of: dict[str, Callable[[], int | None]] = {name: lambda: process.pid}
+    return {"holders": pid_of, "meters": {"server": Meter(dict(pid_of))}}
+
+
 def measure_uvicorn(args: argparse.Namespace) -> dict[str, float]:
     port = server_ports(1)
     command = [str(Path(PYTHON).parent / "uvicorn"), "benchmarks.bare_stomp:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--ws", "infrastructure.http.websocket:DirectSendProtocol", "--lifespan", "off"]
-    command += ["--ws-per-message-deflate", "false", "--no-proxy-headers", "--no-access-log", "--log-level", "warning"]
+    command += ["--port", str(port), "--lifespan", "off", "--log-level", "warning"]
+    command += [word for option in WEB_ROLE_OPTIONS for word in option.split()]
     with Processes(dict(os.environ)) as processes:
         process = processes.start(*command)
         wait_for_port(port)
@@ -355,8 +371,7 @@ def measure_uvicorn(args: argparse.Namespace) -> dict[str, float]:
             room=1,
             tokens=["unchecked"],
             publish=lambda count, rate: loadgen.Posts(port, "", [1], rate, count / rate, "peer", connections=count),
-            holders={"uvicorn": lambda: process.pid},
-            meters={"server": Meter({"uvicorn": lambda: process.pid})},
+            **alone("uvicorn", process),
         )
         return measure(server, args)
 
@@ -424,8 +439,7 @@ def measure_centrifugo(args: argparse.Namespace, binary: Path) -> dict[str, floa
             room=room,
             tokens=[centrifugo_token(secret, user) for user in range(2, 2 + PARTICIPANTS)],
             publish=publish,
-            holders={"centrifugo": lambda: process.pid},
-            meters={"server": Meter({"centrifugo": lambda: process.pid})},
+            **alone("centrifugo", process),
         )
         return measure(server, args)
 

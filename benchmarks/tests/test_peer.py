@@ -114,3 +114,9 @@ def test_uvicorn_alone_answers_the_greeting_and_frames_a_message_as_the_client_r
     assert head.startswith(b"MESSAGE\ndestination:/topic/message/roomId/7\n")
     assert f"content-length:{len(body)}".encode() in head.split(b"\n")
     assert json.loads(body)["messageId"] == 42
+
+
+def test_uvicorn_alone_runs_with_the_web_roles_options():
+    web_role = (ROOT / "deploy" / "entrypoint.sh").read_text().split("    web)", 1)[1].split(";;", 1)[0]
+    for option in peer.WEB_ROLE_OPTIONS:
+        assert option in " ".join(web_role.split()), option
