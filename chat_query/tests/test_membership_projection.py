@@ -1,14 +1,12 @@
 """Changes of membership and names, and unread counts, in the projection (the real MongoDB-wire server)."""
 
-import secrets
-
 import pytest
 
 from chat_command.events import ADDED, LEFT, REMOVED, RENAMED
 from chat_query import projection
 from chat_query.events import RoomRemoved, RoomUpdated
 from chat_query.store import ReadStore
-from chat_query.tests.helpers import RoomLog, marker, message, rebuilt, room_created, state_of
+from chat_query.tests.helpers import RoomLog, marker, message, rebuilt, room_created, room_id, state_of
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +19,7 @@ def store(scratch_mongo_db):
 
 
 def fresh_room() -> RoomLog:
-    r = 1 + secrets.randbelow(10**7)
+    r = room_id()
     return RoomLog(r, [2, 3, 1], first_message_id=r * 100)
 
 
@@ -134,7 +132,7 @@ def test_a_system_message_keeps_its_kind_and_facts_in_the_read_store(store):
 def test_a_view_from_before_seqs_keeps_answering_sensibly_as_seqd_messages_arrive(store):
     """Views written before messages had seqs hold no lastSeq: they answer as the flags did,
     then count from the first seq'd message on (the older messages as at most one)."""
-    r = 1 + secrets.randbelow(10**7)
+    r = room_id()
     old = [room_created(r, [2, 3, 1]), message(r, 10, 1), message(r, 11, 1), marker(r, 2, 11)]
     projection.apply(store, old)
     store.views.update_one({"_id": r}, {"$unset": {"roomRev": "", "unreadCount": ""}})  # as the old code left it

@@ -1,7 +1,6 @@
 """Projection rules against the real MongoDB-wire server: idempotent and order-independent."""
 
 import dataclasses
-import secrets
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +10,7 @@ from chat_command.events import ADDED, LEFT, REMOVED, RENAMED
 from chat_query import projection
 from chat_query.events import ReadStatusUpdated, RoomUpdated
 from chat_query.store import ReadStore
-from chat_query.tests.helpers import RoomLog, marker, message, rebuilt, room_created, state_of, updated
+from chat_query.tests.helpers import RoomLog, marker, message, rebuilt, room_created, room_id, state_of, updated
 
 pytestmark = pytest.mark.integration
 
@@ -21,11 +20,6 @@ def store(scratch_mongo_db):
     store = ReadStore(scratch_mongo_db)
     store.ensure_indexes()
     return store
-
-
-def room_id():
-    # Not `random`: hypothesis seeds it per example, which would give every example one room.
-    return 1 + secrets.randbelow(10**7)
 
 
 def test_room_created_matches_a_rebuild_and_nobody_is_unread(store):
