@@ -368,9 +368,9 @@ def pushes_until(collector, *wanted, timeout: float = 30.0) -> list[tuple[str, d
 def test_a_room_changed_in_the_admin_shows_in_the_room_list_and_reaches_subscribed_clients(
     stack, transactional_db, operator, user2, client, unique
 ):
-    from chat_command.tests.test_relay import wait_for
     from chat_query.store import active_store
     from conftest import login
+    from infrastructure.testing.waiting import wait_for
     from realtime.tests.stack import stomp_client, subscribe
 
     room = do_create_room(1, NewRoom(f"Before {unique}", [2]))

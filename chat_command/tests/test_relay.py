@@ -7,11 +7,9 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
-from django.conf import settings
 from django.db import connection, transaction
 
 from chat_command import outbox, relay
@@ -21,19 +19,11 @@ from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_m
 from infrastructure import namespace
 from infrastructure.messaging import bus
 from infrastructure.messaging.topics import ensure_topics
-from infrastructure.testing.children import manage
+from infrastructure.testing.children import database_url, manage
 from infrastructure.testing.kafka_tail import TopicTail
+from infrastructure.testing.waiting import wait_for
 
 pytestmark = [pytest.mark.integration]
-
-
-def wait_for(condition, timeout=30.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def all_published():
@@ -276,11 +266,6 @@ def test_while_kafka_is_down_commands_succeed_and_events_follow_in_order(committ
     assert [e.payload["messageId"] for e in received] == sent, "each exactly once, in order"
 
 
-def _test_database_url():
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/" + settings.DATABASES["default"]["NAME"]))
-
-
 @pytest.mark.timeout(180)  # its ceilings: 30 + 60 + 20 + 30 s
 def test_a_relay_killed_mid_batch_resumes_without_losing_or_reordering(committed_room, tail, children):
     total = 6000
@@ -298,7 +283,7 @@ def test_a_relay_killed_mid_batch_resumes_without_losing_or_reordering(committed
                 for n in range(1, total + 1)
             )
         )
-    env = {**os.environ, "DATABASE_URL": _test_database_url()}
+    env = {**os.environ, "DATABASE_URL": database_url()}
     first = children.start("relay", manage("relay_outbox"), env)
     published = OutboxEvent.objects.filter(published_at__isnull=False)
     assert wait_for(lambda: published.exists(), timeout=30, interval=0.005)

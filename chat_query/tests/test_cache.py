@@ -7,7 +7,6 @@ import redis
 
 from benchmarks.common import free_port
 from chat_command.services import NewRoom, ReadMarker, do_create_room, do_mark_read
-from chat_command.tests.test_relay import wait_for
 from chat_query import cache
 from chat_query.projection import cache_entry
 from chat_query.projector import Projector
@@ -15,6 +14,7 @@ from chat_query.store import active_store
 from chat_query.tests.helpers import body, marker, message, project, room_created, send
 from infrastructure import backends
 from infrastructure.messaging.events import Envelope
+from infrastructure.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

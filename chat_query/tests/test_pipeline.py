@@ -17,7 +17,6 @@ from chat_command import outbox, relay
 from chat_command.events import MessageSent, ReadMarkerUpdated
 from chat_command.models import OutboxEvent
 from chat_command.services import NewMessage, NewRoom, ReadMarker, do_create_room, do_mark_read, do_send_message
-from chat_command.tests.test_relay import _test_database_url, wait_for
 from chat_query.projection import unread_status
 from chat_query.projector import Projector, processed_key
 from chat_query.store import active_generation, active_store
@@ -26,8 +25,9 @@ from infrastructure import backends, namespace
 from infrastructure.messaging import consumers
 from infrastructure.messaging.events import Envelope, decode
 from infrastructure.messaging.topics import ensure_topics
-from infrastructure.testing.children import manage
+from infrastructure.testing.children import database_url, manage
 from infrastructure.testing.kafka_tail import TopicTail
+from infrastructure.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -240,7 +240,7 @@ def room_created_with_bad_participants(room_id):
 def _projector(children, group_prefix):
     env = {
         **os.environ,
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": database_url(),
         "MONGO_DB_NAME": settings.MONGO_DB_NAME,
         "KAFKA_GROUP_PREFIX": group_prefix,
         "KAFKA_AUTO_OFFSET_RESET": "latest",

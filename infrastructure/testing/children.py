@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -16,6 +18,14 @@ TAIL_LINES = 40
 def manage(*args: str) -> list[str]:
     """The command line of a management command, in this interpreter."""
     return [sys.executable, "manage.py", *args]
+
+
+def database_url() -> str:
+    """The URL of the database this test run made, for a process the test starts."""
+    from django.conf import settings
+
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + settings.DATABASES["default"]["NAME"]))
 
 
 class Children:

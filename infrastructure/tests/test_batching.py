@@ -6,10 +6,10 @@ import pytest
 from confluent_kafka import Producer
 
 from chat_command.events import MessageSent
-from chat_command.tests.test_relay import wait_for
 from chat_query.tests.helpers import message
 from infrastructure import backends, namespace
 from infrastructure.messaging.events import Envelope
+from infrastructure.testing.waiting import wait_for
 from infrastructure.tests.test_namespace import Recorder, recording
 
 pytestmark = [pytest.mark.integration]

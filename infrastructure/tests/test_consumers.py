@@ -8,10 +8,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from chat_command.events import MessageSent
-from chat_command.tests.test_relay import wait_for
 from infrastructure import backends, namespace
 from infrastructure.messaging import consumers
 from infrastructure.messaging.events import Envelope
+from infrastructure.testing.waiting import wait_for
 from infrastructure.timeutil import iso, now_ms
 
 pytestmark = pytest.mark.integration

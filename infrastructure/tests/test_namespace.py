@@ -18,7 +18,6 @@ from chat_command import relay
 from chat_command.events import MessageSent
 from chat_command.models import OutboxEvent
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
-from chat_command.tests.test_relay import wait_for
 from chat_query import cache, projector
 from infrastructure import backends, namespace
 from infrastructure.env import Env
@@ -26,6 +25,7 @@ from infrastructure.http.errors import TooManyRequests
 from infrastructure.messaging import consumers
 from infrastructure.messaging.events import Envelope, registered_types
 from infrastructure.messaging.topics import ensure_topics
+from infrastructure.testing.waiting import wait_for
 from realtime import presence, typing_indicator
 
 pytestmark = [pytest.mark.integration]

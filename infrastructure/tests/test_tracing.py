@@ -17,14 +17,15 @@ from django.test import Client
 from benchmarks.common import api_command, free_port, wait_for_port
 from chat_command.events import MessageSent
 from chat_command.services import NewRoom, do_create_room
-from chat_command.tests.test_relay import _test_database_url, all_published, send, wait_for
+from chat_command.tests.test_relay import all_published, send
 from conftest import login
 from infrastructure import backends, namespace
 from infrastructure.messaging import consumers
 from infrastructure.messaging.topics import ensure_topics
-from infrastructure.testing.children import manage
+from infrastructure.testing.children import database_url, manage
 from infrastructure.testing.kafka_tail import TopicTail
 from infrastructure.testing.scrape import parse, scrape, value
+from infrastructure.testing.waiting import wait_for
 from realtime.pusher import Pusher
 from realtime.tests.stack import token_for
 
@@ -101,7 +102,7 @@ def process_env(group_prefix: str) -> dict[str, str]:
     """The environment of a project process that works on this test run's databases."""
     env = {
         **os.environ,
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": database_url(),
         "MONGO_DB_NAME": settings.MONGO_DB_NAME,
         "JWT_PRIVATE_KEY_PATH": str(settings.JWT_PRIVATE_KEY_PATH),
         "JWT_PUBLIC_KEY_PATH": str(settings.JWT_PUBLIC_KEY_PATH),

@@ -24,8 +24,8 @@ from django.conf import settings
 
 from accounts.tokens import issue_token
 from benchmarks.common import free_port, uvicorn_command
-from chat_command.tests.test_relay import _test_database_url
 from infrastructure.messaging import consumers
+from infrastructure.testing.children import database_url
 from realtime.stomp import Frame, FrameParser, encode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ class Stack:
         self.prefix = f"{settings.KAFKA_GROUP_PREFIX}-rt-{uuid.uuid4().hex[:8]}"
         self.env = {
             **os.environ,
-            "DATABASE_URL": _test_database_url(),
+            "DATABASE_URL": database_url(),
             "MONGO_DB_NAME": settings.MONGO_DB_NAME,
             "JWT_PRIVATE_KEY_PATH": str(settings.JWT_PRIVATE_KEY_PATH),
             "JWT_PUBLIC_KEY_PATH": str(settings.JWT_PUBLIC_KEY_PATH),

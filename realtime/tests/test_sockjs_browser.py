@@ -26,9 +26,9 @@ import pytest
 from playwright.sync_api import Browser, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from chat_command.tests.test_relay import wait_for
 from deploy.tests.prod_run import ProdRun
 from infrastructure.testing.embedded import embedded_server
+from infrastructure.testing.waiting import wait_for
 from webui.tests.browser import WAIT_MS, launched_chromium
 
 # A flow waits for 16 steps of WAIT_MS each (160 s) at most, and the first test of a server also

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser
 
 from accounts.seed import seed_customers
 from chat_command.models import OutboxEvent
-from chat_command.tests.test_relay import wait_for
+from infrastructure.testing.waiting import wait_for
 from realtime.tests.stack import Stack
 from webui.tests.browser import Person, launched_chromium
 

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
-from chat_command.tests.test_relay import wait_for
 from chat_query.models import SearchEntry
+from infrastructure.testing.waiting import wait_for
 from webui.tests.browser import WAIT_MS, Person
 
 # The longest test waits for about 20 steps of WAIT_MS each, and the first also for the stack's start.
