@@ -10,6 +10,7 @@ from accounts.seed import seed_customers
 from benchmarks.common import free_port
 from benchmarks.drills import leaks
 from chat_command.services import NewMessage, NewRoom, do_create_room, do_send_message
+from infrastructure.testing.waiting import wait_for
 from realtime.sockjs import DISCONNECT_DELAY_S
 from realtime.tests.sockjs_http import XhrSession
 from realtime.tests.stack import (
@@ -125,7 +126,7 @@ def projected(room_id):
     from chat_query.store import active_store
 
     query = {"_id": room_id, "roomName": {"$exists": True}}
-    return wait_until(lambda: active_store(fresh=True).views.find_one(query) is not None)
+    return wait_for(lambda: active_store(fresh=True).views.find_one(query) is not None, CEILING_S, 0.05)
 
 
 def test_the_reference_sockjs_client_connects_and_receives_room_updates(stack, room):
@@ -181,7 +182,9 @@ def test_a_polling_client_that_stops_polling_is_released_like_a_closed_websocket
     # From here on the client polls no more: after SockJS's disconnect delay the session ends.
     assert frames.bodies(1) == [{"customerId": person.customer_id, "online": False}]
     assert time.monotonic() - stopped > DISCONNECT_DELAY_S - 1, "not before the client had time to poll again"
-    assert wait_until(lambda: all(now <= then for now, then in zip(gauges(stack.ports[1]), before, strict=True)))
+    assert wait_for(
+        lambda: all(now <= then for now, then in zip(gauges(stack.ports[1]), before, strict=True)), CEILING_S, 0.05
+    )
     assert client.send("SEND", destination="/app/extendOnline").status == 404, "the session is gone"
     watcher.disconnect()
 
@@ -298,7 +301,7 @@ def test_presence_is_per_connection_across_two_tabs(stack, room, unique):
     tab_b, _ = stomp_client(stack.ports[1], person.customer_id)
     assert tab_a_frames.session, "CONNECTED names the connection"
     tab_a.disconnect()
-    assert wait_until(lambda: not presence_recorded(person.customer_id, tab_a_frames.session))
+    assert wait_for(lambda: not presence_recorded(person.customer_id, tab_a_frames.session), CEILING_S, 0.05)
     # Published after anything that closing tab A announced, and on the same feed: it comes first.
     barrier = send(shared, 1, "after tab A closed")
     first = frames.bodies(1)[0]
@@ -315,15 +318,6 @@ def presence_recorded(customer_id, connection_id):
 
     connections = presence._keys(customer_id)[0]
     return backends.redis_client().zscore(connections, connection_id) is not None
-
-
-def wait_until(condition, timeout=CEILING_S):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_typing_starts_once_and_expires_after_two_seconds(stack, room):
