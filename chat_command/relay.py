@@ -78,15 +78,15 @@ class KafkaPublisher:
                 **{
                     "enable.idempotence": True,
                     "acks": "all",
-                    # One request in flight, and a batch waits up to 3 ms for company:
-                    # events that arrive meanwhile go together, so batches grow with the
-                    # load. With five in flight each event under load was a request of its
-                    # own (0.53 ms of broker CPU per event); with no wait, requests still
-                    # went back to back, one per 1-4 events, and the broker's share of the
-                    # send path varied between 0.2 and 0.55 ms per event. The 3 ms raised
-                    # the send benchmark from 995-1,044 to 1,061-1,079 commands/s and
-                    # costs about 4 ms of commit-to-Kafka delay (librdkafka's default is 5).
-                    "linger.ms": 3,
+                    # One request in flight, and no wait for company: the relay reads the
+                    # rows committed while a batch is out only once it is confirmed (migration
+                    # 0010), so they go together in the next request anyway. A 3 ms wait paid
+                    # off while every commit woke the relay (995-1,044 -> 1,061-1,079 commands/s);
+                    # since, it only delayed each batch. Taking turns with 3 ms, three runs each
+                    # (docs/benchmarks.md): commit-to-Kafka p50/p99 7.3/12.1 -> 3.6/7.9 ms,
+                    # commands/s 1,220 -> 1,132, CPU a message in the pipeline the same at 100
+                    # and 500/s and 0.2 ms more at 300/s.
+                    "linger.ms": 0,
                     "max.in.flight.requests.per.connection": 1,
                     "message.timeout.ms": 0,  # never give up: Kafka being down only delays
                     "compression.type": "lz4",
