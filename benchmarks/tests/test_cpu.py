@@ -8,8 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from benchmarks.cpu import postgres_seconds, tree_seconds
+from benchmarks.cpu import Meter, postgres_seconds, spent, tree_seconds
 from benchmarks.instance import service_pid_file
+from infrastructure.testing.waiting import wait_for
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
 
@@ -61,3 +62,29 @@ def test_postgresql_backends_count_under_the_database_they_serve(settings):
         conn.execute("SELECT count(*) FROM generate_series(1, 5000000)").fetchone()
         spent = postgres_seconds(postmaster, group).get("mine", 0.0) - before
     assert spent >= 0.2
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_a_backend_that_ended_stays_under_its_database_not_the_servers(settings):
+    # Its CPU moves to the postmaster's account when it ends; the meter saw it while it ran.
+    home = Path(os.environ.get("CHAT_SERVICES_HOME") or Path(__file__).resolve().parents[2] / ".local")
+    postmaster = int(service_pid_file(home, "postgres").read_text().split()[0])
+    database = settings.DATABASES["default"]["NAME"]
+
+    def group(name: str | None) -> str:
+        return "server" if name is None else "mine" if name == database else "other"
+
+    meter = Meter(postgres=(postmaster, group))
+
+    before = meter.read()
+    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{database}"
+    with psycopg.connect(url) as conn:
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        conn.execute("SELECT count(*) FROM generate_series(1, 5000000)").fetchone()
+        meter.read()  # as the account's watch does while the run goes on
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10), "the backend did not end"
+    used = spent(before, meter.read())
+
+    assert used["mine"] >= 0.2
+    assert used["server"] < 0.1, used
