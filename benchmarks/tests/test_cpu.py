@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -46,42 +47,51 @@ def test_a_gone_process_has_spent_nothing():
     assert tree_seconds(gone.pid) == 0.0
 
 
+@dataclass
+class ServicesDatabase:
+    """The services' PostgreSQL as a test sees it: its postmaster, and this test's database."""
+
+    postmaster: int
+    name: str
+    url: str
+
+    def group(self, database: str | None) -> str:
+        return "server" if database is None else "mine" if database == self.name else "other"
+
+
+@pytest.fixture
+def database(settings) -> ServicesDatabase:
+    home = Path(os.environ.get("CHAT_SERVICES_HOME") or Path(__file__).resolve().parents[2] / ".local")
+    name = settings.DATABASES["default"]["NAME"]
+    return ServicesDatabase(
+        int(service_pid_file(home, "postgres").read_text().split()[0]),
+        name,
+        os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}",
+    )
+
+
+BUSY = "SELECT count(*) FROM generate_series(1, 5000000)"
+
+
 @pytest.mark.integration
 @pytest.mark.django_db
-def test_postgresql_backends_count_under_the_database_they_serve(settings):
-    home = Path(os.environ.get("CHAT_SERVICES_HOME") or Path(__file__).resolve().parents[2] / ".local")
-    postmaster = int(service_pid_file(home, "postgres").read_text().split()[0])
-    database = settings.DATABASES["default"]["NAME"]
-
-    def group(name: str | None) -> str:
-        return "mine" if name == database else "other"
-
-    before = postgres_seconds(postmaster, group).get("mine", 0.0)
-    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{database}"
-    with psycopg.connect(url) as conn:
-        conn.execute("SELECT count(*) FROM generate_series(1, 5000000)").fetchone()
-        spent = postgres_seconds(postmaster, group).get("mine", 0.0) - before
+def test_postgresql_backends_count_under_the_database_they_serve(database):
+    before = postgres_seconds(database.postmaster, database.group).get("mine", 0.0)
+    with psycopg.connect(database.url) as conn:
+        conn.execute(BUSY).fetchone()
+        spent = postgres_seconds(database.postmaster, database.group).get("mine", 0.0) - before
     assert spent >= 0.2
 
 
 @pytest.mark.integration
 @pytest.mark.django_db
-def test_a_backend_that_ended_stays_under_its_database_not_the_servers(settings):
+def test_a_backend_that_ended_stays_under_its_database_not_the_servers(database):
     # Its CPU moves to the postmaster's account when it ends; the meter saw it while it ran.
-    home = Path(os.environ.get("CHAT_SERVICES_HOME") or Path(__file__).resolve().parents[2] / ".local")
-    postmaster = int(service_pid_file(home, "postgres").read_text().split()[0])
-    database = settings.DATABASES["default"]["NAME"]
-
-    def group(name: str | None) -> str:
-        return "server" if name is None else "mine" if name == database else "other"
-
-    meter = Meter(postgres=(postmaster, group))
-
+    meter = Meter(postgres=(database.postmaster, database.group))
     before = meter.read()
-    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{database}"
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(database.url) as conn:
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        conn.execute("SELECT count(*) FROM generate_series(1, 5000000)").fetchone()
+        conn.execute(BUSY).fetchone()
         meter.read()  # as the account's watch does while the run goes on
     assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10), "the backend did not end"
     used = spent(before, meter.read())
