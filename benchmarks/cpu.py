@@ -67,14 +67,6 @@ def postgres_backends(postmaster: int, group_of: Callable[[str | None], str]) ->
     return backends
 
 
-def postgres_seconds(postmaster: int, group_of: Callable[[str | None], str]) -> dict[str, float]:
-    """CPU seconds of a PostgreSQL server's processes by group, as `postgres_backends` groups them."""
-    seconds: dict[str, float] = {}
-    for backend in postgres_backends(postmaster, group_of):
-        seconds[backend.group] = seconds.get(backend.group, 0.0) + backend.seconds
-    return seconds
-
-
 @dataclass
 class Meter:
     """Named processes, and PostgreSQL grouped by database; `read()` is each group's CPU seconds so far.

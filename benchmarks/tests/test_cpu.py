@@ -9,8 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from benchmarks.cpu import Meter, postgres_seconds, spent, tree_seconds
-from benchmarks.instance import service_pid_file
+from benchmarks.cpu import Meter, spent, tree_seconds
+from benchmarks.instance import pid_in, service_pid_file
+from benchmarks.system import services_home
 from infrastructure.testing.waiting import wait_for
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
@@ -61,13 +62,10 @@ class ServicesDatabase:
 
 @pytest.fixture
 def database(settings) -> ServicesDatabase:
-    home = Path(os.environ.get("CHAT_SERVICES_HOME") or Path(__file__).resolve().parents[2] / ".local")
+    postmaster = pid_in(service_pid_file(services_home(dict(os.environ)), "postgres"))
+    assert postmaster is not None, "the services' PostgreSQL is not running"
     name = settings.DATABASES["default"]["NAME"]
-    return ServicesDatabase(
-        int(service_pid_file(home, "postgres").read_text().split()[0]),
-        name,
-        os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}",
-    )
+    return ServicesDatabase(postmaster, name, os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}")
 
 
 BUSY = "SELECT count(*) FROM generate_series(1, 5000000)"
@@ -76,11 +74,12 @@ BUSY = "SELECT count(*) FROM generate_series(1, 5000000)"
 @pytest.mark.integration
 @pytest.mark.django_db
 def test_postgresql_backends_count_under_the_database_they_serve(database):
-    before = postgres_seconds(database.postmaster, database.group).get("mine", 0.0)
+    meter = Meter(postgres=(database.postmaster, database.group))
+    before = meter.read().get("mine", 0.0)
     with psycopg.connect(database.url) as conn:
         conn.execute(BUSY).fetchone()
-        spent = postgres_seconds(database.postmaster, database.group).get("mine", 0.0) - before
-    assert spent >= 0.2
+        burnt = meter.read().get("mine", 0.0) - before
+    assert burnt >= 0.2
 
 
 @pytest.mark.integration
