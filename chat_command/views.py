@@ -31,6 +31,7 @@ from chat_command.serializers import (
     RoomRenamedAnswer,
 )
 from infrastructure.http.answers import answers
+from infrastructure.http.lean import lean_api_view
 from infrastructure.http.responses import ok
 from infrastructure.observability.metrics import counted_command
 from infrastructure.timeutil import iso
@@ -105,7 +106,8 @@ def leave_room(request: Request, room_id: int) -> Response:
         )
     ],
 )
-@api_view(["POST"])
+# The hottest endpoint: its common request is served without DRF's machinery (infrastructure/http/lean.py).
+@lean_api_view(["POST"])
 # Without SessionNotEnded: the send statement itself refuses a session that logout or deactivation ended.
 @permission_classes([IsAuthenticated])
 def send_message(request: Request) -> Response:

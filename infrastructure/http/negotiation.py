@@ -21,10 +21,16 @@ class FirstRendererNegotiation(DefaultContentNegotiation):
     def select_renderer(
         self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> Any:
-        renderers, meta = list(renderers), request.META
-        if renderers and format_suffix is None and not meta.get("QUERY_STRING"):
-            accept = meta.get("HTTP_ACCEPT", "*/*").strip()
-            first = renderers[0]
-            if accept == "*/*" or accept == first.media_type:
-                return first, first.media_type
+        renderers = list(renderers)
+        if renderers and format_suffix is None and takes_first(request.META, renderers[0].media_type):
+            return renderers[0], renderers[0].media_type
         return super().select_renderer(request, renderers, format_suffix)
+
+
+def takes_first(meta: dict[str, Any], media_type: str) -> bool:
+    """Whether a request's negotiation ends with the first renderer's `media_type` at once: it
+    has no query string (no `?format=`) and accepts anything, or exactly that type."""
+    if meta.get("QUERY_STRING"):
+        return False
+    accept = meta.get("HTTP_ACCEPT", "*/*").strip()
+    return bool(accept == "*/*" or accept == media_type)
