@@ -2,9 +2,9 @@
 read store's writes (docs/benchmarks.md, "The api's request path, again" and "FerretDB's
 garbage collector").
 
-`api`: `--sends` POST /command/message one after another through Django's WSGI handler and
-every middleware, in this process (no HTTP server), against the real PostgreSQL; this
-process's CPU a send. `read-store`: the projector's writes replayed without Kafka
+`api`: `--sends` POST /command/message (to the write benchmark's rooms) one after another
+through Django's WSGI handler and every middleware, in this process (no HTTP server), against
+the real PostgreSQL; this process's CPU a send. `read-store`: the projector's writes replayed without Kafka
 (`projection.apply_batch` with the projector's memory of views) into the read store:
 `--rooms` rooms, batches of `--batch` messages to as many rooms; CPU a message of this process
 (the projector's Python), FerretDB and its PostgreSQL backends. Each runs in a database,
@@ -31,12 +31,12 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import command_write
 from benchmarks.common import Figure, bench_environment, drop_database, drop_namespace, report, setup_django
 from benchmarks.cpu import Meter, spent
 from benchmarks.instance import pid_in, service_pid_file
 from benchmarks.system import services_home
 
-ROOMS = 100  # the api's sends go round this many rooms
 OTHER = "other"  # PostgreSQL's processes that do not serve the read store: left out
 
 
@@ -56,23 +56,20 @@ def main(argv: list[str] | None = None) -> None:
     args = options(argv)
     env = bench_environment(f"chat_bench_parts_{args.part.replace('-', '_')}")
     try:
-        setup_django(env, seed=args.part == "api")
-        figures = api_path(args.sends) if args.part == "api" else read_store_writes(env, args)
+        if args.part == "api":
+            figures = api_path(command_write.prepare(env), args.sends)  # user1 and user2's rooms
+        else:
+            setup_django(env, seed=False)
+            figures = read_store_writes(env, args)
     finally:
         drop_namespace(env)
         drop_database(env)
     report(f"parts_{args.part.replace('-', '_')}", figures)
 
 
-def api_path(sends: int) -> list[Figure]:
+def api_path(rooms: list[int], sends: int) -> list[Figure]:
     from django.core.wsgi import get_wsgi_application
 
-    from chat_command.models import RoomParticipant
-    from chat_command.services import NewRoom, do_create_room
-
-    rooms = list(RoomParticipant.objects.filter(customer_id=1).values_list("room_id", flat=True))
-    while len(rooms) < ROOMS:
-        rooms.append(do_create_room(1, NewRoom(f"bench room {len(rooms)}", [2])).room_id)
     call = _wsgi_caller(get_wsgi_application())
     status, headers, _ = call("POST", "/auth/login", {"username": "user1", "password": "123"}, "")
     if not status.startswith("200"):
@@ -81,7 +78,8 @@ def api_path(sends: int) -> list[Figure]:
 
     def send(count: int) -> None:
         for n in range(count):
-            status, _, body = call("POST", "/command/message", {"roomId": rooms[n % ROOMS], "content": f"m{n}"}, cookie)
+            fields = {"roomId": rooms[n % len(rooms)], "content": f"m{n}"}
+            status, _, body = call("POST", "/command/message", fields, cookie)
             if not status.startswith("200"):
                 raise RuntimeError(f"send failed: {status} {body[:300]!r}")
 

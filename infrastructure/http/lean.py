@@ -39,7 +39,6 @@ class LeanRequest:
     """What a view reads of a DRF Request: the parsed body, the caller, the headers and cookies."""
 
     def __init__(self, request: HttpRequest, data: Any) -> None:
-        self._request = request
         self.data = data
         self.user: Any = None
         self.auth: Any = None

@@ -32,5 +32,4 @@ def takes_first(meta: dict[str, Any], media_type: str) -> bool:
     has no query string (no `?format=`) and accepts anything, or exactly that type."""
     if meta.get("QUERY_STRING"):
         return False
-    accept = meta.get("HTTP_ACCEPT", "*/*").strip()
-    return bool(accept == "*/*" or accept == media_type)
+    return meta.get("HTTP_ACCEPT", "*/*").strip() in ("*/*", media_type)

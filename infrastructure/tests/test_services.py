@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import Customer
+from benchmarks.instance import pid_in, service_pid_file
+from benchmarks.system import services_home
 from infrastructure import namespace
 
 pytestmark = pytest.mark.integration
@@ -120,7 +122,7 @@ def test_mongo_wire_find_sort_limit_upsert_and_unique_index(scratch_mongo_db):
 
 def test_ferretdb_runs_with_the_garbage_collector_target_scripts_services_gives_it():
     """FerretDB's GOGC (CHAT_FERRETDB_GOGC, default 400) saves a sixth of its CPU a message."""
-    home = Path(os.environ.get("CHAT_SERVICES_HOME") or Path(settings.BASE_DIR) / ".local")
-    pid = int((home / "run" / "ferretdb.pid").read_text().split()[0])
+    pid = pid_in(service_pid_file(services_home(dict(os.environ)), "mongo"))
+    assert pid is not None, "FerretDB is not running"
     environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     assert f"GOGC={os.environ.get('CHAT_FERRETDB_GOGC', '400')}".encode() in environment
